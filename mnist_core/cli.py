@@ -1,0 +1,245 @@
+"""Command line: python -m mnist_core train | evaluate | predict | runs | bundle."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .config import PRESETS, ConfigError, TrainConfig, preset_config
+from .data import DatasetError, get_spec, load_dataset
+from .runs import BUNDLED_DIR, RunError, delete_run, list_runs, load_model, load_run, record, runs_root
+from .training import Trainer
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    # Every TrainConfig field is a flag; values stay strings so TrainConfig validates them.
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = "JSON object, e.g. '{\"channels\": [32, 64]}'" if f.name == "model_kwargs" else None
+        parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                 if getattr(args, f.name) is not None}
+    if args.preset:
+        return preset_config(args.preset, **overrides)
+    return TrainConfig.from_dict(overrides)
+
+
+class ProgressLine:
+    """One self-rewriting status line on stderr."""
+
+    def __init__(self, stream=sys.stderr, width: int = 24):
+        self.stream, self.width = stream, width
+        self.tty = stream.isatty()
+        self.last_print = 0.0
+
+    def show(self, e: dict) -> None:
+        now = time.monotonic()
+        if not self.tty and now - self.last_print < 2.0:
+            return  # a log file gets a line every 2 s, not hundreds of \r updates
+        self.last_print = now
+        done = int(e["progress"] * self.width)
+        eta = e["elapsed"] * (1 - e["progress"]) / max(e["progress"], 1e-9)
+        line = (f"epoch {e['epoch']} [{'#' * done}{'.' * (self.width - done)}] {e['progress']:4.0%} "
+                f"loss {e['loss']:.4f} acc {e['acc']:.2%} {e['images_per_s']:,.0f} img/s ETA {eta:4.0f}s")
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        self.stream.flush()
+
+    def end_line(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def cmd_train(args) -> int:
+    config = config_from_args(args)
+    data = load_dataset(config.dataset, args.data_dir)
+    trainer = Trainer(config, data)
+    bar = ProgressLine()
+    print(f"training {config.model} on {data.spec.title} from {data.source} "
+          f"({trainer.device}); run folder under {runs_root(args.runs_dir)}", file=sys.stderr)
+    end = {}
+    run_id = None
+    events = record(trainer, args.runs_dir, args.label or "")
+    try:
+        for e in events:
+            run_id = e["run_id"]
+            if e["kind"] == "batch":
+                bar.show(e)
+            elif e["kind"] == "epoch":
+                bar.end_line()
+                print(f"epoch {e['epoch']}/{e['epochs']}: train loss {e['train_loss']:.4f} "
+                      f"acc {e['train_acc']:.2%} | test loss {e['test_loss']:.4f} "
+                      f"acc {e['test_acc']:.2%} | {e['elapsed']:.1f} s", file=sys.stderr)
+            elif e["kind"] == "end":
+                end = e
+    except KeyboardInterrupt:
+        events.close()
+        bar.end_line()
+        print("stopped; completed epochs are saved", file=sys.stderr)
+        end = {"status": "stopped"}
+    print_table(["epoch", "train loss", "train acc", "test loss", "test acc", "time s"],
+                [[h["epoch"], f"{h['train_loss']:.4f}", f"{h['train_acc']:.2%}", f"{h['test_loss']:.4f}",
+                  f"{h['test_acc']:.2%}", f"{h['elapsed']:.1f}"] for h in trainer.history])
+    print(f"status: {end.get('status')}  {end.get('message', '')}")
+    print(f"run: {runs_root(args.runs_dir) / run_id if run_id else '-'}")
+    return 0 if end.get("status") == "completed" else 3
+
+
+def print_table(header: list[str], rows: list[list]) -> None:
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for i, r in enumerate(cells):
+        print("  ".join(c.rjust(w) for c, w in zip(r, widths)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def _model_source(args) -> Path:
+    if args.run:
+        p = Path(args.run)
+        return p if p.exists() else runs_root(args.runs_dir) / args.run
+    return BUNDLED_DIR
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluation import evaluate_split
+
+    model, config = load_model(_model_source(args))
+    data = load_dataset(config.dataset, args.data_dir)
+    images, labels = data.split(args.split)
+    result = evaluate_split(model, images, labels, data.spec)
+    m = result["metrics"]
+    print(f"{config.model} on {data.spec.title} {args.split}: accuracy {result['accuracy']:.2%}, "
+          f"loss {result['loss']:.4f}")
+    print_table(["class", "precision", "recall", "f1", "support"],
+                [[r["class"], f"{r['precision']:.4f}", f"{r['recall']:.4f}", f"{r['f1']:.4f}", r["support"]]
+                 for r in m["per_class"]]
+                + [[k, f"{m[k]['precision']:.4f}", f"{m[k]['recall']:.4f}", f"{m[k]['f1']:.4f}",
+                    m[k]["support"]] for k in ("macro", "weighted")])
+    print("confusion matrix (rows true, columns predicted):")
+    for row in result["confusion"].tolist():
+        print(" ".join(f"{v:5d}" for v in row))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .preprocessing import classify, load_image
+
+    model, config = load_model(_model_source(args))
+    spec = get_spec(config.dataset)
+    status = 0
+    for name in args.images:
+        try:
+            prep, probs = classify(model, load_image(Path(name).read_bytes()), spec)
+        except OSError as exc:
+            print(f"{name}: cannot read ({exc.strerror})")
+            status = 2
+            continue
+        if probs is None:
+            print(f"{name}: blank: {prep.message}")
+            continue
+        top = probs.argsort(descending=True)[:3].tolist()
+        print(f"{name}: {spec.classes[top[0]]} ({probs[top[0]]:.1%}); then "
+              + ", ".join(f"{spec.classes[i]} {probs[i]:.1%}" for i in top[1:]))
+    return status
+
+
+def cmd_runs(args) -> int:
+    if args.action == "list":
+        runs = list_runs(args.runs_dir)
+        if not runs:
+            print(f"no runs in {runs_root(args.runs_dir)}")
+            return 0
+        print_table(["run", "label", "status", "model", "params", "epochs", "best acc", "time s"],
+                    [[r.run_id, r.summary.get("label", ""), r.summary["status"], r.summary.get("model"),
+                      f"{r.summary.get('params') or 0:,}", r.summary.get("epochs_done"),
+                      _pct(r.summary.get("best_test_acc")), r.summary.get("duration_s")] for r in runs])
+    elif args.action == "show":
+        run = load_run(_run_dir(args))
+        print(json.dumps({"summary": run.summary, "config": run.config, "metrics": run.metrics}, indent=2))
+    elif args.action == "delete":
+        delete_run(args.runs_dir, args.run_id)
+        print(f"deleted {args.run_id}")
+    return 0
+
+
+def _run_dir(args) -> Path:
+    if not args.run_id:
+        raise RunError("name a run id (see 'runs list')")
+    return runs_root(args.runs_dir) / Path(args.run_id).name
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{v:.2%}"
+
+
+def cmd_bundle(args) -> int:
+    """Train the bundled model's preset and write it, without optimizer state, to the package."""
+    config = preset_config("default", seed=args.seed)
+    data = load_dataset(config.dataset, args.data_dir)
+    trainer = Trainer(config, data)
+    tmp_root = Path(args.out).parent / ".bundle-tmp"
+    events = list(record(trainer, tmp_root, "bundled model"))
+    run_dir = tmp_root / events[-1]["run_id"]
+    out = Path(args.out)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for name in ("config.json", "metrics.jsonl", "summary.json"):
+        shutil.copy(run_dir / name, out / name)
+    from .runs import save_checkpoint
+
+    save_checkpoint(out / "checkpoint.pt", trainer.checkpoint(include_optimizer=False))
+    shutil.rmtree(tmp_root)
+    print(f"bundled model: test accuracy {trainer.history[-1]['test_acc']:.2%}, written to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mnist_core", description=__doc__)
+    p.add_argument("--data-dir", default=None, help="folder with the IDX files (else $MNIST_DATA_DIR, else ./data)")
+    p.add_argument("--runs-dir", default=None, help="runs folder (else $MNIST_RUNS_DIR, else ./runs)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model; writes a run folder")
+    t.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset; flags override it")
+    t.add_argument("--label", help="a name to show for the run")
+    _config_flags(t)
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix")
+    e.add_argument("--run", help="run id or folder (default: the bundled model)")
+    e.add_argument("--split", choices=["train", "test"], default="test")
+    e.set_defaults(func=cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="read digits from image files")
+    pr.add_argument("images", nargs="+")
+    pr.add_argument("--run", help="run id or folder (default: the bundled model)")
+    pr.set_defaults(func=cmd_predict)
+
+    r = sub.add_parser("runs", help="list, show or delete saved runs")
+    r.add_argument("action", choices=["list", "show", "delete"])
+    r.add_argument("run_id", nargs="?")
+    r.set_defaults(func=cmd_runs)
+
+    b = sub.add_parser("bundle", help="retrain the bundled pretrained model")
+    b.add_argument("--out", default=str(BUNDLED_DIR))
+    b.add_argument("--seed", type=int, default=0)
+    b.set_defaults(func=cmd_bundle)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ConfigError, DatasetError, RunError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

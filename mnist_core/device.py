@@ -1,0 +1,56 @@
+"""Device choice and CPU thread settings."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .config import ConfigError
+
+_configured = False
+
+
+def available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Use one intra-op thread per available core and a single inter-op thread.
+
+    torch's default counts every core the host has, not the ones this container may use,
+    and oversubscribing 2 cores slows training by a large factor. MNIST_THREADS overrides.
+    """
+    global _configured
+    if threads is None:
+        threads = int(os.environ.get("MNIST_THREADS") or available_cpus())
+    torch.set_num_threads(max(1, threads))
+    if not _configured:
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:  # only allowed before any parallel work started
+            pass
+        _configured = True
+    return torch.get_num_threads()
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device", "CUDA was asked for but no CUDA GPU is available here; "
+                                        "use 'auto' or 'cpu'")
+        return torch.device("cuda")
+    if name == "cpu":
+        return torch.device("cpu")
+    raise ConfigError("device", f"unknown device {name!r}; choose auto, cpu or cuda")
+
+
+def describe_device(device: torch.device | None = None) -> str:
+    device = device or resolve_device("auto")
+    if device.type == "cuda":
+        return f"CUDA ({torch.cuda.get_device_name(device)})"
+    return f"CPU ({torch.get_num_threads()} threads)"

@@ -1,0 +1,318 @@
+"""Run folders: config.json, metrics.jsonl, checkpoint.pt and summary.json, written atomically.
+
+A run id is generated and is the folder's only name; a user's label is stored as text.
+Loading always uses torch.load(weights_only=True), so a checkpoint cannot run code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from .config import ConfigError, TrainConfig
+from .models import ModelError, build_model, count_parameters
+from .training import Trainer, versions
+
+RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9_]{1,20}-[0-9a-f]{6}$")
+STATUSES = ("running", "completed", "stopped", "diverged", "failed", "interrupted")
+HEARTBEAT_SECONDS = 5.0
+STALE_SECONDS = 60.0
+BUNDLED_DIR = Path(__file__).parent / "bundled"
+
+# Runs this process is writing right now; a "running" summary of ours not in here is dead.
+_active: set[str] = set()
+_active_lock = threading.Lock()
+
+
+class RunError(Exception):
+    """A run folder or checkpoint is missing, malformed or does not match its model."""
+
+
+CheckpointError = RunError
+
+
+def runs_root(path: str | os.PathLike | None = None) -> Path:
+    return Path(path or os.environ.get("MNIST_RUNS_DIR") or "runs")
+
+
+def clean_label(text: str | None, limit: int = 80) -> str:
+    """User text made safe to show and store: no control characters, bounded length."""
+    text = "".join(ch for ch in str(text or "") if ch.isprintable())
+    return text.strip()[:limit]
+
+
+def new_run_id(model: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    model = re.sub(r"[^a-z0-9_]", "", model.lower())[:20] or "model"
+    return f"{stamp}-{model}-{secrets.token_hex(3)}"
+
+
+def run_path(root: str | os.PathLike, run_id: str) -> Path:
+    """The folder of run_id inside root; refuses anything that is not a plain generated id."""
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+        raise RunError(f"{run_id!r} is not a run id")
+    return Path(root) / run_id
+
+
+# ---------------------------------------------------------------- atomic writes
+
+def _write_atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_json(path: Path, data: dict) -> None:
+    _write_atomic(path, lambda fh: fh.write(json.dumps(data, indent=2, sort_keys=True).encode()))
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    _write_atomic(path, lambda fh: torch.save(state, fh))
+
+
+def read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path} is unreadable: {exc}") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path} does not hold a JSON object")
+    return data
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """Epoch records; a torn last line (from a killed writer) is skipped."""
+    rows = []
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return rows
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- writing a run
+
+class RunRecorder:
+    """Writes one run folder from a Trainer's events."""
+
+    def __init__(self, trainer: Trainer, root=None, label: str = ""):
+        self.trainer = trainer
+        self.root = runs_root(root)
+        self.run_id = new_run_id(trainer.config.model)
+        self.path = self.root / self.run_id
+        self.path.mkdir(parents=True, exist_ok=False)
+        self.label = clean_label(label)
+        self._last_beat = 0.0
+        c = trainer.config
+        self.summary = {
+            "run_id": self.run_id, "label": self.label, "status": "running", "message": "",
+            "model": c.model, "dataset": c.dataset, "params": count_parameters(trainer.model),
+            "epochs": c.epochs, "epochs_done": 0, "best_test_acc": None, "final_test_acc": None,
+            "final_test_loss": None, "duration_s": 0.0, "device": str(trainer.device),
+            "started": _now(), "updated": _now(), "versions": versions(),
+            "pid": os.getpid(), "heartbeat": time.time(),
+        }
+        write_json(self.path / "config.json", c.to_dict())
+        write_json(self.path / "summary.json", self.summary)
+        with _active_lock:
+            _active.add(self.run_id)
+
+    def _update(self, **fields) -> None:
+        self.summary.update(fields, updated=_now(), heartbeat=time.time(),
+                            duration_s=round(self.trainer.active_seconds, 3))
+        write_json(self.path / "summary.json", self.summary)
+        self._last_beat = time.time()
+
+    def heartbeat(self) -> None:
+        if time.time() - self._last_beat >= HEARTBEAT_SECONDS:
+            self._update()
+
+    def on_event(self, event: dict) -> None:
+        kind = event["kind"]
+        if kind == "batch":
+            self.heartbeat()
+        elif kind == "epoch":
+            # Checkpoint first: metrics never name an epoch whose weights are not on disk.
+            save_checkpoint(self.path / "checkpoint.pt", self.trainer.checkpoint())
+            with open(self.path / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(event) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            best = max(e["test_acc"] for e in self.trainer.history)
+            self._update(epochs_done=event["epoch"], best_test_acc=best,
+                         final_test_acc=event["test_acc"], final_test_loss=event["test_loss"])
+        elif kind == "end":
+            self.finish(event["status"], event.get("message", ""))
+
+    def finish(self, status: str, message: str = "") -> None:
+        if self.summary["status"] == "running":
+            self._update(status=status, message=message)
+        with _active_lock:
+            _active.discard(self.run_id)
+
+
+def record(trainer: Trainer, root=None, label: str = "",
+           recorder: RunRecorder | None = None) -> Iterator[dict]:
+    """The trainer's events, each also written to its run folder (events gain a run_id).
+
+    Closing this generator early marks the run "stopped", keeping its completed epochs.
+    """
+    rec = recorder or RunRecorder(trainer, root, label)
+    try:
+        for event in trainer.events():
+            rec.on_event(event)
+            yield {**event, "run_id": rec.run_id}
+    except GeneratorExit:
+        rec.finish("stopped", f"stopped by the user after {trainer.epochs_done} epoch(s)")
+        raise
+    except OSError as exc:
+        rec.finish("failed", f"could not write the run folder: {exc}")
+        raise RunError(f"could not write run {rec.run_id}: {exc}") from exc
+    except Exception as exc:
+        rec.finish("failed", f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        rec.finish("stopped", f"stopped after {trainer.epochs_done} epoch(s)")
+
+
+# ---------------------------------------------------------------- reading runs
+
+@dataclass
+class Run:
+    path: Path
+    config: dict
+    summary: dict
+    metrics: list[dict]
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def effective_status(summary: dict) -> str:
+    """A summary left as "running" by a process that died reads as "interrupted"."""
+    status = summary.get("status", "interrupted")
+    if status != "running":
+        return status
+    pid = summary.get("pid")
+    if pid == os.getpid():
+        with _active_lock:
+            return "running" if summary.get("run_id") in _active else "interrupted"
+    stale = time.time() - float(summary.get("heartbeat") or 0) > STALE_SECONDS
+    return "interrupted" if stale or not _pid_alive(pid) else "running"
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"{path} is not a run folder")
+    summary = read_json(path / "summary.json")
+    summary["status"] = effective_status(summary)
+    return Run(path, read_json(path / "config.json"), summary, read_metrics(path / "metrics.jsonl"))
+
+
+def list_runs(root=None) -> list[Run]:
+    """Every readable run under root, newest first; unreadable folders are skipped."""
+    root = runs_root(root)
+    if not root.is_dir():
+        return []
+    runs = []
+    for child in sorted(root.iterdir(), reverse=True):
+        if child.is_dir() and RUN_ID.match(child.name):
+            try:
+                runs.append(load_run(child))
+            except RunError:
+                continue
+    return runs
+
+
+def delete_run(root, run_id: str) -> None:
+    path = run_path(runs_root(root), run_id)
+    if not path.is_dir():
+        raise RunError(f"no run {run_id} in {runs_root(root)}")
+    if effective_status(read_json(path / "summary.json")) == "running":
+        raise RunError(f"run {run_id} is still training; stop it first")
+    shutil.rmtree(path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.is_file():
+        raise RunError(f"{path} is missing: the run has no completed epoch yet")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle refusals, truncation and zip errors all land here
+        raise RunError(f"{path} could not be loaded safely: {_first_line(exc)}") from None
+    if not isinstance(state, dict) or "model_state" not in state or "config" not in state:
+        raise RunError(f"{path} is not an MNIST Studio checkpoint (no model_state/config)")
+    return state
+
+
+def model_from_checkpoint(state: dict, source: str = "checkpoint") -> tuple[nn.Module, TrainConfig]:
+    try:
+        config = TrainConfig.from_dict(state["config"])
+    except (ConfigError, ModelError, TypeError) as exc:
+        raise RunError(f"{source}: its config is invalid: {exc}") from None
+    model = build_model(config.model, **config.model_kwargs)
+    try:
+        model.load_state_dict(state["model_state"], strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise RunError(f"{source}: weights do not match model {config.model!r} "
+                       f"{config.model_kwargs}: {_first_line(exc, 300)}") from None
+    model.eval()
+    return model, config
+
+
+def load_model(path: str | os.PathLike = BUNDLED_DIR) -> tuple[nn.Module, TrainConfig]:
+    """A model and its config, rebuilt from a run folder or checkpoint file alone."""
+    return model_from_checkpoint(load_checkpoint(path), str(path))
+
+
+def _first_line(exc: Exception, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:limit]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
