@@ -129,7 +129,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .preprocessing import classify, load_image
+    from .preprocessing import ImageInputError, classify, load_image
 
     model, config = load_model(_model_source(args))
     spec = get_spec(config.dataset)
@@ -139,6 +139,10 @@ def cmd_predict(args) -> int:
             prep, probs = classify(model, load_image(Path(name).read_bytes()), spec)
         except OSError as exc:
             print(f"{name}: cannot read ({exc.strerror})")
+            status = 2
+            continue
+        except ImageInputError as exc:
+            print(f"{name}: {exc}")
             status = 2
             continue
         if probs is None:

@@ -96,8 +96,10 @@ def fit_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:
     h, w = crop.shape
     scale = box / max(h, w)
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    img = Image.fromarray((crop * 255).astype(np.uint8), mode="L")
-    return np.asarray(img.resize((new_w, new_h), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
+    # Float mode: no rounding to 8 bits, so ink polarity or source format cannot change the result.
+    img = Image.fromarray(crop.astype(np.float32))
+    resized = np.asarray(img.resize((new_w, new_h), Image.Resampling.LANCZOS), dtype=np.float32)
+    return np.clip(resized, 0.0, 1.0)  # Lanczos overshoots slightly at hard edges
 
 
 def center_by_mass(fitted: np.ndarray, side: int = SIDE) -> tuple[np.ndarray, np.ndarray]:
@@ -171,7 +173,8 @@ def load_image(data: bytes) -> Image.Image:
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageInputError("the image is too large to decode safely") from None
+        raise ImageInputError(f"the image is too large to decode safely (limit "
+                              f"{MAX_UPLOAD_PIXELS:,} pixels, for example 4096x4096)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageInputError(f"this file is not a readable image ({exc.__class__.__name__})") from None
     return img

@@ -71,6 +71,7 @@ def run_path(root: str | os.PathLike, run_id: str) -> Path:
 def _write_atomic(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide runs from other local users
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -299,7 +300,7 @@ def model_from_checkpoint(state: dict, source: str = "checkpoint") -> tuple[nn.M
         model.load_state_dict(state["model_state"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
         raise RunError(f"{source}: weights do not match model {config.model!r} "
-                       f"{config.model_kwargs}: {_first_line(exc, 300)}") from None
+                       f"{config.model_kwargs}: {_squash(exc, 400)}") from None
     model.eval()
     return model, config
 
@@ -312,6 +313,11 @@ def load_model(path: str | os.PathLike = BUNDLED_DIR) -> tuple[nn.Module, TrainC
 def _first_line(exc: Exception, limit: int = 200) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:limit]
+
+
+def _squash(exc: Exception, limit: int) -> str:
+    # state_dict errors put the useful part (which tensor, which sizes) on later lines.
+    return " ".join(str(exc).split())[:limit]
 
 
 def _now() -> str:

@@ -37,8 +37,9 @@ def versions() -> dict[str, str]:
 
     import torchvision
 
-    return {"mnist_core": __version__, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "python": platform.python_version()}
+    # str(): torch.__version__ is a TorchVersion, which weights_only loading refuses.
+    return {"mnist_core": __version__, "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
 
 
 def make_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:

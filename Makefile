@@ -1,0 +1,42 @@
+# Two entry points for a fresh clone: `make app` and `make test`. Both set up what they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# On the project's own machines MNIST sits in ../shared; elsewhere the app downloads it to ./data.
+SHARED_MNIST := $(abspath ../shared/data/mnist)
+export MNIST_DATA_DIR ?= $(if $(wildcard $(SHARED_MNIST)/*.gz),$(SHARED_MNIST),)
+PORT ?= 8501
+
+.PHONY: app test setup setup-dev system-deps bench clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+setup: $(BIN)/.installed
+setup-dev: $(BIN)/.installed-dev
+
+# Chromium for the browser tests and Fashion-MNIST come from Debian; skipped where apt is absent.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dataset-fashion-mnist >/dev/null; \
+	  else echo "note: install chromium and dataset-fashion-mnist (Debian) for the browser and Fashion-MNIST tests"; fi; \
+	fi
+
+app: setup
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+test: setup-dev system-deps
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m mnist_core.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,54 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mnist_core.models import MODELS, ModelError, build_model, count_parameters, model_arguments
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_output_shape_and_every_parameter_gets_a_gradient(name):
+    torch.manual_seed(0)
+    model = build_model(name)
+    x = torch.randn(8, 1, 28, 28)
+    out = model(x)
+    assert out.shape == (8, 10)
+    F.cross_entropy(out, torch.arange(8)).backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"{name}.{pname} got no gradient"
+    assert count_parameters(model) == sum(p.numel() for p in model.parameters()) > 0
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"channels": [8], "kernel_size": 5, "batch_norm": False, "hidden": 0},
+    {"channels": [8, 16, 32, 64], "dropout": 0.0},
+])
+def test_cnn_variants(kwargs):
+    assert build_model("cnn", **kwargs)(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_logreg_is_linear_softmax_regression():
+    m = build_model("logreg")
+    assert count_parameters(m) == 784 * 10 + 10
+
+
+def test_mlp_hidden_sizes():
+    m = build_model("mlp", hidden=[64, 64, 64], dropout=0.0)
+    assert count_parameters(m) == (784 * 64 + 64) + 2 * (64 * 64 + 64) + (64 * 10 + 10)
+
+
+@pytest.mark.parametrize("name, kwargs, words", [
+    ("nope", {}, "unknown model"),
+    ("cnn", {"chanels": [8]}, "chanels"),
+    ("cnn", {"channels": [0]}, "positive"),
+    ("cnn", {"channels": [8] * 5}, "at most 4"),
+    ("cnn", {"kernel_size": 4}, "kernel_size"),
+    ("mlp", {"dropout": 1.0}, "dropout"),
+    ("mlp", {"hidden": "abc"}, "hidden"),
+])
+def test_bad_model_arguments(name, kwargs, words):
+    with pytest.raises(ModelError, match=words):
+        build_model(name, **kwargs)
+
+
+def test_model_arguments_lists_defaults():
+    assert model_arguments("mlp") == {"hidden": (256, 128), "dropout": 0.2}
