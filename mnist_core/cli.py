@@ -185,7 +185,7 @@ def _pct(v) -> str:
 
 def cmd_bundle(args) -> int:
     """Train the bundled model's preset and write it, without optimizer state, to the package."""
-    config = preset_config("default", seed=args.seed)
+    config = preset_config("bundled", seed=args.seed)
     data = load_dataset(config.dataset, args.data_dir)
     trainer = Trainer(config, data)
     tmp_root = Path(args.out).parent / ".bundle-tmp"

@@ -156,9 +156,14 @@ def candidate_dirs(spec: DatasetSpec, data_dir: str | os.PathLike | None = None)
         if spec.name != "mnist" and os.environ.get("MNIST_DATA_DIR"):
             roots.append(Path(os.environ["MNIST_DATA_DIR"]))
         roots += [Path(d) for d in spec.system_dirs]
+    own = {Path(d) for d in spec.system_dirs}
+    if spec.name == "mnist" or data_dir is not None or os.environ.get(spec.env_var):
+        own.add(roots[0])
     dirs = []
     for root in roots:
-        dirs += [root, root / spec.torchvision_folder / "raw", root / spec.name]
+        # A shared folder holds MNIST under the very same file names at its top level, so
+        # another dataset is only looked for in its own subfolders there.
+        dirs += ([root] if root in own else []) + [root / spec.torchvision_folder / "raw", root / spec.name]
     return dirs
 
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from . import __version__
 from .config import TrainConfig
-from .data import Dataset, augment, iterate_batches, load_dataset, normalise
+from .data import Dataset, augment, iterate_batches, load_dataset
 from .device import configure_threads, resolve_device
 from .evaluation import evaluate_tensors
 from .models import build_model, count_parameters, set_dropout_generator
@@ -72,6 +72,17 @@ def make_scheduler(opt: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: 
         return cosine
     linear = sched.LinearLR(opt, start_factor=0.01, total_iters=warm)
     return sched.SequentialLR(opt, [linear, cosine], milestones=[warm])
+
+
+def forward_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, c: TrainConfig,
+                  spec, aug_gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 batch -> (logits, loss): scale, augment, normalise on whole tensors."""
+    x = xb.float().div_(255).unsqueeze(1)
+    if c.augment:
+        x = augment(x, aug_gen)
+    x = ((x - spec.mean) / spec.std).contiguous(memory_format=torch.channels_last)
+    logits = model(x)
+    return logits, F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)
 
 
 class Trainer:
@@ -134,7 +145,6 @@ class Trainer:
         clock = time.perf_counter()
 
         def pause_clock():
-            nonlocal clock
             self.active_seconds += time.perf_counter() - clock
 
         def resume_clock():
@@ -156,12 +166,7 @@ class Trainer:
             seen = window_seen = 0
             window_start = time.perf_counter()
             for batch_idx, (xb, yb) in enumerate(iterate_batches(images, labels, c.batch_size, shuffle_gen)):
-                x = xb.float().div_(255).unsqueeze(1)
-                if c.augment:
-                    x = augment(x, aug_gen)
-                x = ((x - spec.mean) / spec.std).contiguous(memory_format=torch.channels_last)
-                logits = self.model(x)
-                loss = F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)
+                logits, loss = forward_batch(self.model, xb, yb, c, spec, aug_gen)
                 if check_every_batch and not _healthy(loss):
                     pause_clock()
                     yield self._diverged(epoch, loss)

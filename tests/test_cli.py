@@ -1,10 +1,8 @@
-import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from conftest import REPO, mnist_dir

@@ -1,5 +1,4 @@
 import gzip
-import shutil
 
 import pytest
 import torch

@@ -1,0 +1,57 @@
+"""MNIST Studio: `streamlit run app.py`. This is the home page; the others are in pages/."""
+
+import streamlit as st
+import torch
+
+import studio_ui
+from mnist_core.data import DATASETS, dataset_status
+from mnist_core.device import describe_device
+
+with studio_ui.page("Home", ":material/home:"):
+    st.title("MNIST Studio")
+    st.markdown(
+        "Explore the MNIST handwritten digits (and Fashion-MNIST), train your own classifier "
+        "while watching its curves, see where it goes wrong, and test it on digits you draw."
+    )
+
+    st.subheader("Try it in three steps")
+    steps = st.columns(3)
+    steps[0].markdown("**1. Draw** a digit and see what the bundled model reads.")
+    steps[0].page_link("pages/4_Draw.py", label="Open Draw", icon=":material/draw:")
+    steps[1].markdown("**2. Train** a model with the *quick* preset: a curve in under a minute.")
+    steps[1].page_link("pages/2_Train.py", label="Open Train", icon=":material/model_training:")
+    steps[2].markdown("**3. Evaluate** it: accuracy, confusion matrix and its worst mistakes.")
+    steps[2].page_link("pages/3_Evaluate.py", label="Open Evaluate", icon=":material/fact_check:")
+
+    st.subheader("This installation")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Datasets**")
+        for name, spec in DATASETS.items():
+            status = dataset_status(name)
+            if status["found"]:
+                st.success(f"{spec.title}: found in `{status['folder']}`", icon=":material/check_circle:")
+            else:
+                st.warning(status["message"], icon=":material/folder_off:")
+    with right:
+        st.markdown("**Compute**")
+        st.markdown(
+            f"Device: **{describe_device()}**  \nCPU threads for torch: **{torch.get_num_threads()}**"
+        )
+        st.markdown("**Model in use**")
+        in_use = studio_ui.model_in_use_text()
+        st.markdown(in_use[:1].upper() + in_use[1:] + ". Change it on Draw, Evaluate or after training.")
+
+    st.subheader("Pages")
+    links = st.columns(3)
+    PAGES = [
+        ("pages/1_Data.py", "Data", ":material/grid_on:", "browse samples, class balance, pixels"),
+        ("pages/2_Train.py", "Train", ":material/model_training:", "configure and watch a training run"),
+        ("pages/3_Evaluate.py", "Evaluate", ":material/fact_check:", "confusion matrix, scores, errors"),
+        ("pages/4_Draw.py", "Draw", ":material/draw:", "draw or upload a digit and classify it"),
+        ("pages/5_Runs.py", "Runs", ":material/folder_open:", "compare, download and delete saved runs"),
+    ]
+    for i, (path, label, icon, text) in enumerate(PAGES):
+        with links[i % 3]:
+            st.page_link(path, label=label, icon=icon)
+            st.caption(text)

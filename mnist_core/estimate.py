@@ -1,0 +1,89 @@
+"""How long a training run will take here, measured rather than guessed.
+
+A few real optimisation steps of the configured model are timed on this machine and
+extrapolated to every step of the run, plus the test-set evaluation that ends each epoch.
+"""
+from __future__ import annotations
+
+import math
+import statistics
+import time
+
+import torch
+
+from .config import TrainConfig
+from .data import Dataset, load_dataset
+from .device import configure_threads, resolve_device
+from .evaluation import evaluate_tensors
+from .models import build_model
+from .training import _INIT_LOCK, forward_batch, make_optimizer
+
+EVAL_SAMPLE = 2000
+WARMUP_STEPS = 2  # the first steps pay for allocation and kernel selection
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def estimate_seconds(config: TrainConfig, data: Dataset | None = None, steps: int = 5,
+                     data_dir=None) -> dict:
+    """Measured seconds per step and per evaluation, and the extrapolated total for `config`.
+
+    Returns {"seconds", "train_seconds", "eval_seconds", "step_seconds", "steps",
+    "images_per_s"}. The weights used for timing are thrown away.
+    """
+    device = resolve_device(config.device)
+    if device.type == "cpu":
+        configure_threads()
+    data = data if data is not None else load_dataset(config.dataset, data_dir)
+    spec = data.spec
+    n_train = len(data.train_images)
+    if config.train_subset:
+        n_train = min(n_train, config.train_subset)
+    total_steps = math.ceil(n_train / config.batch_size) * config.epochs
+
+    # Same global-RNG discipline as Trainer, so timing never perturbs a job's initialisation.
+    with _INIT_LOCK:
+        model = build_model(config.model, **config.model_kwargs)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, config)
+    batch = min(config.batch_size, n_train)
+    xb = data.train_images[:batch].to(device)
+    yb = data.train_labels[:batch].to(device)
+    gen = torch.Generator(device=device).manual_seed(0)
+
+    def step() -> None:
+        _, loss = forward_batch(model, xb, yb, config, spec, gen)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    for _ in range(WARMUP_STEPS):
+        step()
+    times = []
+    for _ in range(max(1, steps)):
+        _sync(device)
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    # The median shrugs off a step slowed by another process on a shared machine.
+    step_seconds = statistics.median(times)
+
+    sample = data.test_images[:EVAL_SAMPLE].to(device)
+    labels = data.test_labels[:EVAL_SAMPLE].to(device)
+    evaluate_tensors(model, sample[:200], labels[:200], spec)
+    _sync(device)
+    start = time.perf_counter()
+    evaluate_tensors(model, sample, labels, spec)
+    _sync(device)
+    eval_seconds = (time.perf_counter() - start) * len(data.test_images) / max(1, len(sample))
+
+    train_seconds = step_seconds * total_steps
+    total_eval = eval_seconds * config.epochs
+    return {"seconds": train_seconds + total_eval, "train_seconds": train_seconds,
+            "eval_seconds": total_eval, "step_seconds": step_seconds, "steps": total_steps,
+            "images_per_s": batch / max(step_seconds, 1e-9)}

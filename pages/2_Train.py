@@ -1,0 +1,288 @@
+import dataclasses
+
+import streamlit as st
+
+import studio_charts as charts
+import studio_ui
+from mnist_core.config import (
+    DEVICES,
+    OPTIMIZERS,
+    PRESETS,
+    SCHEDULES,
+    ConfigError,
+    TrainConfig,
+    preset_config,
+)
+from mnist_core.data import DATASETS
+from mnist_core.estimate import estimate_seconds
+from mnist_core.jobs import JobLimitError, default_runner
+from mnist_core.models import MODELS, model_arguments
+
+JOB = "train_job"
+
+SAVED = "train_saved"  # widget values outlive the widgets, which are dropped on page change
+
+MODEL_TITLES = {"logreg": "Logistic regression", "mlp": "MLP", "cnn": "CNN", "tutorial_cnn": "Tutorial CNN"}
+
+ARG_LABELS = {
+    "hidden": "Hidden units",
+    "channels": "Conv channels",
+    "dropout": "Dropout",
+    "batch_norm": "Batch norm",
+    "kernel_size": "Kernel size",
+}
+
+
+def live_view() -> None:
+    job = st.session_state.get(JOB)
+    if job is None:
+        return
+    try:
+        render_job(job)
+    except Exception as exc:  # a fragment rerun is outside app.py's guard
+        st.error(f"Could not show the run: {type(exc).__name__}: {exc}")
+
+
+def render_job(job) -> None:
+    snap = job.snapshot()
+    status, config = snap["status"], snap["config"]
+    name = snap["label"] or snap["run_id"] or "new run"
+    st.subheader(f"Run: {name}")
+    if status == "queued":
+        st.info(
+            f"Queued: all {default_runner().max_running} training slots on this server are "
+            "busy; it starts when one frees up.",
+            icon=":material/hourglass:",
+        )
+    elif status == "starting":
+        st.info("Starting: loading the data and building the model...")
+    batches, epochs = snap["batches"], snap["epochs"]
+    parts = [
+        f"{snap['progress']:.0%}",
+        f"epoch {batches[-1]['epoch'] if batches else 1} of {config['epochs']}",
+    ]
+    if not job.finished:
+        parts.append(f"about {studio_ui.duration(snap['eta'])} left" if snap["eta"] else "timing...")
+    if snap["images_per_s"]:
+        parts.append(f"{snap['images_per_s']:,.0f} images/s")
+    progress_text = " · ".join(parts + [status])
+    st.progress(min(1.0, snap["progress"]), text=progress_text)
+    if not job.finished:
+        b = st.columns([1, 1, 6])
+        if status == "paused":
+            b[0].button("Resume", icon=":material/play_arrow:", on_click=job.resume, key="job_resume")
+        else:
+            b[0].button(
+                "Pause",
+                icon=":material/pause:",
+                on_click=job.pause,
+                key="job_pause",
+                disabled=status != "running",
+            )
+        b[1].button("Stop", icon=":material/stop:", on_click=job.stop, key="job_stop")
+    if batches:
+        steps_per_epoch = batches[-1]["total_steps"] / config["epochs"]
+        loss_fig, acc_fig = charts.training_curves(batches, epochs, steps_per_epoch)
+        c = st.columns(2)
+        c[0].plotly_chart(loss_fig, key="live_loss")
+        c[1].plotly_chart(acc_fig, key="live_acc")
+    if job.finished:
+        show_result(job, snap)
+        if not st.session_state.get("train_seen_finished"):
+            # One full rerun turns the polling off and refreshes the sidebar.
+            st.session_state["train_seen_finished"] = True
+            st.rerun(scope="app")
+
+
+def show_result(job, snap) -> None:
+    status, epochs = snap["status"], snap["epochs"]
+    message = snap["message"]
+    if status == "completed":
+        st.success(message, icon=":material/check_circle:")
+    elif status in ("diverged", "failed"):
+        st.error(message)
+    else:
+        st.warning(message)
+    if not epochs:
+        return
+    last = epochs[-1]
+    m = st.columns(4)
+    m[0].metric("Final test accuracy", f"{last['test_acc']:.2%}")
+    m[1].metric("Best test accuracy", f"{max(e['test_acc'] for e in epochs):.2%}")
+    m[2].metric("Test loss", f"{last['test_loss']:.4f}")
+    m[3].metric("Training time", studio_ui.duration(snap["elapsed"]))
+    st.caption(f"{snap['params']:,} parameters on {snap['device']}; saved in `{snap['run_path']}`")
+    in_use = studio_ui.current_model_key() == snap["run_path"]
+    c = st.columns([1, 1, 4])
+    if c[0].button("Use this model", type="primary", disabled=in_use, key="job_use", icon=":material/check:"):
+        studio_ui.use_model(snap["run_path"])
+        st.rerun(scope="app")
+    c[1].page_link("pages/3_Evaluate.py", label="Evaluate it", icon=":material/fact_check:")
+    if in_use:
+        st.caption("This model is now used by Evaluate and Draw.")
+
+
+def widget_values(config: TrainConfig) -> dict:
+    """Widget key -> value for a whole config, model options included."""
+    values = {f"cfg_{k}": v for k, v in config.to_dict().items() if k != "model_kwargs"}
+    args = {**model_arguments(config.model), **config.model_kwargs}
+    for arg, v in args.items():
+        values[f"cfg_{config.model}_{arg}"] = ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+    return values
+
+
+def apply_preset() -> None:
+    st.session_state.update(widget_values(preset_config(st.session_state["train_preset"])))
+
+
+def model_kwarg_controls(model: str) -> dict:
+    """One control per argument of the chosen model; returns their raw values."""
+    kwargs = {}
+    defaults = model_arguments(model)
+    if not defaults:
+        st.caption("This model has no options.")
+    for arg, default in defaults.items():
+        key = f"cfg_{model}_{arg}"
+        if key not in st.session_state:
+            st.session_state[key] = ", ".join(map(str, default)) if isinstance(default, tuple) else default
+        label = ARG_LABELS.get(arg, arg)
+        if isinstance(default, tuple):
+            kwargs[arg] = st.text_input(label, key=key, help="Comma-separated layer widths, e.g. 256, 128")
+        elif isinstance(default, bool):
+            kwargs[arg] = st.checkbox(label, key=key)
+        elif arg == "kernel_size":
+            kwargs[arg] = st.selectbox(label, [3, 5, 7], key=key)
+        elif isinstance(default, float):
+            kwargs[arg] = st.slider(label, 0.0, 0.9, step=0.05, key=key)
+        else:
+            kwargs[arg] = st.number_input(label, 0, 4096, step=16, key=key, help="0 removes the hidden layer")
+    return kwargs
+
+
+with studio_ui.page("Train", ":material/model_training:"):
+    st.title("Train")
+    job = st.session_state.get(JOB)
+    if job is not None:
+        st.fragment(run_every=None if job.finished else 1.0)(live_view)()
+        st.divider()
+    saved = st.session_state.setdefault(SAVED, {})
+    if not saved:
+        saved.update(widget_values(preset_config("quick")), train_preset="quick")
+    for key, value in saved.items():
+        st.session_state.setdefault(key, value)
+    st.subheader("New run")
+    # Checked before the form so that missing data is the first thing a user reads.
+    data = studio_ui.dataset_or_help(st.session_state["cfg_dataset"])
+    p = st.columns([1, 3])
+    p[0].selectbox("Preset", list(PRESETS), key="train_preset", on_change=apply_preset)
+    p[1].caption(PRESETS[st.session_state["train_preset"]][0] + " Choosing a preset fills the form.")
+    col_model, col_opt, col_run = st.columns(3)
+    with col_model:
+        st.markdown("**Data and model**")
+        st.radio(
+            "Dataset",
+            list(DATASETS),
+            key="cfg_dataset",
+            horizontal=True,
+            format_func=lambda n: DATASETS[n].title,
+        )
+        model = st.selectbox("Model", list(MODELS), key="cfg_model", format_func=MODEL_TITLES.get)
+        raw_kwargs = model_kwarg_controls(model)
+    with col_opt:
+        st.markdown("**Optimisation**")
+        optimizer = st.selectbox("Optimizer", OPTIMIZERS, key="cfg_optimizer")
+        st.number_input("Learning rate", 1e-6, 100.0, step=1e-4, format="%.5f", key="cfg_lr")
+        st.slider(
+            "Momentum",
+            0.0,
+            0.99,
+            step=0.01,
+            key="cfg_momentum",
+            disabled=optimizer not in ("sgd", "rmsprop"),
+            help="SGD and RMSprop only",
+        )
+        st.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.5f", key="cfg_weight_decay")
+        st.slider("Label smoothing", 0.0, 0.5, step=0.05, key="cfg_label_smoothing")
+        schedule = st.selectbox("Learning-rate schedule", SCHEDULES, key="cfg_schedule")
+        s = st.columns(2)
+        s[0].number_input("Step size (epochs)", 1, 500, key="cfg_step_size", disabled=schedule != "step")
+        s[1].number_input("Decay factor", 0.01, 1.0, step=0.05, key="cfg_gamma", disabled=schedule != "step")
+        s[0].number_input(
+            "Warm-up (epochs)", 0.0, 100.0, step=0.5, key="cfg_warmup_epochs", disabled=schedule != "cosine"
+        )
+        s[1].number_input(
+            "First cycle (epochs)",
+            0.1,
+            1000.0,
+            step=0.5,
+            key="cfg_restart_epochs",
+            disabled=schedule != "cosine",
+        )
+    with col_run:
+        st.markdown("**Run**")
+        r = st.columns(2)
+        r[0].number_input("Epochs", 1, 500, key="cfg_epochs")
+        r[1].number_input("Batch size", 1, 8192, step=32, key="cfg_batch_size")
+        r[0].number_input(
+            "Training images",
+            0,
+            60000,
+            step=1000,
+            key="cfg_train_subset",
+            help="0 uses the whole training set",
+        )
+        r[1].number_input("Seed", 0, 2**31 - 1, key="cfg_seed")
+        r[0].selectbox("Device", DEVICES, key="cfg_device")
+        r[1].number_input("Log every (batches)", 1, 10000, key="cfg_log_every")
+        st.checkbox("Augment (random rotation, shift, scale)", key="cfg_augment")
+        label = st.text_input("Run label (optional)", key="train_label", max_chars=80)
+    saved.update(
+        {
+            k: v
+            for k, v in st.session_state.items()
+            if isinstance(k, str) and (k.startswith("cfg_") or k == "train_preset")
+        }
+    )
+    config = None
+    try:
+        values = {
+            f.name: st.session_state[f"cfg_{f.name}"]
+            for f in dataclasses.fields(TrainConfig)
+            if f.name != "model_kwargs"
+        }
+        values["model_kwargs"] = {
+            k: studio_ui.parse_int_list(k, v) if isinstance(v, str) else v for k, v in raw_kwargs.items()
+        }
+        config = TrainConfig.from_dict(values)
+    except ConfigError as exc:
+        st.error(f"Please fix the form: {exc}")
+    if config is None or data is None:
+        st.stop()
+    estimates = st.session_state.setdefault("train_estimates", {})
+    key = config.to_json()
+    busy = job is not None and not job.finished
+    b = st.columns([1, 1, 4])
+    if b[0].button("Estimate time", icon=":material/timer:", key="train_estimate"):
+        with st.spinner("Timing a few batches of this model..."):
+            with studio_ui.shown_errors():
+                estimates[key] = estimate_seconds(config, data)
+    start = b[1].button(
+        "Start training", type="primary", icon=":material/play_arrow:", key="train_start", disabled=busy
+    )
+    if key in estimates:
+        e = estimates[key]
+        b[2].info(
+            f"Estimated **{studio_ui.duration(e['seconds'])}** here: {e['steps']:,} steps of "
+            f"{e['step_seconds'] * 1000:.0f} ms plus {studio_ui.duration(e['eval_seconds'])} "
+            "of evaluation.",
+            icon=":material/timer:",
+        )
+    elif busy:
+        b[2].caption("A run of this session is in progress; stop it or wait for it to finish.")
+    if start and not busy:
+        try:
+            st.session_state[JOB] = default_runner().submit(config, data, studio_ui.runs_dir(), label)
+            st.session_state["train_seen_finished"] = False
+            st.rerun()
+        except JobLimitError as exc:
+            st.warning(str(exc), icon=":material/hourglass:")

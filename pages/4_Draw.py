@@ -1,0 +1,67 @@
+import streamlit as st
+from streamlit_drawable_canvas import st_canvas
+
+import studio_ui
+from mnist_core.data import DATASETS
+from mnist_core.preprocessing import load_image
+
+CANVAS = 280
+
+
+def clear() -> None:
+    # A new key is a new, empty canvas.
+    st.session_state["canvas_n"] = st.session_state.get("canvas_n", 0) + 1
+
+
+with studio_ui.page("Draw", ":material/draw:"):
+    st.title("Draw")
+    choice = studio_ui.model_picker("draw_model")
+    model_and_config = None
+    with studio_ui.shown_errors():
+        model_and_config = studio_ui.load_choice(choice)
+    if model_and_config is None:
+        st.info("Train a model on the Train page, then pick it here.")
+        st.stop()
+    model, config = model_and_config
+    spec = DATASETS[config.dataset]
+    if spec.name != "mnist":
+        st.info(
+            f"This model was trained on {spec.title}: it will read any drawing as one of "
+            f"{', '.join(spec.classes)}."
+        )
+    draw_tab, upload_tab = st.tabs(["Draw", "Upload an image"])
+    with draw_tab:
+        left, right = st.columns([1, 2])
+        with left:
+            # Read before the canvas is drawn; the slider sits below it, clear of its toolbar.
+            stroke = st.session_state.get("draw_stroke", 20)
+            result = st_canvas(
+                stroke_width=stroke,
+                stroke_color="#FFFFFF",
+                background_color="#000000",
+                width=CANVAS,
+                height=CANVAS,
+                drawing_mode="freedraw",
+                update_streamlit=True,
+                return_image_data=True,
+                key=f"canvas-{st.session_state.get('canvas_n', 0)}",
+            )
+            st.slider("Stroke width", 5, 40, 20, key="draw_stroke")
+            st.button("Clear", icon=":material/delete:", on_click=clear, key="draw_clear")
+            st.caption("Draw one digit, large and centred, like on paper.")
+        with right:
+            with studio_ui.shown_errors():
+                studio_ui.show_prediction(result.image_data, model, spec, key="draw")
+    with upload_tab:
+        upload = st.file_uploader(
+            "An image of one digit (dark on light or light on dark)",
+            type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"],
+            key="draw_upload",
+        )
+        if upload is not None:
+            with studio_ui.shown_errors():
+                image = load_image(upload.getvalue())
+                st.image(image, caption=upload.name, width=140)
+                studio_ui.show_prediction(
+                    image, model, spec, key="upload", blank_message="The image looks blank: upload a digit."
+                )

@@ -1,0 +1,116 @@
+import pandas as pd
+import streamlit as st
+
+import studio_charts as charts
+import studio_ui
+from mnist_core.runs import RunError, delete_run, list_runs
+
+CONFIRM = "runs_confirm_delete"
+
+
+def checkpoint_bytes() -> bytes:
+    return checkpoint.read_bytes()
+
+
+with studio_ui.page("Runs", ":material/folder_open:"):
+    st.title("Runs")
+    root = studio_ui.runs_dir()
+    runs = list_runs(root)
+    if not runs:
+        st.info(f"No saved runs in `{root}` yet. Train one and it appears here.")
+        st.page_link("pages/2_Train.py", label="Open Train", icon=":material/model_training:")
+        st.stop()
+    by_id = {r.run_id: r for r in runs}
+    table = pd.DataFrame(
+        [
+            {
+                "run": r.run_id,
+                "label": r.summary.get("label", ""),
+                "status": r.summary.get("status"),
+                "model": r.summary.get("model"),
+                "dataset": r.summary.get("dataset"),
+                "params": r.summary.get("params"),
+                "epochs": f"{r.summary.get('epochs_done', 0)}/{r.summary.get('epochs', '?')}",
+                "test accuracy": r.summary.get("final_test_acc"),
+                "best accuracy": r.summary.get("best_test_acc"),
+                "duration": studio_ui.duration(r.summary.get("duration_s")),
+                "started": str(r.summary.get("started", ""))[:16].replace("T", " "),
+            }
+            for r in runs
+        ]
+    )
+    pct = st.column_config.NumberColumn(format="percent")
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "test accuracy": pct,
+            "best accuracy": pct,
+            "params": st.column_config.NumberColumn(format="localized"),
+        },
+    )
+    st.caption(f"Saved in `{root}` (set MNIST_RUNS_DIR to use another folder).")
+    st.subheader("Compare curves")
+    with_curves = [r.run_id for r in runs if r.metrics]
+    picked = st.multiselect(
+        "Runs to overlay",
+        with_curves,
+        default=with_curves[:3],
+        key="runs_overlay",
+        format_func=lambda i: studio_ui.run_title(by_id[i]),
+    )
+    if picked:
+        acc_fig, loss_fig = charts.epoch_overlay(
+            {by_id[i].summary.get("label") or i: by_id[i].metrics for i in picked}
+        )
+        c = st.columns(2)
+        c[0].plotly_chart(acc_fig, key="overlay_acc")
+        c[1].plotly_chart(loss_fig, key="overlay_loss")
+    st.subheader("Manage a run")
+    run_id = st.selectbox(
+        "Run",
+        list(by_id),
+        key="runs_selected",
+        format_func=lambda i: f"{studio_ui.run_title(by_id[i])} ({i})",
+    )
+    run = by_id[run_id]
+    checkpoint = run.path / "checkpoint.pt"
+    c = st.columns([1, 1, 1, 3])
+    c[0].download_button(
+        "Download .pt",
+        checkpoint_bytes,
+        file_name=f"{run_id}.pt",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        disabled=not checkpoint.is_file(),
+        key="runs_download",
+        on_click="ignore",
+    )
+    if c[1].button(
+        "Use this model", disabled=not checkpoint.is_file(), key="runs_use", icon=":material/check:"
+    ):
+        studio_ui.use_model(str(run.path))
+        st.rerun()
+    if c[2].button(
+        "Delete...",
+        icon=":material/delete:",
+        key="runs_delete",
+        disabled=run.summary.get("status") == "running",
+    ):
+        st.session_state[CONFIRM] = run_id
+    if st.session_state.get(CONFIRM) == run_id:
+        st.warning(f"Delete run {run_id} and its checkpoint for good?")
+        d = st.columns([1, 1, 6])
+        if d[0].button("Yes, delete", type="primary", key="runs_delete_yes"):
+            st.session_state.pop(CONFIRM, None)
+            try:
+                delete_run(root, run_id)
+            except RunError as exc:
+                st.error(str(exc))
+            else:
+                if studio_ui.current_model_key() == str(run.path):
+                    studio_ui.use_model(None)
+                st.rerun()
+        if d[1].button("Cancel", key="runs_delete_no"):
+            st.session_state.pop(CONFIRM, None)
+            st.rerun()

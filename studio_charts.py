@@ -1,0 +1,136 @@
+"""Plotly figures for the pages. Pure functions of numbers: no Streamlit, no torch state."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+BLUE, ORANGE, GREEN, GREY = "#3b5bdb", "#f08c00", "#2f9e44", "#adb5bd"
+MARGIN = dict(l=10, r=10, t=40, b=10)
+
+
+def _layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
+    kw.setdefault("margin", MARGIN)
+    fig.update_layout(title=title, height=height, **kw)
+    return fig
+
+
+def pixel_heatmap(image: np.ndarray, title: str = "") -> go.Figure:
+    """A 28x28 uint8 image with each pixel's value written in its cell."""
+    fig = go.Figure(go.Heatmap(z=image, text=image, texttemplate="%{text}",
+                               textfont=dict(size=7), colorscale="gray", showscale=False,
+                               hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", visible=False)
+    fig.update_xaxes(constrain="domain", visible=False)
+    return _layout(fig, title, height=460)
+
+
+def class_balance(counts: list[int], classes: list[str]) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(classes), y=counts, marker_color=BLUE, text=counts,
+                           textposition="outside"))
+    fig.update_xaxes(type="category")
+    return _layout(fig, "Images per class", yaxis_title="images")
+
+
+def mean_images(means: np.ndarray, classes: list[str]) -> go.Figure:
+    """All class means side by side in one heatmap, so they share one scale and stay square."""
+    gap = 3
+    side = means.shape[-1]
+    strip = np.full((side, len(means) * (side + gap) - gap), np.nan)
+    for i, img in enumerate(means):
+        strip[:, i * (side + gap): i * (side + gap) + side] = img
+    fig = go.Figure(go.Heatmap(z=strip, colorscale="gray", showscale=False, zmin=0, zmax=1,
+                               hovertemplate="%{z:.2f}<extra></extra>"))
+    fig.update_xaxes(tickvals=[i * (side + gap) + side / 2 for i in range(len(means))],
+                     ticktext=list(classes), showgrid=False, zeroline=False)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
+    return _layout(fig, "Mean image per class", height=220, plot_bgcolor="rgba(0,0,0,0)")
+
+
+def intensity_histogram(hist: np.ndarray, bins: int = 32) -> go.Figure:
+    """The 256-level histogram, grouped into `bins` bars on a log scale (0 dominates)."""
+    grouped = hist.reshape(bins, -1).sum(1)
+    width = 256 // bins
+    fig = go.Figure(go.Bar(x=np.arange(bins) * width + width / 2, y=grouped, width=width * 0.9,
+                           marker_color=BLUE,
+                           hovertemplate="%{x}: %{y:,.0f} pixels<extra></extra>"))
+    return _layout(fig, "Pixel intensities", xaxis_title="value (0-255)",
+                   yaxis_title="pixels (log)", yaxis_type="log")
+
+
+def probability_bars(probs: np.ndarray, classes: list[str]) -> go.Figure:
+    top = int(np.argmax(probs))
+    colors = [BLUE if i == top else GREY for i in range(len(probs))]
+    fig = go.Figure(go.Bar(x=list(classes), y=probs, marker_color=colors,
+                           text=[f"{p:.0%}" for p in probs], textposition="outside",
+                           hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(range=[0, 1.1], tickformat=".0%")
+    return _layout(fig, "Class probabilities", height=300)
+
+
+def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: float
+                    ) -> tuple[go.Figure, go.Figure]:
+    """Loss and accuracy against epochs: per-batch lines and per-epoch train/test markers."""
+    spe = max(steps_per_epoch, 1)
+    bx = [b["step"] / spe for b in batches]
+    ex = [e["epoch"] for e in epochs]
+    figs = []
+    for metric, title, fmt in (("loss", "Loss", ".3f"), ("acc", "Accuracy", ".1%")):
+        fig = go.Figure()
+        fig.add_trace(go.Scatter(x=bx, y=[b[metric] for b in batches], mode="lines",
+                                 name="train (batches)", line=dict(color=GREY, width=1.5)))
+        fig.add_trace(go.Scatter(x=ex, y=[e[f"train_{metric}"] for e in epochs],
+                                 mode="lines+markers", name="train (epoch)",
+                                 line=dict(color=BLUE), marker=dict(size=9)))
+        fig.add_trace(go.Scatter(x=ex, y=[e[f"test_{metric}"] for e in epochs],
+                                 mode="lines+markers", name="test (epoch)",
+                                 line=dict(color=ORANGE), marker=dict(size=9, symbol="diamond")))
+        fig.update_yaxes(tickformat=fmt)
+        _layout(fig, title, xaxis_title="epoch", legend=dict(orientation="h", y=-0.25))
+        figs.append(fig)
+    return figs[0], figs[1]
+
+
+def confusion(cm: np.ndarray, classes: list[str], normalise: bool) -> go.Figure:
+    """Rows are true classes, columns predictions.
+
+    Invisible square markers sit on every cell: Plotly reports clicks on scatter points
+    reliably, but not on heatmap cells, so they carry the selection.
+    """
+    cm = np.asarray(cm, dtype=float)
+    rows = cm.sum(1, keepdims=True)
+    shown = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0) if normalise else cm
+    text = [[f"{v:.1%}" if normalise else f"{int(v)}" for v in row] for row in shown]
+    n = len(classes)
+    # Colour by the log so a strong diagonal does not wash out the errors.
+    fig = go.Figure(go.Heatmap(z=np.log1p(shown * (1000 if normalise else 1)), text=text,
+                               texttemplate="%{text}", colorscale="Blues", showscale=False,
+                               x=list(range(n)), y=list(range(n)), hoverinfo="skip"))
+    xs, ys = np.meshgrid(np.arange(n), np.arange(n))
+    fig.add_trace(go.Scatter(
+        x=xs.ravel(), y=ys.ravel(), mode="markers", showlegend=False,
+        customdata=[[classes[t], classes[p], int(cm[t, p])] for t, p in zip(ys.ravel(), xs.ravel())],
+        hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: "
+                      "%{customdata[2]} image(s)<extra></extra>",
+        marker=dict(symbol="square", size=36, color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color="rgba(240,140,0,0.35)")),
+        unselected=dict(marker=dict(opacity=0))))
+    ticks = dict(tickmode="array", tickvals=list(range(n)), ticktext=list(classes))
+    fig.update_xaxes(title="predicted", side="top", **ticks)
+    fig.update_yaxes(title="true", autorange="reversed", **ticks)
+    return _layout(fig, "", height=520, clickmode="event+select", dragmode=False,
+                   margin=dict(l=10, r=10, t=60, b=10))
+
+
+def epoch_overlay(series: dict[str, list[dict]]) -> tuple[go.Figure, go.Figure]:
+    """Test accuracy and loss per epoch for several runs, one line each."""
+    acc, loss = go.Figure(), go.Figure()
+    for name, rows in series.items():
+        x = [r["epoch"] for r in rows]
+        acc.add_trace(go.Scatter(x=x, y=[r["test_acc"] for r in rows], mode="lines+markers", name=name))
+        loss.add_trace(go.Scatter(x=x, y=[r["test_loss"] for r in rows], mode="lines+markers", name=name))
+    accs = [r["test_acc"] for rows in series.values() for r in rows]
+    acc.update_yaxes(tickformat=".1%", range=[max(0.0, min(accs, default=0) - 0.02), 1.005])
+    legend = dict(orientation="h", y=-0.3)
+    return (_layout(acc, "Test accuracy", xaxis_title="epoch", legend=legend),
+            _layout(loss, "Test loss", xaxis_title="epoch", legend=legend))

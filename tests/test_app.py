@@ -1,0 +1,298 @@
+"""The Streamlit app, driven headlessly through AppTest on the real MNIST files.
+
+app.py is the home page; the others are Streamlit's pages/ scripts, reached with
+at.switch_page, each drawing the shared sidebar through studio_ui.page(). Every check looks for content the page must show, so a
+page that silently renders nothing fails.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+PAGES = ("home", "data", "train", "evaluate", "draw", "runs")
+TIMEOUT = 120  # seconds per script run; the machine is small and shared
+
+
+def mnist_dir() -> Path:
+    return Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "data" / "mnist")
+
+
+@pytest.fixture
+def real_env(tmp_path, monkeypatch):
+    folder = mnist_dir()
+    if not any((folder / f"train-images-idx3-ubyte{s}").exists() for s in (".gz", "")):
+        pytest.fail(f"real MNIST files are required in {folder} (set MNIST_DATA_DIR)")
+    monkeypatch.setenv("MNIST_DATA_DIR", str(folder))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def offline_env(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(tmp_path)  # no ./data from the repo either
+    for var in ("MNIST_DATA_DIR", "FASHION_MNIST_DATA_DIR"):
+        monkeypatch.setenv(var, str(empty))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    return empty
+
+
+def open_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    return at.run()
+
+
+PAGE_FILES = {"home": "app.py", "data": "pages/1_Data.py", "train": "pages/2_Train.py",
+              "evaluate": "pages/3_Evaluate.py", "draw": "pages/4_Draw.py", "runs": "pages/5_Runs.py"}
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    at.switch_page(PAGE_FILES[page])
+    return at.run()
+
+
+def assert_clean(at: AppTest, errors_allowed: bool = False) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    if not errors_allowed:
+        assert not at.error, [e.value for e in at.error]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+# ---------------------------------------------------------------- every page, real data
+
+def test_every_page_renders_with_real_data(real_env):
+    at = open_app()
+    assert_clean(at)
+    assert at.title[0].value == "MNIST Studio"
+    assert "MNIST: found in" in texts(at.success)
+    assert "bundled model" in texts(at.sidebar.caption)
+
+    goto(at, "data")
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images"] == "60,000" and metrics["Pixel mean"] == "0.1307"
+    assert len(at.get("image")) >= 48  # the sample grid (one element per image)
+    assert len(at.get("plotly_chart")) == 4  # pixels, balance, histogram, mean images
+
+    goto(at, "train")
+    assert_clean(at)
+    assert at.button(key="train_start").proto.label == "Start training"
+    assert at.number_input(key="cfg_train_subset").value == 10000  # the "quick" preset
+
+    goto(at, "draw")
+    assert_clean(at)
+    assert "Draw a digit" in texts(at.info)  # an untouched canvas is blank
+
+    goto(at, "runs")
+    assert_clean(at)
+    assert "No saved runs" in texts(at.info)
+
+
+def test_data_filters_and_paging(real_env):
+    at = goto(open_app(), "data")
+    at.selectbox(key="data_label").set_value(3).run()
+    at.number_input(key="data_page").set_value(2).run()
+    assert_clean(at)
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert captions and all(c.endswith(": 3") for c in captions)
+    at.radio(key="data_split").set_value("test").run()  # resets the page, keeps it in range
+    assert at.number_input(key="data_page").value == 1
+    assert {m.label: m.value for m in at.metric}["Images"] == "10,000"
+
+
+# ---------------------------------------------------------------- training
+
+def test_train_page_runs_a_job_to_completion(real_env):
+    at = goto(open_app(), "train")
+    at.number_input(key="cfg_train_subset").set_value(2000)
+    at.number_input(key="cfg_epochs").set_value(1)
+    at.button(key="train_estimate").click().run()
+    assert_clean(at)
+    assert "Estimated" in texts(at.info)
+
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    job = at.session_state["train_job"]
+    assert job.config.train_subset == 2000
+    assert job.wait(timeout=180), "the training job did not finish"
+    assert job.status == "completed", job.message
+
+    at.run()  # the page re-attaches to the session's job and shows the result
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    final = float(metrics["Final test accuracy"].rstrip("%")) / 100
+    assert final == pytest.approx(job.epochs[-1]["test_acc"], abs=1e-4)
+    assert final > 0.5
+    curves = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("Loss" in c for c in curves) and any("Accuracy" in c for c in curves)
+    run_dir = Path(job.run_path)
+    assert run_dir.parent == real_env and (run_dir / "checkpoint.pt").is_file()
+
+    at.button(key="job_use").click().run()
+    assert at.session_state["model_in_use"] == str(run_dir)
+    goto(at, "runs")
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert list(table["run"]) == [run_dir.name] and table["status"][0] == "completed"
+    assert len(at.get("plotly_chart")) == 2  # its epoch curves, overlaid by default
+
+    at.button(key="runs_delete").click().run()
+    assert "for good" in texts(at.warning) and run_dir.exists()
+    at.button(key="runs_delete_yes").click().run()
+    assert_clean(at)
+    assert not run_dir.exists() and "model_in_use" not in at.session_state
+    assert "No saved runs" in texts(at.info)
+
+
+def test_pause_resume_and_stop(real_env):
+    at = goto(open_app(), "train")
+    at.number_input(key="cfg_epochs").set_value(3)
+    at.number_input(key="cfg_log_every").set_value(1)
+    at.button(key="train_start").click().run()
+    job = at.session_state["train_job"]
+    try:
+        for _ in range(600):
+            if job.status == "running" or job.finished:
+                break
+            job.wait(0.1)
+        at.run()
+        at.button(key="job_pause").click().run()
+        assert job.status == "paused"
+        at.button(key="job_resume").click().run()
+        assert job.status in ("running", "completed")
+        at.button(key="job_stop").click().run()
+        assert job.wait(timeout=60)
+        at.run()
+        assert_clean(at)
+        assert job.status == "stopped"
+        assert "stopped" in texts(at.warning)
+    finally:
+        job.stop()
+
+
+def test_job_limit_is_a_message_not_a_traceback(real_env, monkeypatch):
+    from mnist_core import jobs
+
+    class FullRunner:
+        max_running = 2
+
+        def submit(self, *args, **kwargs):
+            raise jobs.JobLimitError("8 training jobs are already running or queued (limit 8)")
+
+    monkeypatch.setattr(jobs, "default_runner", FullRunner)
+    at = goto(open_app(), "train")
+    at.button(key="train_start").click().run()
+    assert_clean(at)
+    assert "limit 8" in texts(at.warning)
+    assert "train_job" not in at.session_state
+
+
+# ---------------------------------------------------------------- evaluation
+
+def test_evaluate_shows_confusion_matrix_and_per_class_table(real_env):
+    at = goto(open_app(), "evaluate")
+    assert_clean(at)
+    accuracy = float({m.label: m.value for m in at.metric}["Accuracy"].rstrip("%")) / 100
+    assert accuracy > 0.98  # the bundled model on the test split
+
+    [chart] = [c for c in at.get("plotly_chart") if "predicted" in c.proto.spec]
+    assert '"type":"heatmap"' in chart.proto.spec.replace(" ", "")
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["class", "precision", "recall", "f1", "support"]
+    assert list(table["class"][:10]) == [str(d) for d in range(10)]
+    assert table["support"][:10].sum() == 10000
+
+    result = next(iter(at.session_state["eval_cache"].values()))
+    cm = result["confusion"]
+    at.selectbox(key="eval_true").set_value(9)
+    at.selectbox(key="eval_pred").set_value(4).run()
+    assert_clean(at)
+    assert f"**{int(cm[9, 4]):,} image(s)** (errors)" in texts(at.markdown)
+
+    at.radio(key="eval_norm").set_value("Row-normalised").run()
+    assert_clean(at)
+    assert "%" in [c for c in at.get("plotly_chart") if "predicted" in c.proto.spec][0].proto.spec
+
+
+# ---------------------------------------------------------------- drawing
+
+def draw_digit_app(image):
+    import studio_ui
+
+    model, config = studio_ui.load_choice(studio_ui.BUNDLED)
+    from mnist_core.data import DATASETS
+
+    studio_ui.show_prediction(image, model, DATASETS[config.dataset])
+
+
+def canvas_from_digit(digit: np.ndarray, size: int = 280) -> np.ndarray:
+    """A 28x28 MNIST digit drawn large: white strokes on the black canvas, as RGBA."""
+    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR))
+    rgba = np.zeros((size, size, 4), dtype=np.uint8)
+    rgba[..., :3] = big[..., None]
+    rgba[..., 3] = 255
+    return rgba
+
+
+def test_draw_logic_reads_real_digits_and_guards_blank_canvases(real_env):
+    from mnist_core.data import load_dataset
+
+    data = load_dataset("mnist", mnist_dir(), allow_download=False)
+    for i in range(4):
+        digit, label = data.test_images[i].numpy(), int(data.test_labels[i])
+        at = AppTest.from_function(draw_digit_app, args=(canvas_from_digit(digit),),
+                                   default_timeout=TIMEOUT).run()
+        assert_clean(at)
+        assert not at.info
+        assert at.metric[0].label == "Prediction" and at.metric[0].value == str(label)
+        assert len(at.get("image")) == 4  # grayscale, cropped, fit 20x20, centred 28x28
+
+    for blank in (None, np.zeros((280, 280, 4), dtype=np.uint8)):
+        at = AppTest.from_function(draw_digit_app, args=(blank,), default_timeout=TIMEOUT).run()
+        assert_clean(at)
+        assert not at.metric
+        assert "Draw a digit" in texts(at.info)
+
+
+# ---------------------------------------------------------------- no data, no network
+
+def test_every_page_renders_without_data_or_network(offline_env):
+    at = open_app()
+    assert_clean(at)
+    assert "MNIST files not found" in texts(at.warning)
+    assert str(offline_env) in texts(at.warning)
+
+    for page in ("data", "train", "evaluate"):
+        goto(at, page)
+        assert_clean(at)
+        help_text = texts(at.info)
+        assert "MNIST files not found" in help_text and "MNIST_DATA_DIR" in help_text, page
+        assert not [b for b in at.button if b.proto.label.startswith("Download")]
+
+    goto(at, "draw")
+    assert_clean(at)
+    assert at.selectbox(key="draw_model").value == "bundled"
+    assert "Draw a digit" in texts(at.info)
+
+    goto(at, "runs")
+    assert_clean(at)
+
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[4:24, 13:16] = 255  # a plain vertical bar reads as a 1
+    at = AppTest.from_function(draw_digit_app, args=(canvas_from_digit(digit),),
+                               default_timeout=TIMEOUT).run()
+    assert_clean(at)
+    assert at.metric[0].value == "1"
