@@ -6,6 +6,7 @@ import dataclasses
 import json
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def cmd_bundle(args) -> int:
     config = preset_config("bundled", seed=args.seed)
     data = load_dataset(config.dataset, args.data_dir)
     trainer = Trainer(config, data)
-    tmp_root = Path(args.out).parent / ".bundle-tmp"
+    tmp_root = Path(tempfile.mkdtemp(prefix="mnist-bundle-"))
     events = list(record(trainer, tmp_root, "bundled model"))
     run_dir = tmp_root / events[-1]["run_id"]
     out = Path(args.out)
