@@ -237,7 +237,16 @@ def table(results: dict) -> str:
     rss = results["rss"]
     if "peak_rss_mb" in rss:
         add("peak RSS training in a job", "< 1024 MB", f"{rss['peak_rss_mb']:.0f} MB", rss["peak_rss_mb"] < 1024)
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    text = _markdown(rows)
+    presets = [("preset", "epochs", "test accuracy", "training wall s", "images/s")]
+    for name, r in results.get("presets", {}).items():
+        presets.append((name, str(r["epochs"]), f"{r['final_acc']:.2%}", f"{r['wall_s']:.1f}",
+                        f"{r['images_per_s']:,.0f}" if r["images_per_s"] else "-"))
+    return text + "\n\n" + _markdown(presets) if len(presets) > 1 else text
+
+
+def _markdown(rows) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
@@ -279,6 +288,12 @@ def main(argv=None) -> int:
     for name, step in steps:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results[name] = step()
+    # The remaining presets, for the record: accuracy and time of each on this machine.
+    results["presets"] = {k: results[k] for k in ("default", "mlp", "logistic", "best") if k in results}
+    others = ["quick", "seed-cnn", "seed-mlp", "seed-logistic"] + ([] if args.quick else ["bundled"])
+    for name in others:
+        print(f"running preset {name} ...", file=sys.stderr, flush=True)
+        results["presets"][name] = run_preset(name, data)
     report = table(results)
     print(report)
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

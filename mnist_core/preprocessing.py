@@ -47,23 +47,21 @@ def to_grayscale(image) -> np.ndarray:
         raise ImageInputError(f"expected a grayscale, RGB or RGBA image, got an array of shape {arr.shape}")
     if arr.size == 0:
         raise ImageInputError("the image is empty")
-    arr = arr.astype(np.float32)
-    if arr.max() > 1.0:
-        arr = arr / 255.0
+    scale = np.float32(1 / 255) if arr.dtype == np.uint8 or arr.max() > 1.0 else np.float32(1)
+    if arr.ndim == 3 and arr.shape[2] == 4:
+        alpha = arr[..., 3].astype(np.float32) * scale
+        if alpha.min() < 0.98:
+            # Strokes on a transparent canvas: coverage is the ink, whatever its colour.
+            # Checked first, since it spares converting the colour channels (the hot path).
+            return _fix_polarity_alpha(alpha)
     if arr.ndim == 2:
-        gray = arr
+        gray = arr.astype(np.float32) * scale
     else:
-        rgb = arr[..., :3]
-        gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        if arr.shape[2] == 4:
-            alpha = arr[..., 3]
-            if alpha.min() < 0.98:
-                # Strokes on a transparent canvas: coverage is the ink, whatever its colour.
-                return _fix_polarity_alpha(alpha, gray)
+        gray = arr[..., :3].astype(np.float32) @ (np.array([0.299, 0.587, 0.114], np.float32) * scale)
     return fix_polarity(gray)
 
 
-def _fix_polarity_alpha(alpha: np.ndarray, gray: np.ndarray) -> np.ndarray:
+def _fix_polarity_alpha(alpha: np.ndarray) -> np.ndarray:
     # Where the transparent part is the digit (an opaque background with a cut-out), flip it.
     border = _border(alpha)
     return 1.0 - alpha if np.median(border) > 0.5 else alpha
@@ -98,7 +96,9 @@ def fit_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
     # Float mode: no rounding to 8 bits, so ink polarity or source format cannot change the result.
     img = Image.fromarray(crop.astype(np.float32))
-    resized = np.asarray(img.resize((new_w, new_h), Image.Resampling.LANCZOS), dtype=np.float32)
+    # reducing_gap: box-reduce large crops first, then Lanczos the last 3x (same look, ~2x faster).
+    resized = np.asarray(img.resize((new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0),
+                         dtype=np.float32)
     return np.clip(resized, 0.0, 1.0)  # Lanczos overshoots slightly at hard edges
 
 
@@ -155,7 +155,10 @@ def pil_to_array(img: Image.Image) -> np.ndarray:
 
 
 def load_image(data: bytes) -> Image.Image:
-    """Open uploaded bytes as an image, refusing non-images and oversized ones before decoding."""
+    """Uploaded bytes as an 8-bit L, RGB or RGBA image (the first frame of an animation).
+
+    Non-images and oversized ones are refused before decoding.
+    """
     if not data:
         raise ImageInputError("the file is empty")
     if len(data) > MAX_UPLOAD_BYTES:
@@ -170,6 +173,9 @@ def load_image(data: bytes) -> Image.Image:
                 raise ImageInputError(f"the image is {w}x{h} pixels; the limit is "
                                       f"{MAX_UPLOAD_PIXELS:,} pixels (for example 4096x4096)")
             img.load()
+            # Browsers, and so st.image, cannot show 16-bit images; the first 8-bit frame is
+            # also exactly what the model reads, so every caller gets that.
+            img = Image.fromarray(pil_to_array(img))
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -187,7 +193,8 @@ def classify(model: torch.nn.Module, image, spec: DatasetSpec = DATASETS["mnist"
     prep = preprocess(image, spec)
     if prep.blank:
         return prep, None
-    model.eval()
+    if model.training:
+        model.eval()
     device = next(model.parameters()).device
     logits = model(prep.tensor.unsqueeze(0).to(device))
     return prep, torch.softmax(logits.float(), 1)[0].cpu()
