@@ -271,7 +271,10 @@ def show_prediction(image, model, spec, blank_message: str = BLANK_CANVAS, key: 
     cols = st.columns(len(prep.steps))
     for col, (name, step) in zip(cols, prep.steps.items()):
         col.image(
-            enlarge(pad_square(step), 140), width=140, caption=f"{name} ({step.shape[1]}x{step.shape[0]})"
+            # Fills its column: a fixed 140 px overflowed the four narrow columns beside the canvas.
+            enlarge(pad_square(step), 140),
+            width="stretch",
+            caption=f"{name} ({step.shape[1]}x{step.shape[0]})",
         )
     return top
 

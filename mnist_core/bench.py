@@ -10,7 +10,6 @@ import gzip
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -174,7 +173,7 @@ def job_runner_overhead(data, subset: int = 20000) -> dict:
 
 def peak_rss_in_job(data_dir: str | None) -> dict:
     """Peak RSS of a fresh process that loads the data and trains the default preset as a job."""
-    code = ("import resource,sys,tempfile; from mnist_core.bench import _rss_child; _rss_child()")
+    code = "from mnist_core.bench import _rss_child; _rss_child()"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     if data_dir:
         env["MNIST_DATA_DIR"] = data_dir
@@ -184,15 +183,24 @@ def peak_rss_in_job(data_dir: str | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _peak_mb() -> float:
+    # VmHWM, not ru_maxrss: a child process inherits its parent's ru_maxrss on Linux.
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+
+
 def _rss_child() -> None:
+    import streamlit  # noqa: F401  the app's libraries are resident in the server too
+    import plotly  # noqa: F401
+
     configure_threads()
     data = load_dataset("mnist")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _peak_mb()
     runs_dir = tempfile.mkdtemp()
     job = JobRunner().submit(preset_config("default", epochs=1), data, runs_dir)
     while not job.wait(1.0):
         job.snapshot()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     shutil.rmtree(runs_dir, ignore_errors=True)
     print(json.dumps({"peak_rss_mb": peak, "rss_after_load_mb": before, "status": job.status}))
 

@@ -64,7 +64,7 @@ with studio_ui.page("Data", ":material/grid_on:"):
         )
         idx = sample_indices(labels, label, shuffle=order == "Random", seed=int(seed))
         pages = max(1, math.ceil(len(idx) / per_page))
-        page = c[4].number_input(f"Page (of {pages:,})", 1, pages, 1, key="data_page")
+        page = c[4].number_input(f"Page (of {pages:,})", 1, pages, key="data_page")
         shown = idx[(page - 1) * per_page : page * per_page].tolist()
 
         grid, inspect = st.columns([3, 2])

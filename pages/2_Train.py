@@ -17,9 +17,9 @@ from mnist_core.data import DATASETS
 from mnist_core.estimate import estimate_seconds
 from mnist_core.jobs import JobLimitError, default_runner
 from mnist_core.models import MODELS, model_arguments
+from studio_form import ARG_RANGES, RANGES, read_link, widget_values, write_link
 
 JOB = "train_job"
-
 SAVED = "train_saved"  # widget values outlive the widgets, which are dropped on page change
 
 MODEL_TITLES = {"logreg": "Logistic regression", "mlp": "MLP", "cnn": "CNN", "tutorial_cnn": "Tutorial CNN"}
@@ -122,15 +122,6 @@ def show_result(job, snap) -> None:
         st.caption("This model is now used by Evaluate and Draw.")
 
 
-def widget_values(config: TrainConfig) -> dict:
-    """Widget key -> value for a whole config, model options included."""
-    values = {f"cfg_{k}": v for k, v in config.to_dict().items() if k != "model_kwargs"}
-    args = {**model_arguments(config.model), **config.model_kwargs}
-    for arg, v in args.items():
-        values[f"cfg_{config.model}_{arg}"] = ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else v
-    return values
-
-
 def apply_preset() -> None:
     st.session_state.update(widget_values(preset_config(st.session_state["train_preset"])))
 
@@ -153,9 +144,9 @@ def model_kwarg_controls(model: str) -> dict:
         elif arg == "kernel_size":
             kwargs[arg] = st.selectbox(label, [3, 5, 7], key=key)
         elif isinstance(default, float):
-            kwargs[arg] = st.slider(label, 0.0, 0.9, step=0.05, key=key)
+            kwargs[arg] = st.slider(label, *ARG_RANGES[float], step=0.05, key=key)
         else:
-            kwargs[arg] = st.number_input(label, 0, 4096, step=16, key=key, help="0 removes the hidden layer")
+            kwargs[arg] = st.number_input(label, *ARG_RANGES[int], step=16, key=key, help="0 removes the hidden layer")
     return kwargs
 
 
@@ -170,7 +161,13 @@ with studio_ui.page("Train", ":material/model_training:"):
         saved.update(widget_values(preset_config("quick")), train_preset="quick")
     for key, value in saved.items():
         st.session_state.setdefault(key, value)
+    link_error = read_link(saved)
     st.subheader("New run")
+    if link_error:
+        st.error(
+            f"The settings in this page's address were not used: {link_error}. "
+            "Fix the address, or change any setting below to go on with the form as it is."
+        )
     # Checked before the form so that missing data is the first thing a user reads.
     data = studio_ui.dataset_or_help(st.session_state["cfg_dataset"])
     p = st.columns([1, 3])
@@ -191,29 +188,27 @@ with studio_ui.page("Train", ":material/model_training:"):
     with col_opt:
         st.markdown("**Optimisation**")
         optimizer = st.selectbox("Optimizer", OPTIMIZERS, key="cfg_optimizer")
-        st.number_input("Learning rate", 1e-6, 100.0, step=1e-4, format="%.5f", key="cfg_lr")
+        st.number_input("Learning rate", *RANGES["lr"], step=1e-4, format="%.5f", key="cfg_lr")
         st.slider(
             "Momentum",
-            0.0,
-            0.99,
+            *RANGES["momentum"],
             step=0.01,
             key="cfg_momentum",
             disabled=optimizer not in ("sgd", "rmsprop"),
             help="SGD and RMSprop only",
         )
-        st.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.5f", key="cfg_weight_decay")
-        st.slider("Label smoothing", 0.0, 0.5, step=0.05, key="cfg_label_smoothing")
+        st.number_input("Weight decay", *RANGES["weight_decay"], step=1e-4, format="%.5f", key="cfg_weight_decay")
+        st.slider("Label smoothing", *RANGES["label_smoothing"], step=0.05, key="cfg_label_smoothing")
         schedule = st.selectbox("Learning-rate schedule", SCHEDULES, key="cfg_schedule")
         s = st.columns(2)
-        s[0].number_input("Step size (epochs)", 1, 500, key="cfg_step_size", disabled=schedule != "step")
-        s[1].number_input("Decay factor", 0.01, 1.0, step=0.05, key="cfg_gamma", disabled=schedule != "step")
+        s[0].number_input("Step size (epochs)", *RANGES["step_size"], key="cfg_step_size", disabled=schedule != "step")
+        s[1].number_input("Decay factor", *RANGES["gamma"], step=0.05, key="cfg_gamma", disabled=schedule != "step")
         s[0].number_input(
-            "Warm-up (epochs)", 0.0, 100.0, step=0.5, key="cfg_warmup_epochs", disabled=schedule != "cosine"
+            "Warm-up (epochs)", *RANGES["warmup_epochs"], step=0.5, key="cfg_warmup_epochs", disabled=schedule != "cosine"
         )
         s[1].number_input(
             "First cycle (epochs)",
-            0.1,
-            1000.0,
+            *RANGES["restart_epochs"],
             step=0.5,
             key="cfg_restart_epochs",
             disabled=schedule != "cosine",
@@ -221,19 +216,18 @@ with studio_ui.page("Train", ":material/model_training:"):
     with col_run:
         st.markdown("**Run**")
         r = st.columns(2)
-        r[0].number_input("Epochs", 1, 500, key="cfg_epochs")
-        r[1].number_input("Batch size", 1, 8192, step=32, key="cfg_batch_size")
+        r[0].number_input("Epochs", *RANGES["epochs"], key="cfg_epochs")
+        r[1].number_input("Batch size", *RANGES["batch_size"], step=32, key="cfg_batch_size")
         r[0].number_input(
             "Training images",
-            0,
-            60000,
+            *RANGES["train_subset"],
             step=1000,
             key="cfg_train_subset",
             help="0 uses the whole training set",
         )
-        r[1].number_input("Seed", 0, 2**31 - 1, key="cfg_seed")
+        r[1].number_input("Seed", *RANGES["seed"], key="cfg_seed")
         r[0].selectbox("Device", DEVICES, key="cfg_device")
-        r[1].number_input("Log every (batches)", 1, 10000, key="cfg_log_every")
+        r[1].number_input("Log every (batches)", *RANGES["log_every"], key="cfg_log_every")
         st.checkbox("Augment (random rotation, shift, scale)", key="cfg_augment")
         label = st.text_input("Run label (optional)", key="train_label", max_chars=80)
     saved.update(
@@ -256,18 +250,21 @@ with studio_ui.page("Train", ":material/model_training:"):
         config = TrainConfig.from_dict(values)
     except ConfigError as exc:
         st.error(f"Please fix the form: {exc}")
+    if config is not None and not link_error:
+        write_link(config)
     if config is None or data is None:
         st.stop()
     estimates = st.session_state.setdefault("train_estimates", {})
     key = config.to_json()
     busy = job is not None and not job.finished
+    blocked = busy or bool(link_error)
     b = st.columns([1, 1, 4])
     if b[0].button("Estimate time", icon=":material/timer:", key="train_estimate"):
         with st.spinner("Timing a few batches of this model..."):
             with studio_ui.shown_errors():
                 estimates[key] = estimate_seconds(config, data)
     start = b[1].button(
-        "Start training", type="primary", icon=":material/play_arrow:", key="train_start", disabled=busy
+        "Start training", type="primary", icon=":material/play_arrow:", key="train_start", disabled=blocked
     )
     if key in estimates:
         e = estimates[key]
@@ -279,7 +276,7 @@ with studio_ui.page("Train", ":material/model_training:"):
         )
     elif busy:
         b[2].caption("A run of this session is in progress; stop it or wait for it to finish.")
-    if start and not busy:
+    if start and not blocked:
         try:
             st.session_state[JOB] = default_runner().submit(config, data, studio_ui.runs_dir(), label)
             st.session_state["train_seen_finished"] = False

@@ -67,6 +67,8 @@ with studio_ui.page("Evaluate", ":material/fact_check:"):
             key="eval_cm",
             on_select=select_cell,
             selection_mode="points",
+            # Zoom and pan are off for this chart; the toolbar would only cover the axis title.
+            config={"displayModeBar": False},
         )
         st.caption("Rows are the true classes, columns the predictions. Click a cell to see its images.")
     with right:

@@ -31,7 +31,8 @@ with studio_ui.page("Draw", ":material/draw:"):
         )
     draw_tab, upload_tab = st.tabs(["Draw", "Upload an image"])
     with draw_tab:
-        left, right = st.columns([1, 2])
+        # Wide enough for the 280-pixel canvas on a laptop screen; a narrower column clips it.
+        left, right = st.columns([2, 3])
         with left:
             # Read before the canvas is drawn; the slider sits below it, clear of its toolbar.
             stroke = st.session_state.get("draw_stroke", 20)

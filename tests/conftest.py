@@ -60,3 +60,35 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "runs"
     monkeypatch.setenv("MNIST_RUNS_DIR", str(path))
     return path
+
+
+def wait_for(pred, timeout: float = 60.0) -> bool:
+    """Poll pred() until it holds or the timeout passes (for background jobs)."""
+    import time
+
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def fill_disk_after(monkeypatch, saves: int):
+    """Make checkpoint writes fail with ENOSPC from the given save on, after a partial write.
+
+    Returns a function that frees the disk again."""
+    import mnist_core.runs as runs_mod
+
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def full_disk(obj, fh, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= saves:
+            fh.write(b"partial")
+            raise OSError(28, "No space left on device")
+        return real_save(obj, fh, *args, **kwargs)
+
+    monkeypatch.setattr(runs_mod.torch, "save", full_disk)
+    return lambda: monkeypatch.setattr(runs_mod.torch, "save", real_save)

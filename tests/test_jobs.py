@@ -2,6 +2,7 @@ import time
 
 import pytest
 
+from conftest import wait_for
 from mnist_core.config import TrainConfig
 from mnist_core.jobs import JobLimitError, JobRunner
 from mnist_core.runs import load_run
@@ -12,15 +13,6 @@ def cfg(**kw):
     base = dict(model="mlp", model_kwargs={"hidden": [32], "dropout": 0.2}, epochs=2, batch_size=32,
                 log_every=2, device="cpu")
     return TrainConfig.from_dict({**base, **kw})
-
-
-def wait_for(pred, timeout=60.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_job_runs_to_completion_and_writes_its_run(tiny_data, runs_dir):

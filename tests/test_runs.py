@@ -5,6 +5,7 @@ import pickle
 import pytest
 import torch
 
+from conftest import fill_disk_after
 from mnist_core.config import TrainConfig
 from mnist_core.evaluation import evaluate_tensors
 from mnist_core.runs import (RunError, clean_label, delete_run, effective_status, list_runs,
@@ -145,28 +146,16 @@ def test_delete_run(tiny_data, runs_dir):
 
 
 def test_disk_full_while_writing_checkpoint_keeps_the_previous_one(tiny_data, runs_dir, monkeypatch):
-    import mnist_core.runs as runs_mod
-
     c = TrainConfig.from_dict({"model": "mlp", "model_kwargs": {"hidden": [16]}, "epochs": 3,
                                "batch_size": 64, "device": "cpu"})
     trainer = Trainer(c, tiny_data)
     events = record(trainer, runs_dir)
-    real_save = torch.save
-    calls = {"n": 0}
-
-    def full_disk(obj, fh, *a, **k):
-        calls["n"] += 1
-        if calls["n"] >= 2:
-            fh.write(b"partial")
-            raise OSError(28, "No space left on device")
-        return real_save(obj, fh, *a, **k)
-
-    monkeypatch.setattr(runs_mod.torch, "save", full_disk)
+    free_disk = fill_disk_after(monkeypatch, 2)
     run_id = None
     with pytest.raises(RunError, match="No space left"):
         for e in events:
             run_id = e["run_id"]
-    monkeypatch.setattr(runs_mod.torch, "save", real_save)
+    free_disk()
     run = load_run(runs_dir / run_id)
     assert run.summary["status"] == "failed" and "No space left" in run.summary["message"]
     state = load_checkpoint(run.path)
