@@ -53,4 +53,5 @@ def describe_device(device: torch.device | None = None) -> str:
     device = device or resolve_device("auto")
     if device.type == "cuda":
         return f"CUDA ({torch.cuda.get_device_name(device)})"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'s' if n != 1 else ''})"

@@ -113,7 +113,7 @@ def show_result(job, snap) -> None:
     m[3].metric("Training time", studio_ui.duration(snap["elapsed"]))
     st.caption(f"{snap['params']:,} parameters on {snap['device']}; saved in `{snap['run_path']}`")
     in_use = studio_ui.current_model_key() == snap["run_path"]
-    c = st.columns([1, 1, 4])
+    c = st.columns([2, 1, 3])
     if c[0].button("Use this model", type="primary", disabled=in_use, key="job_use", icon=":material/check:"):
         studio_ui.use_model(snap["run_path"])
         st.rerun(scope="app")

@@ -1,0 +1,133 @@
+"""What the browser tests share: finding a settled Streamlit page and failing on any error in it.
+
+Kept out of conftest.py, which test modules should not import.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts" / "screenshots"
+DOCS = REPO / "docs" / "screenshots"
+
+
+def mnist_dir() -> Path:
+    return Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "data" / "mnist")
+
+
+# Streamlit names a pages/ script's URL after its file, without the number prefix.
+PAGE_PATHS = {
+    "home": "/",
+    "data": "/Data",
+    "train": "/Train",
+    "evaluate": "/Evaluate",
+    "draw": "/Draw",
+    "runs": "/Runs",
+}
+TITLES = {
+    "home": "MNIST Studio",
+    "data": "Data",
+    "train": "Train",
+    "evaluate": "Evaluate",
+    "draw": "Draw",
+    "runs": "Runs",
+}
+# What studio_ui.page() and the Train page's live view show instead of an exception, and the
+# first word of any traceback that still gets through.
+ERROR_TEXTS = ("Something went wrong on this page", "Could not show the run", "Traceback")
+
+
+def wait_idle(page: Page, timeout: float = 90_000) -> None:
+    """Until the script has finished and nothing on the page is left over from before the rerun.
+
+    A click reaches the server a moment after Playwright returns, so an app that is idle
+    right away has to stay idle briefly before we believe it.
+    """
+    idle = '[data-testid="stApp"][data-test-script-state="notRunning"][data-test-connection-state="CONNECTED"]'
+    for _ in range(2):
+        page.wait_for_timeout(150)
+        page.wait_for_selector(idle, timeout=timeout)
+        page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=timeout)
+        page.wait_for_selector('[data-stale="true"]', state="detached", timeout=timeout)
+
+
+def assert_clean(page: Page) -> None:
+    """No exception box, no error message and no traceback anywhere on the page."""
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, f"exception box: {exceptions.first.inner_text()}"
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, f"error message: {errors.all_inner_texts()}"
+    body = page.locator("body").inner_text()
+    for text in ERROR_TEXTS:
+        assert text not in body, f"{text!r} on the page:\n{body[:2000]}"
+
+
+def goto(page: Page, base_url: str, name: str) -> None:
+    """Open a page by URL (a new Streamlit session) and wait until it has rendered."""
+    page.goto(base_url + PAGE_PATHS[name])
+    # An exception outside studio_ui.page() replaces the whole page: fail on it at once.
+    page.locator("h1").or_(page.locator('[data-testid="stException"]')).first.wait_for(timeout=90_000)
+    assert_clean(page)
+    expect_title(page, name)
+    wait_idle(page)
+
+
+def navigate(page: Page, name: str) -> None:
+    """Switch pages through the sidebar, which keeps the Streamlit session (and its jobs)."""
+    page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').filter(
+        has_text=TITLES[name] if name != "home" else "Home"
+    ).first.click()
+    expect_title(page, name)
+
+
+def expect_title(page: Page, name: str, timeout: float = 90_000) -> None:
+    expect(page.locator("h1").first).to_have_text(TITLES[name], timeout=timeout)
+
+
+def widget(page: Page, key: str):
+    """The container Streamlit gives an element with key=..., as a CSS class.
+
+    While a fragment reruns, the previous copy can stay next to the new one for a moment,
+    so callers on the Train page's live view pick .first or .last.
+    """
+    return page.locator(f".st-key-{key}")
+
+
+def choose(page: Page, key: str, option: str) -> None:
+    """Pick an option of a selectbox by its exact label."""
+    box = widget(page, key).get_by_role("combobox")
+    box.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    expect(box).to_have_value(option)
+    wait_idle(page)
+
+
+def set_number(page: Page, key: str, value: float) -> None:
+    box = widget(page, key).locator("input")
+    box.fill(str(value))
+    box.press("Enter")
+    expect(box).to_have_value(str(value))
+    wait_idle(page)
+
+
+def metric(page: Page, label: str, scope=None) -> str:
+    root = scope or page
+    box = root.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=label)
+    )
+    return box.locator('[data-testid="stMetricValue"]').first.inner_text()
+
+
+def screenshot(page: Page, name: str, docs: bool = True) -> Path:
+    """Every run keeps one per page in artifacts/; MNIST_DOCS_SCREENSHOTS=1 refreshes the
+    README's copies in docs/ too (those with docs=True)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    if docs and os.environ.get("MNIST_DOCS_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOCS / f"{name}.png"))
+    return path

@@ -1,0 +1,108 @@
+"""The Draw page in Chromium: scripted pen strokes on the canvas, Clear, and an uploaded PNG."""
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from .helpers import (
+    assert_clean,
+    goto,
+    metric,
+    mnist_dir,
+    screenshot,
+    wait_idle,
+    widget,
+)
+
+pytestmark = pytest.mark.browser
+
+BLANK = "Draw a digit in the box"
+
+
+def line(a, b, n: int = 12) -> list[tuple[float, float]]:
+    return [(a[0] + (b[0] - a[0]) * i / n, a[1] + (b[1] - a[1]) * i / n) for i in range(n + 1)]
+
+
+# One pen stroke each, in the 280x280 canvas's pixels, drawn large and centred as the page asks.
+STROKES = {
+    "0": [(140 + 60 * math.sin(2 * math.pi * i / 36), 140 - 90 * math.cos(2 * math.pi * i / 36)) for i in range(37)],
+    "1": line((140, 40), (140, 240)),
+    "7": line((75, 55), (205, 55)) + line((205, 55), (115, 240))[1:],
+}
+
+
+def draw(page, points) -> None:
+    # The canvas is a components-v2 element in a shadow root, not an iframe; CSS locators
+    # reach into open shadow roots, and the mouse works in page coordinates either way.
+    canvas = page.locator('[class*="st-key-canvas-"] canvas.upper-canvas')
+    box = canvas.bounding_box()
+    assert box and box["width"] >= 200, f"canvas not laid out: {box}"
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x, y0 + y, steps=3)
+    page.mouse.up()
+
+
+def draw_panel(page):
+    return page.get_by_role("tabpanel", name="Draw")
+
+
+def test_drawn_digits_are_read_and_clear_resets(app_server, page):
+    goto(page, app_server.url, "draw")
+    assert_clean(page)
+    panel = draw_panel(page)
+    expect(panel.get_by_text(BLANK)).to_be_visible()
+    # All of the canvas must be reachable: its column hides whatever sticks out.
+    canvas = page.locator('[class*="st-key-canvas-"] canvas.upper-canvas').bounding_box()
+    column = panel.locator('[data-testid="stColumn"]').first.bounding_box()
+    assert canvas["x"] + canvas["width"] <= column["x"] + column["width"] + 1, f"canvas clipped: {canvas} in {column}"
+    for digit, points in STROKES.items():
+        draw(page, points)
+        expect(
+            panel.locator('[data-testid="stMetricValue"]'), f"no prediction for a drawn {digit}"
+        ).to_be_visible(timeout=30_000)
+        wait_idle(page)
+        assert_clean(page)
+        assert metric(page, "Prediction", panel) == digit, f"drew {digit}"
+        expect(panel.get_by_text(BLANK)).to_have_count(0)
+        if digit == "7":
+            page.mouse.move(0, 0)  # hides the canvas toolbar, which shows on hover
+            screenshot(page, "draw")
+        widget(page, "draw_clear").get_by_role("button").click()
+        expect(panel.get_by_text(BLANK)).to_be_visible()
+        expect(panel.locator('[data-testid="stMetricValue"]')).to_have_count(0)
+        wait_idle(page)
+
+
+def mnist_png(index: int) -> tuple[bytes, str]:
+    """A real MNIST test digit as a 112x112 PNG, as a user's scan might arrive."""
+    from mnist_core.data import load_dataset
+
+    data = load_dataset("mnist", mnist_dir(), allow_download=False)
+    images, labels = data.split("test")
+    image = Image.fromarray(np.asarray(images[index], dtype=np.uint8)).resize((112, 112), Image.NEAREST)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue(), str(int(labels[index]))
+
+
+def test_uploaded_png_is_classified(app_server, page, tmp_path):
+    png, label = mnist_png(1)  # a "2": not one of the drawn digits
+    path = tmp_path / "digit.png"
+    path.write_bytes(png)
+    goto(page, app_server.url, "draw")
+    page.get_by_role("tab", name="Upload an image").click()
+    panel = page.get_by_role("tabpanel", name="Upload an image")
+    widget(page, "draw_upload").locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(path)
+    expect(panel.locator('[data-testid="stMetricValue"]')).to_be_visible(timeout=60_000)
+    wait_idle(page)
+    assert_clean(page)
+    assert metric(page, "Prediction", panel) == label
+    expect(panel.locator('[data-testid="stImageCaption"]').first).to_have_text("digit.png")

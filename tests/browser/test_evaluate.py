@@ -1,0 +1,72 @@
+"""The Evaluate page's confusion matrix in Chromium: clicking a cell shows its images."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from .helpers import assert_clean, choose, goto, screenshot, wait_idle, widget
+
+pytestmark = pytest.mark.browser
+
+CELL_IMAGES = '[data-testid="stImage"]'
+
+
+def cell_counts(chart) -> list[list[int]]:
+    return chart.evaluate("gd => gd.data[0].text.map(row => row.map(Number))")
+
+
+def click_cell(page, chart, true_class: int, predicted: int) -> None:
+    """Click the centre of a cell, placed through Plotly's own axis mapping."""
+    x, y = chart.evaluate(
+        """(gd, [t, p]) => {
+            const box = gd.getBoundingClientRect(), l = gd._fullLayout;
+            return [box.left + l.xaxis._offset + l.xaxis.l2p(p), box.top + l.yaxis._offset + l.yaxis.l2p(t)];
+        }""",
+        [true_class, predicted],
+    )
+    page.mouse.click(x, y)
+
+
+def cell_summary(page):
+    return page.locator('[data-testid="stMarkdownContainer"] p').filter(has_text="image(s) (")
+
+
+def test_confusion_matrix_cells_show_their_images(app_server, page):
+    goto(page, app_server.url, "evaluate")
+    assert_clean(page)
+    chart = page.locator(".st-key-eval_cm .js-plotly-plot")
+    expect(chart).to_be_visible()
+    assert chart.evaluate("gd => gd.data[0].type") == "heatmap"
+    counts = cell_counts(chart)
+    assert len(counts) == 10 and all(len(r) == 10 for r in counts)
+    assert sum(map(sum, counts)) == 10_000
+    # Drawn, not just handed to Plotly: the heatmap image and a cell's count are in the SVG.
+    expect(chart.locator(".hm image")).to_have_count(1)
+    expect(chart.get_by_text(str(counts[1][1]), exact=True)).to_be_visible()
+
+    # The second-largest mistake: the page pre-selects the largest, so this is a real change.
+    errors = sorted(
+        ((counts[t][p], t, p) for t in range(10) for p in range(10) if t != p), reverse=True
+    )
+    n, t, p = errors[1]
+    assert n > 0
+    chart.scroll_into_view_if_needed()
+    click_cell(page, chart, t, p)
+    expect(widget(page, "eval_true").get_by_role("combobox")).to_have_value(str(t), timeout=30_000)
+    expect(widget(page, "eval_pred").get_by_role("combobox")).to_have_value(str(p))
+    wait_idle(page)
+    assert_clean(page)
+    expect(cell_summary(page)).to_have_text(f"{n:,} image(s) (errors), most confident first")
+    right = page.locator('[data-testid="stColumn"]').filter(has=widget(page, "eval_true")).first
+    shown = right.locator(CELL_IMAGES)
+    expect(shown).to_have_count(min(n, 40))
+    assert shown.locator("img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    page.mouse.move(0, 0)  # no hover label over the matrix in the screenshot
+    screenshot(page, "evaluate")
+
+    # The selectboxes reach the same grid: a diagonal cell holds the correct readings.
+    choose(page, "eval_true", "7")
+    choose(page, "eval_pred", "7")
+    assert_clean(page)
+    expect(cell_summary(page)).to_have_text(f"{counts[7][7]:,} image(s) (correct), most confident first")
+    expect(shown).to_have_count(40)
