@@ -12,6 +12,10 @@ def checkpoint_bytes() -> bytes:
     return checkpoint.read_bytes()
 
 
+def _percent(value):
+    return None if value is None else 100 * value
+
+
 with studio_ui.page("Runs", ":material/folder_open:"):
     st.title("Runs")
     root = studio_ui.runs_dir()
@@ -31,15 +35,15 @@ with studio_ui.page("Runs", ":material/folder_open:"):
                 "dataset": r.summary.get("dataset"),
                 "params": r.summary.get("params"),
                 "epochs": f"{r.summary.get('epochs_done', 0)}/{r.summary.get('epochs', '?')}",
-                "test accuracy": r.summary.get("final_test_acc"),
-                "best accuracy": r.summary.get("best_test_acc"),
+                "test accuracy": _percent(r.summary.get("final_test_acc")),
+                "best accuracy": _percent(r.summary.get("best_test_acc")),
                 "duration": studio_ui.duration(r.summary.get("duration_s")),
                 "started": str(r.summary.get("started", ""))[:16].replace("T", " "),
             }
             for r in runs
         ]
     )
-    pct = st.column_config.NumberColumn(format="percent")
+    pct = st.column_config.NumberColumn(format="%.2f%%")  # one precision for every row
     st.dataframe(
         table,
         hide_index=True,
