@@ -78,7 +78,10 @@ def page(title: str, icon: str):
         st.caption(f"Model in use: {model_in_use_text()}")
         job = st.session_state.get("train_job")
         if job is not None and not job.finished:
-            st.caption(f"Training in the background: {job.status}, {job.progress:.0%}")
+            # Drawn on full reruns only (a fragment cannot write to the sidebar), so the numbers
+            # are those of the last page change; the Train page shows them live.
+            st.caption(f"Training in the background: {job.status}, {job.progress:.0%} when this page opened")
+            st.page_link("pages/2_Train.py", label="Watch it live", icon=":material/monitoring:")
     try:
         yield
     except EXPECTED_ERRORS as exc:
