@@ -134,3 +134,51 @@ def epoch_overlay(series: dict[str, list[dict]]) -> tuple[go.Figure, go.Figure]:
     legend = dict(orientation="h", y=-0.3)
     return (_layout(acc, "Test accuracy", xaxis_title="epoch", legend=legend),
             _layout(loss, "Test loss", xaxis_title="epoch", legend=legend))
+
+
+def saliency_overlay(image01: np.ndarray, attribution: np.ndarray, title: str = "") -> go.Figure:
+    """A 28x28 attribution map, red for evidence for the class and blue against, over the input.
+
+    The colour range is symmetric about zero so that a map's sign reads the same in every figure,
+    whatever its largest value.
+    """
+    attribution = np.asarray(attribution, dtype=float)
+    limit = float(np.abs(attribution).max()) or 1.0
+    fig = go.Figure(go.Heatmap(z=np.asarray(image01, dtype=float), colorscale="gray", zmin=0, zmax=1,
+                               showscale=False, hoverinfo="skip"))
+    fig.add_trace(go.Heatmap(z=attribution, colorscale="RdBu", reversescale=True, zmin=-limit,
+                             zmax=limit, opacity=0.6, colorbar=dict(thickness=10),
+                             hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", visible=False)
+    fig.update_xaxes(constrain="domain", visible=False)
+    return _layout(fig, title, height=340)
+
+
+def reliability(confidence: np.ndarray, accuracy: np.ndarray, count: np.ndarray, edges: np.ndarray,
+                title: str = "Reliability diagram") -> go.Figure:
+    """Accuracy per confidence bin against the diagonal a calibrated model would follow."""
+    centres = (edges[:-1] + edges[1:]) / 2
+    width = float(edges[1] - edges[0])
+    fig = go.Figure(go.Bar(x=centres, y=np.nan_to_num(accuracy), width=width * 0.95, marker_color=BLUE,
+                           name="accuracy", customdata=np.stack([np.nan_to_num(confidence), count], 1),
+                           hovertemplate="accuracy %{y:.1%}<br>mean confidence %{customdata[0]:.1%}"
+                                         "<br>%{customdata[1]:,} images<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                             line=dict(color=GREY, dash="dash")))
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", title="confidence (top probability)")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="accuracy")
+    return _layout(fig, title, height=340, legend=dict(orientation="h", y=-0.3))
+
+
+def coverage_accuracy(threshold: np.ndarray, coverage: np.ndarray, accuracy: np.ndarray,
+                      t: float, t_coverage: float, t_accuracy: float) -> go.Figure:
+    """Accuracy on the images kept against the share kept, as the confidence threshold rises."""
+    fig = go.Figure(go.Scatter(x=coverage, y=accuracy, mode="lines", line=dict(color=BLUE),
+                               customdata=threshold, name="threshold sweep",
+                               hovertemplate="threshold %{customdata:.2f}: keeps %{x:.1%}, "
+                                             "accuracy %{y:.2%}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[t_coverage], y=[t_accuracy], mode="markers", name=f"t = {t:.2f}",
+                             marker=dict(color=ORANGE, size=11)))
+    fig.update_xaxes(tickformat=".0%", title="coverage (share answered)", autorange="reversed")
+    fig.update_yaxes(tickformat=".1%", title="accuracy on answered")
+    return _layout(fig, "Coverage vs accuracy", height=340, legend=dict(orientation="h", y=-0.3))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
 import studio_charts as charts
 from mnist_core.config import ConfigError
@@ -22,6 +23,16 @@ from mnist_core.data import (
     DatasetError,
     dataset_status,
     load_dataset,
+    normalise,
+)
+from mnist_core.evaluation import predict_proba
+from mnist_core.explain import (
+    embed,
+    grad_cam,
+    integrated_gradients,
+    nearest_embedding,
+    nearest_pixels,
+    occlusion,
 )
 from mnist_core.jobs import JobLimitError
 from mnist_core.models import ModelError
@@ -39,6 +50,8 @@ from mnist_core.runs import (
 EXPECTED_ERRORS = (DatasetError, ConfigError, RunError, ImageInputError, JobLimitError, ModelError)
 BUNDLED = "bundled"
 MODEL_KEY = "model_in_use"  # session key: a run folder, or absent for the bundled model
+# Set by Evaluate's calibration slider; below it, Draw names two guesses instead of one answer.
+ABSTAIN_KEY = "abstain_threshold"
 BLANK_CANVAS = "Draw a digit in the box: the prediction appears as soon as you lift the pen."
 
 
@@ -252,6 +265,15 @@ def image_grid(images, captions: list[str], per_row: int = 8, size: int = 84) ->
             col.image(enlarge(np.asarray(img), size), caption=cap, width="stretch")
 
 
+def unsure_text(probs: np.ndarray, classes: list[str], threshold: float) -> str | None:
+    """The abstention message when the top probability is below the threshold, else None."""
+    order = np.argsort(probs)[::-1]
+    if probs[order[0]] >= threshold:
+        return None
+    return (f"Not sure — maybe {classes[order[0]]} or {classes[order[1]]} "
+            f"({probs[order[0]]:.0%} is below the {threshold:.0%} threshold set on Evaluate)")
+
+
 def show_prediction(image, model, spec, blank_message: str = BLANK_CANVAS, key: str = "draw") -> int | None:
     """Classify a canvas array (or any image) and show the result; None when blank.
 
@@ -267,8 +289,13 @@ def show_prediction(image, model, spec, blank_message: str = BLANK_CANVAS, key: 
     p = probs.numpy()
     top = int(p.argmax())
     left, right = st.columns([1, 2])
-    left.metric("Prediction", spec.classes[top])
-    left.caption(f"{p[top]:.1%} confidence")
+    unsure = unsure_text(p, list(spec.classes), float(st.session_state.get(ABSTAIN_KEY, 0.0)))
+    if unsure:
+        left.metric("Prediction", "Not sure")
+        left.caption(unsure)
+    else:
+        left.metric("Prediction", spec.classes[top])
+        left.caption(f"{p[top]:.1%} confidence")
     right.plotly_chart(charts.probability_bars(p, list(spec.classes)), key=f"{key}-probabilities")
     st.markdown("**Preprocessing steps** (what the model sees is the last one)")
     cols = st.columns(len(prep.steps))
@@ -280,6 +307,82 @@ def show_prediction(image, model, spec, blank_message: str = BLANK_CANVAS, key: 
             caption=f"{name} ({step.shape[1]}x{step.shape[0]})",
         )
     return top
+
+
+EXPLAIN_METHODS = ("Integrated gradients", "Occlusion", "Grad-CAM (CNN only)")
+EMBED_SUBSETS = (10_000, 20_000, 60_000)  # embedding 10,000 digits takes about 4 s on 2 cores
+EMBED_KEY = "_train_embeddings"  # session key: {(model id, dataset source, n): (N, D) tensor}
+
+
+def train_embeddings(model, data: Dataset, model_id, n: int):
+    """The first n training digits' embeddings, kept in this session for one model at a time.
+
+    Session state rather than cache_resource: users' models are theirs, and a model still
+    training changes its weights (model_id carries the checkpoint's time).
+    """
+    cache = st.session_state.setdefault(EMBED_KEY, {})
+    key = (model_id, data.source, n)
+    if key not in cache:
+        cache.clear()  # 128 floats a digit: one model's worth is enough to keep
+        with st.spinner(f"Embedding {n:,} training digits with this model..."):
+            cache[key] = embed(model, data.train_images[:n], data.spec)
+    return cache[key]
+
+
+def explain_panel(model, x_norm, spec, key: str, model_id, top: int | None = None,
+                  subsets: tuple[int, ...] | None = None) -> None:
+    """'Why?': a saliency map for a chosen class, and the closest training digits.
+
+    x_norm is the normalised (1,28,28) image the model reads, or a uint8 (28,28) dataset image;
+    model_id changes when its weights do.
+    """
+    if x_norm.dtype == torch.uint8:
+        x_norm = normalise(x_norm.unsqueeze(0), spec)[0]
+    classes = list(spec.classes)
+    if top is None:
+        top = int(predict_proba(model, x_norm.unsqueeze(0), spec)[0].argmax())
+    left, right = st.columns([1, 2])
+    # The key holds the top class, so a new drawing starts again from its own prediction.
+    target = left.selectbox("Explain class", range(len(classes)), index=top, key=f"{key}-class-{top}",
+                            format_func=lambda i: classes[i] if i == top else f"why not {classes[i]}?")
+    method = left.radio("Method", EXPLAIN_METHODS, key=f"{key}-method")
+    if method == EXPLAIN_METHODS[0]:
+        attr = integrated_gradients(model, x_norm, target, spec=spec)
+        left.caption("Per-pixel contributions to the class's score, against a black image; they sum to the "
+                     "difference in score. Red supports the class, blue argues against it.")
+    elif method == EXPLAIN_METHODS[1]:
+        attr = occlusion(model, x_norm, target, spec=spec)
+        left.caption("How much the class's probability falls when a 4x4 patch around each pixel is blacked out.")
+    else:
+        try:
+            attr = grad_cam(model, x_norm, target)
+        except ValueError as exc:
+            left.warning(str(exc))
+            attr = None
+        left.caption("Where the last convolutional layer's features support the class (a coarse grid, upsampled to 28x28).")
+    x01 = (x_norm[0] * spec.std + spec.mean).clamp(0, 1).cpu().numpy()
+    if attr is not None:
+        right.plotly_chart(charts.saliency_overlay(x01, attr.numpy(), f"{method}: {classes[target]}"),
+                           key=f"{key}-saliency")
+    st.markdown("**Closest training digits**")
+    status = dataset_status(spec.name)
+    if not status["found"]:
+        st.caption("Needs the training images: " + status["message"])
+        return
+    data = cached_dataset(spec.name, status["folder"])
+    idx, dist = nearest_pixels(data.train_images, x01, 8)
+    st.caption(f"In pixel space (straight-line distance between the images), among all "
+               f"{len(data.train_images):,} training digits:")
+    image_grid([data.train_images[i].numpy() for i in idx],
+               [f"{classes[int(data.train_labels[i])]} ({d:.1f})" for i, d in zip(idx, dist)])
+    n = st.selectbox("Embedding search among the first", subsets or EMBED_SUBSETS, key=f"{key}-subset",
+                     format_func=lambda v: f"{v:,} training digits")
+    bank = train_embeddings(model, data, model_id, n)
+    idx, dist = nearest_embedding(model, bank, x_norm, 8)
+    st.caption("In the model's embedding (its last hidden layer), where digits it reads alike sit close; "
+               "fewer digits are searched because embedding them all takes a while on a small CPU:")
+    image_grid([data.train_images[i].numpy() for i in idx],
+               [f"{classes[int(data.train_labels[i])]} ({d:.1f})" for i, d in zip(idx, dist)])
 
 
 # ---------------------------------------------------------------- forms

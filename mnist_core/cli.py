@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_core train | evaluate | predict | runs | bundle."""
+"""Command line: python -m mnist_core train | evaluate | predict | runs | export | bundle."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import shutil
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 from .config import PRESETS, ConfigError, TrainConfig, preset_config
@@ -184,6 +185,17 @@ def _pct(v) -> str:
     return "-" if v is None else f"{v:.2%}"
 
 
+def cmd_export(args) -> int:
+    from .export import export_bundle
+
+    source = _model_source(args)
+    name = Path(args.run).name if args.run else "bundled"
+    out = export_bundle(source, args.out or f"{name}-model.zip")
+    with zipfile.ZipFile(out) as z:
+        print(f"wrote {out}: {', '.join(z.namelist())}")
+    return 0
+
+
 def cmd_bundle(args) -> int:
     """Train the bundled model's preset and write it, without optimizer state, to the package."""
     config = preset_config("bundled", seed=args.seed)
@@ -232,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("action", choices=["list", "show", "delete"])
     r.add_argument("run_id", nargs="?")
     r.set_defaults(func=cmd_runs)
+
+    x = sub.add_parser("export", help="zip a model: weights, manifest and ONNX (when onnx is installed)")
+    x.add_argument("--run", help="run id or folder (default: the bundled model)")
+    x.add_argument("--out", help="zip file to write (default: <run>-model.zip here)")
+    x.set_defaults(func=cmd_export)
 
     b = sub.add_parser("bundle", help="retrain the bundled pretrained model")
     b.add_argument("--out", default=str(BUNDLED_DIR))

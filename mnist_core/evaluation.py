@@ -13,9 +13,9 @@ BATCH = 1000
 
 
 @torch.inference_mode()
-def predict_proba(model: nn.Module, images: torch.Tensor, spec: DatasetSpec,
-                  batch_size: int = BATCH) -> torch.Tensor:
-    """Class probabilities (N, 10) for uint8 images (N,28,28) or already-normalised floats (N,1,28,28)."""
+def predict_logits(model: nn.Module, images: torch.Tensor, spec: DatasetSpec,
+                   batch_size: int = BATCH) -> torch.Tensor:
+    """Raw logits (N, 10) as float32 on the CPU; temperature scaling needs them unsoftmaxed."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -24,10 +24,16 @@ def predict_proba(model: nn.Module, images: torch.Tensor, spec: DatasetSpec,
         for start in range(0, len(images), batch_size):
             chunk = images[start:start + batch_size].to(device)
             x = normalise(chunk, spec) if chunk.dtype == torch.uint8 else chunk
-            out.append(F.softmax(model(x).float(), dim=1).cpu())
+            out.append(model(x).float().cpu())
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 10)
+
+
+def predict_proba(model: nn.Module, images: torch.Tensor, spec: DatasetSpec,
+                  batch_size: int = BATCH) -> torch.Tensor:
+    """Class probabilities (N, 10) for uint8 images (N,28,28) or already-normalised floats (N,1,28,28)."""
+    return F.softmax(predict_logits(model, images, spec, batch_size), dim=1)
 
 
 @torch.inference_mode()

@@ -3,6 +3,7 @@ import streamlit as st
 
 import studio_charts as charts
 import studio_ui
+from mnist_core.calibration import calibrate_model, coverage_curve
 from mnist_core.evaluation import cell_indices, evaluate_split
 
 CACHE = "eval_cache"
@@ -96,6 +97,57 @@ with studio_ui.page("Evaluate", ":material/fact_check:"):
         hide_index=True,
         column_config={"precision": number, "recall": number, "f1": number},
     )
+    st.subheader("Calibration")
+    if "calibration" not in res:
+        with st.spinner("Fitting a temperature on 5,000 training images..."):
+            res["calibration"] = calibrate_model(model, data, images, res["labels"])
+    cal = res["calibration"]
+    k = st.columns(3)
+    k[0].metric("ECE", f"{cal['ece']:.2%}", help="Expected calibration error: the gap between confidence "
+                "and accuracy, averaged over 15 confidence bins weighted by their images.")
+    k[1].metric("ECE after temperature scaling", f"{cal['ece_scaled']:.2%}")
+    k[2].metric("Temperature T", f"{cal['temperature']:.3f}",
+                help="Logits are divided by T: above 1 the model was overconfident, below 1 underconfident.")
+    st.caption(
+        f"T minimises the loss on the last {cal['held_out']:,} training images. Those are held out "
+        "only in part for runs trained on a subset and not at all otherwise, so T is an approximation."
+    )
+    c = st.columns(2)
+    for col, (bins, title, chart_key) in zip(c, [
+        (cal["bins"], "Reliability: as trained", "eval_reliability"),
+        (cal["bins_scaled"], f"Reliability: after scaling by T = {cal['temperature']:.2f}",
+         "eval_reliability_scaled"),
+    ]):
+        col.plotly_chart(
+            charts.reliability(bins["confidence"].numpy(), bins["accuracy"].numpy(), bins["count"].numpy(),
+                               bins["edges"].numpy(), title),
+            key=chart_key,
+        )
+    st.session_state["eval_abstain"] = float(st.session_state.get(studio_ui.ABSTAIN_KEY, 0.0))
+    c = st.columns([1, 2])
+    t = c[0].slider(
+        "Abstain below confidence t",
+        0.0,
+        1.0,
+        step=0.01,
+        key="eval_abstain",
+        on_change=lambda: st.session_state.update(
+            {studio_ui.ABSTAIN_KEY: st.session_state["eval_abstain"]}
+        ),
+        help="Draw answers 'Not sure' when its top probability is below t. 0 never abstains.",
+    )
+    at_t = coverage_curve(res["probs"], res["labels"], [t])
+    t_cov, t_acc = at_t["coverage"].item(), at_t["accuracy"].item()
+    c[0].metric("Coverage at t", f"{t_cov:.2%}")
+    c[0].metric("Accuracy on answered", "-" if t_cov == 0 else f"{t_acc:.2%}")
+    c[0].caption("On the model's own probabilities, as Draw shows them (not the scaled ones).")
+    curve = cal["coverage"]
+    c[1].plotly_chart(
+        charts.coverage_accuracy(
+            curve["threshold"].numpy(), curve["coverage"].numpy(), curve["accuracy"].numpy(), t, t_cov, t_acc
+        ),
+        key="eval_coverage",
+    )
     st.subheader("Most confident mistakes")
     errors = res["errors"][:32].tolist()
     if errors:
@@ -108,5 +160,13 @@ with studio_ui.page("Evaluate", ":material/fact_check:"):
             ],
             per_row=8,
         )
+        # Behind a toggle: the panel embeds thousands of training digits on its first look.
+        if st.toggle("Why? Explain one mistake", key="eval_why"):
+            # Keyed by model and split, whose error lists differ, so a stale pick never lingers.
+            pick = st.selectbox("Mistake", errors, key=f"eval_explain-{cache_key[:3]}",
+                                format_func=lambda i: f"#{i}: {classes[int(res['labels'][i])]} read as "
+                                                      f"{classes[int(preds[i])]}")
+            studio_ui.explain_panel(model, images[pick], data.spec, key="eval-why",
+                                    model_id=cache_key[:2], top=int(preds[pick]))
     else:
         st.success("No mistakes on this split.")

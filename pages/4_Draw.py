@@ -3,9 +3,19 @@ from streamlit_drawable_canvas import st_canvas
 
 import studio_ui
 from mnist_core.data import DATASETS
-from mnist_core.preprocessing import load_image
+from mnist_core.preprocessing import load_image, preprocess
 
 CANVAS = 280
+
+
+def why(image, top: int | None, key: str) -> None:
+    if top is None:
+        return
+    # Behind a toggle: the canvas reruns the page on every stroke, and the first look embeds
+    # thousands of training digits, which should not slow drawing for those who never ask.
+    if st.toggle("Why? Show what the model looked at and the closest training digits", key=f"{key}-why"):
+        studio_ui.explain_panel(model, preprocess(image, spec).tensor, spec, key=key,
+                                model_id=(choice, studio_ui.choice_stamp(choice)), top=top)
 
 
 def clear() -> None:
@@ -50,9 +60,12 @@ with studio_ui.page("Draw", ":material/draw:"):
             st.slider("Stroke width", 5, 40, 20, key="draw_stroke")
             st.button("Clear", icon=":material/delete:", on_click=clear, key="draw_clear")
             st.caption("Draw one digit, large and centred, like on paper.")
+        top = None
         with right:
             with studio_ui.shown_errors():
-                studio_ui.show_prediction(result.image_data, model, spec, key="draw")
+                top = studio_ui.show_prediction(result.image_data, model, spec, key="draw")
+        with studio_ui.shown_errors():
+            why(result.image_data, top, "draw")
     with upload_tab:
         upload = st.file_uploader(
             "An image of one digit (dark on light or light on dark)",
@@ -63,6 +76,7 @@ with studio_ui.page("Draw", ":material/draw:"):
             with studio_ui.shown_errors():
                 image = load_image(upload.getvalue())
                 st.image(image, caption=upload.name, width=140)
-                studio_ui.show_prediction(
+                top = studio_ui.show_prediction(
                     image, model, spec, key="upload", blank_message="The image looks blank: upload a digit."
                 )
+                why(image, top, "upload")

@@ -3,6 +3,7 @@ import streamlit as st
 
 import studio_charts as charts
 import studio_ui
+from mnist_core.export import export_bundle, onnx_available
 from mnist_core.runs import RunError, delete_run, list_runs
 
 CONFIRM = "runs_confirm_delete"
@@ -10,6 +11,11 @@ CONFIRM = "runs_confirm_delete"
 
 def checkpoint_bytes() -> bytes:
     return checkpoint.read_bytes()
+
+
+def bundle_bytes() -> bytes:
+    # Built only when clicked: ONNX export takes a couple of seconds per run.
+    return export_bundle(run.path)
 
 
 def _percent(value):
@@ -79,7 +85,7 @@ with studio_ui.page("Runs", ":material/folder_open:"):
     )
     run = by_id[run_id]
     checkpoint = run.path / "checkpoint.pt"
-    c = st.columns([1, 1, 1, 3])
+    c = st.columns([1, 1, 1, 1, 2])
     c[0].download_button(
         "Download .pt",
         checkpoint_bytes,
@@ -90,12 +96,24 @@ with studio_ui.page("Runs", ":material/folder_open:"):
         key="runs_download",
         on_click="ignore",
     )
-    if c[1].button(
+    c[1].download_button(
+        "Download model (zip)",
+        bundle_bytes,
+        file_name=f"{run_id}-model.zip",
+        mime="application/zip",
+        icon=":material/folder_zip:",
+        disabled=not checkpoint.is_file(),
+        key="runs_download_zip",
+        on_click="ignore",
+        help="Weights (state_dict), a manifest with the config, metrics and preprocessing, "
+        + ("and model.onnx." if onnx_available() else "without ONNX (the onnx package is not installed)."),
+    )
+    if c[2].button(
         "Use this model", disabled=not checkpoint.is_file(), key="runs_use", icon=":material/check:"
     ):
         studio_ui.use_model(str(run.path))
         st.rerun()
-    if c[2].button(
+    if c[3].button(
         "Delete...",
         icon=":material/delete:",
         key="runs_delete",

@@ -226,6 +226,16 @@ def test_evaluate_shows_confusion_matrix_and_per_class_table(real_env):
     assert_clean(at)
     assert "%" in [c for c in at.get("plotly_chart") if "predicted" in c.proto.spec][0].proto.spec
 
+    metrics = {m.label: m.value for m in at.metric}
+    assert 0 < float(metrics["Temperature T"]) < 20
+    # Label smoothing left the bundled model underconfident (T < 1); scaling fixes most of it.
+    ece, scaled = (float(metrics[k].rstrip("%")) for k in ("ECE", "ECE after temperature scaling"))
+    assert scaled < ece and metrics["Coverage at t"] == "100.00%"
+    at.slider(key="eval_abstain").set_value(0.9).run()
+    assert_clean(at)
+    assert at.session_state["abstain_threshold"] == 0.9
+    assert float({m.label: m.value for m in at.metric}["Coverage at t"].rstrip("%")) < 100
+
 
 # ---------------------------------------------------------------- drawing
 
