@@ -182,3 +182,55 @@ def coverage_accuracy(threshold: np.ndarray, coverage: np.ndarray, accuracy: np.
     fig.update_xaxes(tickformat=".0%", title="coverage (share answered)", autorange="reversed")
     fig.update_yaxes(tickformat=".1%", title="accuracy on answered")
     return _layout(fig, "Coverage vs accuracy", height=340, legend=dict(orientation="h", y=-0.3))
+
+
+def robustness_lines(results: dict[str, dict]) -> list[go.Figure]:
+    """One accuracy line per distortion family (shift, rotation, thickness)."""
+    axis = {"shift": "shift (pixels, diagonal)", "rotation": "rotation (degrees)",
+            "thickness": "stroke"}
+    figs = []
+    for family, points in results.items():
+        x = [str(k) for k in points] if family == "thickness" else list(points)
+        fig = go.Figure(go.Scatter(x=x, y=list(points.values()), mode="lines+markers",
+                                   line_color=BLUE,
+                                   hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
+        fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+        figs.append(_layout(fig, f"Accuracy vs {family}", height=280, xaxis_title=axis.get(family, family)))
+    return figs
+
+
+def weight_grid(weights: np.ndarray, per_row: int = 8, title: str = "") -> go.Figure:
+    """K small weight images tiled in one heatmap, each scaled to its own max |w|, red + / blue -."""
+    k, h, w = weights.shape
+    rows = -(-k // per_row)
+    pad = 1
+    canvas = np.full((rows * (h + pad) - pad, per_row * (w + pad) - pad), np.nan)
+    for i, f in enumerate(weights):
+        r, c = divmod(i, per_row)
+        scale = float(np.abs(f).max()) or 1.0
+        canvas[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = f / scale
+    fig = go.Figure(go.Heatmap(z=canvas, colorscale="RdBu", reversescale=True, zmin=-1, zmax=1,
+                               showscale=False, hoverinfo="skip"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", visible=False)
+    fig.update_xaxes(constrain="domain", visible=False)
+    return _layout(fig, title, height=max(160, 70 * rows + 40))
+
+
+def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray,
+                      classes: list[str], index: np.ndarray) -> go.Figure:
+    """2-D projection, one trace per true class; customdata carries each point's image index."""
+    fig = go.Figure()
+    for c, name in enumerate(classes):
+        m = labels == c
+        if not m.any():
+            continue
+        fig.add_trace(go.Scattergl(
+            x=coords[m, 0], y=coords[m, 1], mode="markers", name=name,
+            marker=dict(size=5, opacity=0.7),
+            customdata=np.stack([index[m], preds[m]], 1),
+            text=[f"label {name}, predicted {classes[p]}" for p in preds[m]],
+            hovertemplate="#%{customdata[0]}: %{text}<extra></extra>"))
+    fig.update_xaxes(title="PC 1", zeroline=False)
+    fig.update_yaxes(title="PC 2", zeroline=False)
+    return _layout(fig, "Test embeddings (PCA of the penultimate layer)", height=480,
+                   clickmode="event+select", dragmode="zoom")

@@ -408,3 +408,94 @@ def duration(seconds: float | None) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+# ---------------------------------------------------------------- comparison and internals
+
+ROBUSTNESS_KEY = "_robustness"  # session key: {(model id, dataset source): sweep result}
+INTERNALS_KEY = "_internals_projection"  # session key: {(model id, dataset source): projection}
+
+
+def robustness_section(model, data: Dataset, model_id, n: int = 2000) -> None:
+    """Accuracy under shift, rotation and stroke thickness, computed on request."""
+    from mnist_core.robustness import robustness_sweep
+
+    cache = st.session_state.setdefault(ROBUSTNESS_KEY, {})
+    key = (model_id, data.source)
+    if st.button(f"Run the robustness sweep on {n:,} test digits", key="eval_robustness_run",
+                 icon=":material/play_arrow:"):
+        with st.spinner("Distorting and classifying the test digits..."):
+            cache.clear()  # one model's curves are enough to keep per session
+            cache[key] = robustness_sweep(model, data.test_images, data.test_labels, data.spec, n=n)
+    if key not in cache:
+        st.caption("Shifts of 0-4 pixels, rotations of 0-30 degrees and thinner or thicker strokes "
+                   "(a 3x3 min- or max-filter), one at a time. Takes a few seconds.")
+        return
+    figs = charts.robustness_lines(cache[key])
+    cols = st.columns(len(figs))
+    for col, fig, name in zip(cols, figs, cache[key]):
+        col.plotly_chart(fig, key=f"eval_robustness_{name}")
+
+
+def _select_embedding_point() -> None:
+    points = st.session_state["eval_embedding"]["selection"].get("points") or []
+    if points and points[0].get("customdata") is not None:
+        st.session_state["eval_embedding_pick"] = int(points[0]["customdata"][0])
+
+
+def internals_section(model, data: Dataset, model_id, n: int = 2000) -> None:
+    """First-layer filters and a 2-D map of test embeddings; only computed once toggled on."""
+    from mnist_core.internals import first_layer_filters, project_embeddings
+
+    classes = list(data.classes)
+    try:
+        filters = first_layer_filters(model).numpy()
+    except ValueError as exc:
+        st.info(str(exc))
+    else:
+        st.plotly_chart(charts.weight_grid(filters, title=f"First-layer weights ({len(filters)} shown)"),
+                        key="eval_filters")
+        st.caption("Red weights respond to ink, blue to its absence; each is scaled to its own range.")
+    cache = st.session_state.setdefault(INTERNALS_KEY, {})
+    key = (model_id, data.source)
+    if key not in cache:
+        cache.clear()
+        st.session_state.pop("eval_embedding_pick", None)
+        with st.spinner(f"Embedding {n:,} test digits..."):
+            cache[key] = project_embeddings(model, data.test_images, data.test_labels, data.spec, n=n)
+    p = cache[key]
+    left, right = st.columns([3, 1])
+    left.plotly_chart(
+        charts.embedding_scatter(p["coords"].numpy(), p["labels"].numpy(), p["preds"].numpy(),
+                                 classes, p["index"].numpy()),
+        key="eval_embedding", on_select=_select_embedding_point, selection_mode="points")
+    pick = st.session_state.get("eval_embedding_pick")
+    with right:
+        if pick is None:
+            st.caption("Click a point to see its digit.")
+        else:
+            st.image(enlarge(data.test_images[pick].numpy(), 140), width=140,
+                     caption=f"test #{pick}: label {classes[int(p['labels'][pick])]}, "
+                             f"predicted {classes[int(p['preds'][pick])]}")
+
+
+def activation_maps_panel(model, image, spec, key: str) -> None:
+    """Behind a toggle: each conv block's feature maps for the current drawing."""
+    from mnist_core.internals import activation_maps
+    from mnist_core.preprocessing import preprocess
+
+    if image is None or not st.toggle("Activation maps", key=f"{key}-activations"):
+        return
+    prep = preprocess(image, spec)
+    if prep.tensor is None:
+        return
+    maps = activation_maps(model, prep.tensor)
+    if not maps:
+        st.info("This model has no conv layers, so there are no activation maps to show.")
+        return
+    for i, m in enumerate(maps, 1):
+        a = m.numpy()
+        st.markdown(f"**Conv block {i}**: {a.shape[0]} maps of {a.shape[1]}x{a.shape[2]}")
+        peak = float(a.max()) or 1.0  # one scale per block, so weak maps look weak
+        image_grid([a_i / peak for a_i in a[:32]], [str(j) for j in range(min(32, len(a)))],
+                   per_row=8, size=56)

@@ -12,6 +12,7 @@ import torch
 from .data import DATASETS
 from .models import MODELS, ModelError, build_model, model_arguments
 
+HANDWRITING_REPEAT = 20
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
@@ -44,6 +45,9 @@ class TrainConfig:
     epochs: int = 1
     train_subset: int = 0  # 0 = the whole training set
     augment: bool = False
+    # Adds the user's own digits (mnist_core.handwriting), each repeated HANDWRITING_REPEAT
+    # times: a few dozen samples among 60,000 would otherwise barely move the weights.
+    handwriting: bool = False
     seed: int = 0
     device: str = "auto"
     log_every: int = 10  # batches between progress events
@@ -165,6 +169,8 @@ def _validate(c: TrainConfig) -> None:
     _require(1 <= c.epochs <= 500, "epochs", f"must be between 1 and 500, got {c.epochs}")
     _require(0 <= c.train_subset <= 60000, "train_subset",
              f"must be between 0 (all) and 60000, got {c.train_subset}")
+    _require(not c.handwriting or c.dataset == "mnist", "handwriting",
+             "your handwriting is digits: it can only be added to MNIST")
     _require(0 <= c.seed < 2**63, "seed", f"must be a non-negative integer, got {c.seed}")
     _require(1 <= c.log_every <= 10000, "log_every", f"must be between 1 and 10000, got {c.log_every}")
     try:

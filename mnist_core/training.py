@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import __version__
-from .config import TrainConfig
+from .config import HANDWRITING_REPEAT, ConfigError, TrainConfig
 from .data import Dataset, augment, iterate_batches, load_dataset
 from .device import configure_threads, resolve_device
 from .evaluation import evaluate_tensors
@@ -115,6 +115,8 @@ class Trainer:
         if n and n < len(images):
             pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.config.seed))[:n]
             images, labels = images[pick], labels[pick]
+        if self.config.handwriting:
+            images, labels = _with_handwriting(images, labels)
         # Resident on the device once; batches are slices of it.
         return images.to(self.device), labels.to(self.device)
 
@@ -225,6 +227,18 @@ class Trainer:
                 "message": f"training diverged in epoch {epoch}: loss became {value:.4g}. "
                            f"Try a smaller learning rate (now {self.config.lr:g}); {kept}.",
                 "elapsed": self.active_seconds}
+
+
+def _with_handwriting(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    from . import handwriting  # only runs that ask for it touch the folder
+
+    own_x, own_y = handwriting.load_set()
+    if len(own_y) == 0:
+        raise ConfigError("handwriting", f"the set is empty ({handwriting.folder_path()}): "
+                                         "save some digits on the Draw page first")
+    own_x = own_x.repeat(HANDWRITING_REPEAT, 1, 1)
+    own_y = own_y.repeat(HANDWRITING_REPEAT)
+    return torch.cat([images, own_x.to(images.dtype)]), torch.cat([labels, own_y.to(labels.dtype)])
 
 
 def _reported_loss(logits, yb, loss, c: TrainConfig) -> torch.Tensor:

@@ -4,8 +4,10 @@ import streamlit as st
 
 import studio_charts as charts
 import studio_ui
+from mnist_core import handwriting
 from mnist_core.config import (
     DEVICES,
+    HANDWRITING_REPEAT,
     OPTIMIZERS,
     PRESETS,
     SCHEDULES,
@@ -229,6 +231,11 @@ with studio_ui.page("Train", ":material/model_training:"):
         r[0].selectbox("Device", DEVICES, key="cfg_device")
         r[1].number_input("Log every (batches)", *RANGES["log_every"], key="cfg_log_every")
         st.checkbox("Augment (random rotation, shift, scale)", key="cfg_augment")
+        if st.checkbox("Add my handwriting", key="cfg_handwriting",
+                       help=f"Train on MNIST plus the digits saved on the Draw page, each repeated "
+                            f"{HANDWRITING_REPEAT} times so a few dozen of them count."):
+            if not len(handwriting.load_set()[1]):
+                st.warning("Your handwriting set is empty: save some digits on the Draw page first.")
         label = st.text_input("Run label (optional)", key="train_label", max_chars=80)
     saved.update(
         {

@@ -2,6 +2,7 @@ import pandas as pd
 import streamlit as st
 
 import studio_charts as charts
+import studio_handwriting
 import studio_ui
 from mnist_core.calibration import calibrate_model, coverage_curve
 from mnist_core.evaluation import cell_indices, evaluate_split
@@ -51,6 +52,8 @@ with studio_ui.page("Evaluate", ":material/fact_check:"):
     m[1].metric("Loss", f"{res['loss']:.4f}")
     m[2].metric("Errors", f"{len(res['errors']):,}")
     m[3].metric("Images", f"{len(res['labels']):,}")
+    with studio_ui.shown_errors():
+        studio_handwriting.evaluate_block(model, data.spec, res["accuracy"] if split == "test" else None)
     st.subheader("Confusion matrix")
     off = cm.copy()
     off[range(len(cm)), range(len(cm))] = -1
@@ -170,3 +173,9 @@ with studio_ui.page("Evaluate", ":material/fact_check:"):
                                     model_id=cache_key[:2], top=int(preds[pick]))
     else:
         st.success("No mistakes on this split.")
+    st.subheader("Robustness")
+    studio_ui.robustness_section(model, data, model_id=cache_key[:2])
+    st.subheader("Model internals")
+    # Behind a toggle: embedding 2,000 test digits should cost nothing for those who never look.
+    if st.toggle("Show first-layer weights and a map of the test embeddings", key="eval_internals"):
+        studio_ui.internals_section(model, data, model_id=cache_key[:2])

@@ -1,6 +1,7 @@
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+import studio_handwriting
 import studio_ui
 from mnist_core.data import DATASETS
 from mnist_core.preprocessing import load_image, preprocess
@@ -66,6 +67,9 @@ with studio_ui.page("Draw", ":material/draw:"):
                 top = studio_ui.show_prediction(result.image_data, model, spec, key="draw")
         with studio_ui.shown_errors():
             why(result.image_data, top, "draw")
+        with studio_ui.shown_errors():
+            studio_handwriting.save_panel(result.image_data, top, spec, key="draw")
+            studio_ui.activation_maps_panel(model, result.image_data if top is not None else None, spec, key="draw")
     with upload_tab:
         upload = st.file_uploader(
             "An image of one digit (dark on light or light on dark)",

@@ -3,6 +3,7 @@ import streamlit as st
 
 import studio_charts as charts
 import studio_ui
+from mnist_core.compare import config_diff
 from mnist_core.export import export_bundle, onnx_available
 from mnist_core.runs import RunError, delete_run, list_runs
 
@@ -20,6 +21,11 @@ def bundle_bytes() -> bytes:
 
 def _percent(value):
     return None if value is None else 100 * value
+
+
+def _acc_text(run) -> str:
+    acc = run.summary.get("final_test_acc")
+    return "-" if acc is None else f"{acc:.2%}"
 
 
 with studio_ui.page("Runs", ":material/folder_open:"):
@@ -76,6 +82,33 @@ with studio_ui.page("Runs", ":material/folder_open:"):
         c = st.columns(2)
         c[0].plotly_chart(acc_fig, key="overlay_acc")
         c[1].plotly_chart(loss_fig, key="overlay_loss")
+    if len(runs) >= 2:
+        st.subheader("Compare settings")
+        ids = list(by_id)
+        d = st.columns(2)
+        a_id = d[0].selectbox("Run A", ids, index=0, key="runs_diff_a",
+                              format_func=lambda i: f"{studio_ui.run_title(by_id[i])} ({i})")
+        b_id = d[1].selectbox("Run B", ids, index=1, key="runs_diff_b",
+                              format_func=lambda i: f"{studio_ui.run_title(by_id[i])} ({i})")
+        a, b = by_id[a_id], by_id[b_id]
+        outcome = pd.DataFrame(
+            [
+                {"": "test accuracy", "A": _acc_text(a), "B": _acc_text(b)},
+                {"": "params", "A": f"{a.summary.get('params') or 0:,}", "B": f"{b.summary.get('params') or 0:,}"},
+                {"": "duration", "A": studio_ui.duration(a.summary.get("duration_s")),
+                 "B": studio_ui.duration(b.summary.get("duration_s"))},
+            ]
+        )
+        st.dataframe(outcome, hide_index=True)
+        # Values are shown as text: a column can mix numbers, lists and strings across settings.
+        diff = config_diff(a.config, b.config)
+        if diff:
+            st.dataframe(
+                pd.DataFrame([{"setting": k, "A": str(va), "B": str(vb)} for k, va, vb in diff]),
+                hide_index=True,
+            )
+        else:
+            st.info("The two runs used identical settings.")
     st.subheader("Manage a run")
     run_id = st.selectbox(
         "Run",

@@ -1,0 +1,240 @@
+"""The user's own labelled digits: 28x28 PNGs plus labels.csv (file,label) in one folder.
+
+Images are stored already preprocessed (the "centred 28x28" step scaled to uint8), so the set
+reads exactly like MNIST and needs no further preprocessing to evaluate or train on.
+
+Folder: the `folder` argument, else MNIST_HANDWRITING_DIR, else ./data/handwriting.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import uuid
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .preprocessing import ImageInputError, load_image, pil_to_array, to_grayscale
+
+LABELS = "labels.csv"
+SIDE = 28
+MAX_ZIP_ENTRIES = 5000
+MAX_ZIP_BYTES = 50 * 1024 * 1024  # uncompressed total, against zip bombs
+MAX_ZIP_ENTRY_BYTES = 64 * 1024  # a 28x28 PNG is well under 1 kB
+# Only names this module generates are ever read or written, so no user text reaches a path.
+_NAME = re.compile(r"^[0-9a-f]{32}\.png$")
+
+
+class HandwritingError(ValueError):
+    """A sample or an imported zip is unusable; the message says why."""
+
+
+def folder_path(folder=None) -> Path:
+    if folder is not None:
+        return Path(folder)
+    return Path(os.environ.get("MNIST_HANDWRITING_DIR") or Path("data") / "handwriting")
+
+
+def _label(value) -> int:
+    try:
+        text = str(value).strip()
+        label = int(text)
+    except (TypeError, ValueError):
+        raise HandwritingError(f"the label must be a digit 0-9, got {value!r}") from None
+    if text not in {str(d) for d in range(10)} and not isinstance(value, (int, np.integer)):
+        raise HandwritingError(f"the label must be a digit 0-9, got {value!r}")
+    if not 0 <= label <= 9:
+        raise HandwritingError(f"the label must be a digit 0-9, got {value!r}")
+    return label
+
+
+def _read_rows(root: Path) -> list[tuple[str, str]]:
+    path = root / LABELS
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    if rows and rows[0][:2] == ["file", "label"]:
+        rows = rows[1:]
+    return [(r[0], r[1] if len(r) > 1 else "") for r in rows]
+
+
+def _write_rows(root: Path, rows: list[tuple[str, int | str]]) -> None:
+    # Written beside and renamed over, so a crash never leaves a half-written labels.csv.
+    tmp = root / (LABELS + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "label"])
+        w.writerows(rows)
+    os.replace(tmp, root / LABELS)
+
+
+def _to_uint8(image) -> np.ndarray:
+    a = np.asarray(image, dtype=np.float64)
+    if a.shape != (SIDE, SIDE):
+        raise HandwritingError(f"a sample must be a 28x28 image, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise HandwritingError("the image contains non-finite values")
+    return (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+def _add(root: Path, pixels: np.ndarray, label: int, rows: list) -> str:
+    name = f"{uuid.uuid4().hex}.png"
+    Image.fromarray(pixels, mode="L").save(root / name, format="PNG")
+    rows.append((name, label))
+    return name
+
+
+def save_sample(image, label, folder=None) -> Path:
+    """Store one preprocessed (28,28) float image in [0, 1] with its label; returns its path."""
+    label = _label(label)
+    pixels = _to_uint8(image)
+    root = folder_path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    rows = _read_rows(root)
+    name = _add(root, pixels, label, rows)
+    _write_rows(root, rows)
+    return root / name
+
+
+def _decode(data: bytes) -> np.ndarray:
+    """PNG bytes -> uint8 (28,28) ink image, or HandwritingError."""
+    try:
+        img = load_image(data)
+    except ImageInputError as exc:
+        raise HandwritingError(str(exc)) from None
+    if img.size != (SIDE, SIDE):
+        raise HandwritingError(f"the image is {img.size[0]}x{img.size[1]}, not 28x28")
+    arr = pil_to_array(img)
+    if arr.ndim == 2:
+        return arr.astype(np.uint8)
+    # Stored samples are plain L images; anything else is reduced to ink intensity.
+    return (to_grayscale(arr) * 255).round().astype(np.uint8)
+
+
+def load_set(folder=None, with_skipped: bool = False):
+    """(images uint8 (N,28,28), labels int64 (N,)); missing or corrupt entries are skipped.
+
+    With with_skipped=True, returns (images, labels, skipped count).
+    """
+    root = folder_path(folder)
+    images, labels, skipped = [], [], 0
+    for name, label in _read_rows(root):
+        try:
+            if not _NAME.match(name):
+                raise HandwritingError(f"bad file name {name!r}")
+            value = _label(label)
+            images.append(_decode((root / name).read_bytes()))
+            labels.append(value)
+        except (HandwritingError, OSError):
+            skipped += 1
+    x = torch.from_numpy(np.stack(images)) if images else torch.zeros((0, SIDE, SIDE), dtype=torch.uint8)
+    y = torch.tensor(labels, dtype=torch.int64)
+    return (x, y, skipped) if with_skipped else (x, y)
+
+
+def class_counts(labels: torch.Tensor) -> list[int]:
+    return torch.bincount(labels, minlength=10).tolist() if len(labels) else [0] * 10
+
+
+def delete_sample(name: str, folder=None) -> bool:
+    """Remove one sample by its file name; False if it was not in the set."""
+    root = folder_path(folder)
+    rows = _read_rows(root)
+    kept = [r for r in rows if r[0] != name]
+    if len(kept) == len(rows) or not _NAME.match(name):
+        return False
+    _write_rows(root, kept)
+    (root / name).unlink(missing_ok=True)
+    return True
+
+
+def export_zip(folder=None) -> bytes:
+    """The readable samples and their labels.csv as a zip."""
+    root = folder_path(folder)
+    buf = io.BytesIO()
+    rows = []
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, label in _read_rows(root):
+            try:
+                if not _NAME.match(name):
+                    continue
+                value = _label(label)
+                data = (root / name).read_bytes()
+                _decode(data)
+            except (HandwritingError, OSError):
+                continue
+            zf.writestr(name, data)
+            rows.append((name, value))
+        text = io.StringIO()
+        w = csv.writer(text)
+        w.writerow(["file", "label"])
+        w.writerows(rows)
+        zf.writestr(LABELS, text.getvalue())
+    return buf.getvalue()
+
+
+def import_zip(data: bytes, folder=None) -> tuple[int, int]:
+    """Add the valid samples of a zip made by export_zip; returns (added, skipped).
+
+    Entries are looked up by the base names listed in labels.csv, never extracted by path,
+    and each is re-encoded under a fresh name, so no entry can write outside the folder.
+    """
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise HandwritingError("this file is not a zip archive") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_ZIP_ENTRIES + 1:
+            raise HandwritingError(f"the zip has {len(infos)} entries; the limit is {MAX_ZIP_ENTRIES} samples")
+        if sum(i.file_size for i in infos) > MAX_ZIP_BYTES:
+            raise HandwritingError(f"the zip unpacks to more than {MAX_ZIP_BYTES // 2**20} MB")
+        # Only top-level entries count: "../evil.png" or "a/b.png" are not samples of this set.
+        by_name = {i.filename: i for i in infos if "/" not in i.filename and "\\" not in i.filename}
+        if LABELS not in by_name:
+            raise HandwritingError("the zip has no labels.csv (file,label) at its top level")
+        if by_name[LABELS].file_size > MAX_ZIP_ENTRY_BYTES * 4:
+            raise HandwritingError("labels.csv is too large")
+        try:
+            text = zf.read(by_name[LABELS]).decode("utf-8")
+        except (UnicodeDecodeError, zipfile.BadZipFile, OSError, RuntimeError):
+            raise HandwritingError("labels.csv is not readable UTF-8 text") from None
+        rows = [r for r in csv.reader(io.StringIO(text)) if r]
+        if rows and rows[0][:2] == ["file", "label"]:
+            rows = rows[1:]
+        if len(rows) > MAX_ZIP_ENTRIES:
+            raise HandwritingError(f"labels.csv lists {len(rows)} samples; the limit is {MAX_ZIP_ENTRIES}")
+        good = []
+        skipped = 0
+        first_problem = ""
+        for row in rows:
+            try:
+                name = row[0]
+                if not name.lower().endswith(".png") or name not in by_name:
+                    raise HandwritingError(f"{name!r} is not a PNG entry of this zip")
+                info = by_name[name]
+                if info.file_size > MAX_ZIP_ENTRY_BYTES:
+                    raise HandwritingError(f"{name!r} is too large")
+                label = _label(row[1] if len(row) > 1 else "")
+                good.append((_decode(zf.read(info)), label))
+            except (HandwritingError, zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+                skipped += 1
+                first_problem = first_problem or str(exc)
+    if not good:
+        if skipped:
+            raise HandwritingError(f"none of the {skipped} samples in the zip is a valid 28x28 PNG "
+                                   f"with a label 0-9 (first problem: {first_problem})")
+        return 0, 0
+    root = folder_path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    current = _read_rows(root)
+    for pixels, label in good:
+        _add(root, pixels, label, current)
+    _write_rows(root, current)
+    return len(good), skipped
