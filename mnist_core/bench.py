@@ -173,7 +173,9 @@ def job_runner_overhead(data, subset: int = 20000) -> dict:
 
 def peak_rss_in_job(data_dir: str | None) -> dict:
     """Peak RSS of a fresh process that loads the data and trains the default preset as a job."""
-    code = "from mnist_core.bench import _rss_child; _rss_child()"
+    # The app's libraries are resident in a server too; they are imported by the child's
+    # command line, since mnist_core itself never imports streamlit.
+    code = "import streamlit, plotly; from mnist_core.bench import _rss_child; _rss_child()"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     if data_dir:
         env["MNIST_DATA_DIR"] = data_dir
@@ -190,9 +192,6 @@ def _peak_mb() -> float:
 
 
 def _rss_child() -> None:
-    import streamlit  # noqa: F401  the app's libraries are resident in the server too
-    import plotly  # noqa: F401
-
     configure_threads()
     data = load_dataset("mnist")
     before = _peak_mb()
