@@ -47,9 +47,10 @@ def summary(key: str = "draw") -> None:
                + ", ".join(f"{d}: {n}" for d, n in enumerate(counts))
                + (f". {skipped} unreadable entries skipped." if skipped else "."))
     if len(labels):
-        st.download_button("Download the set (zip)", handwriting.export_zip(),
+        # A callable: the zip is built on click, not on every stroke that reruns the page.
+        st.download_button("Download the set (zip)", handwriting.export_zip,
                            file_name="my-handwriting.zip", mime="application/zip",
-                           icon=":material/download:", key=f"{key}-hw-download")
+                           icon=":material/download:", key=f"{key}-hw-download", on_click="ignore")
     upload = st.file_uploader("Import a handwriting zip (labels.csv and 28x28 PNGs)", type=["zip"],
                               key=f"{key}-hw-upload")
     if upload is not None:

@@ -92,3 +92,15 @@ def fill_disk_after(monkeypatch, saves: int):
 
     monkeypatch.setattr(runs_mod.torch, "save", full_disk)
     return lambda: monkeypatch.setattr(runs_mod.torch, "save", real_save)
+
+
+def canvas_from_digit(digit, size: int = 280):
+    """A 28x28 MNIST digit drawn large: white strokes on the black canvas, as RGBA."""
+    import numpy as np
+    from PIL import Image
+
+    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR))
+    rgba = np.zeros((size, size, 4), dtype=np.uint8)
+    rgba[..., :3] = big[..., None]
+    rgba[..., 3] = 255
+    return rgba

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
+
+from conftest import canvas_from_digit
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -246,15 +247,6 @@ def draw_digit_app(image):
     from mnist_core.data import DATASETS
 
     studio_ui.show_prediction(image, model, DATASETS[config.dataset])
-
-
-def canvas_from_digit(digit: np.ndarray, size: int = 280) -> np.ndarray:
-    """A 28x28 MNIST digit drawn large: white strokes on the black canvas, as RGBA."""
-    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR))
-    rgba = np.zeros((size, size, 4), dtype=np.uint8)
-    rgba[..., :3] = big[..., None]
-    rgba[..., 3] = 255
-    return rgba
 
 
 def test_draw_logic_reads_real_digits_and_guards_blank_canvases(real_env):

@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from conftest import canvas_from_digit
 from mnist_core import explain
 from mnist_core.data import DATASETS, normalise
 from mnist_core.models import build_model
@@ -120,15 +120,6 @@ def why_app(canvas):
     top = studio_ui.show_prediction(canvas, model, spec)
     studio_ui.explain_panel(model, preprocess(canvas, spec).tensor, spec, key="why",
                             model_id="bundled", top=top, subsets=(1000,))
-
-
-def canvas_from_digit(digit: np.ndarray, size: int = 280) -> np.ndarray:
-    """A 28x28 MNIST digit drawn large: white strokes on the black canvas, as RGBA."""
-    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR))
-    rgba = np.zeros((size, size, 4), dtype=np.uint8)
-    rgba[..., :3] = big[..., None]
-    rgba[..., 3] = 255
-    return rgba
 
 
 def test_why_panel_shows_a_heatmap_and_neighbours_for_a_real_digit(real_mnist, monkeypatch):

@@ -150,7 +150,8 @@ def save_panel_app(image):
 
 
 def test_draw_panel_saves_a_real_digit(tmp_path, monkeypatch):
-    from test_app import TIMEOUT, canvas_from_digit, mnist_dir
+    from conftest import canvas_from_digit
+    from test_app import TIMEOUT, mnist_dir
 
     from mnist_core.data import load_dataset
 
