@@ -227,10 +227,46 @@ def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray,
         fig.add_trace(go.Scattergl(
             x=coords[m, 0], y=coords[m, 1], mode="markers", name=name,
             marker=dict(size=5, opacity=0.7),
-            customdata=np.stack([index[m], preds[m]], 1),
+            # Plain lists: a numpy array reaches the browser as typed arrays, and a clicked
+            # point's customdata then comes back as {"0": ..., "1": ...} instead of a list.
+            customdata=np.stack([index[m], preds[m]], 1).tolist(),
             text=[f"label {name}, predicted {classes[p]}" for p in preds[m]],
             hovertemplate="#%{customdata[0]}: %{text}<extra></extra>"))
     fig.update_xaxes(title="PC 1", zeroline=False)
     fig.update_yaxes(title="PC 2", zeroline=False)
     return _layout(fig, "Test embeddings (PCA of the penultimate layer)", height=480,
                    clickmode="event+select", dragmode="zoom")
+
+
+def head_to_head_curves(series: dict[str, dict], budget: float) -> tuple[go.Figure, go.Figure]:
+    """Test accuracy and loss against seconds of training for each contender, on shared axes.
+
+    `series` maps a contender to {"batches", "probes", "epochs"} training events. Seconds, not
+    epochs, are the x axis: that is what the contenders share. Test points come from the checks
+    at each tenth of the budget and from the ends of epochs; diamonds mark the epoch ends.
+    """
+    colours = [BLUE, ORANGE, GREEN, GREY]
+    acc, loss = go.Figure(), go.Figure()
+    for i, (name, s) in enumerate(series.items()):
+        colour = colours[i % len(colours)]
+        points = sorted(s.get("probes", []) + s["epochs"], key=lambda e: e["train_seconds"])
+        x = [p["train_seconds"] for p in points]
+        symbols = ["diamond" if p["kind"] == "epoch" else "circle" for p in points]
+        sizes = [11 if p["kind"] == "epoch" else 6 for p in points]
+        epochs = [f"epoch {p['epoch']:g}" for p in points]
+        loss.add_trace(go.Scatter(x=[b["train_seconds"] for b in s["batches"]], y=[b["loss"] for b in s["batches"]],
+                                  mode="lines", name=f"{name} train", opacity=0.5,
+                                  line={"color": colour, "width": 1}))
+        for fig, metric, fmt in ((acc, "test_acc", ".2%"), (loss, "test_loss", ".4f")):
+            fig.add_trace(go.Scatter(x=x, y=[p[metric] for p in points], mode="lines+markers",
+                                     name=f"{name} test", line={"color": colour, "width": 3},
+                                     marker={"symbol": symbols, "size": sizes}, customdata=epochs,
+                                     hovertemplate=f"%{{y:{fmt}}} after %{{x:.1f}} s (%{{customdata}})"
+                                                   f"<extra>{name}</extra>"))
+    tests = [p["test_acc"] for s in series.values() for p in s.get("probes", []) + s["epochs"]]
+    acc.update_yaxes(tickformat=".1%", range=[max(0.0, min(tests, default=0.9) - 0.01), 1.0])
+    for fig in (acc, loss):
+        fig.update_xaxes(range=[0, budget * 1.04])
+    legend = {"orientation": "h", "y": -0.3}
+    return (_layout(acc, "Test accuracy", xaxis_title="seconds of training", legend=legend),
+            _layout(loss, "Loss", xaxis_title="seconds of training", legend=legend))

@@ -7,6 +7,8 @@ TrainConfig.from_dict and against the widgets' ranges before anything in the for
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import streamlit as st
 
 from mnist_core.config import ConfigError, TrainConfig
@@ -26,6 +28,7 @@ RANGES = {
     "warmup_epochs": (0.0, 100.0),
     "restart_epochs": (0.1, 1000.0),
     "epochs": (1, 500),
+    "time_budget": (0.0, 3600.0),
     "batch_size": (1, 8192),
     "train_subset": (0, 60000),
     "seed": (0, 2**31 - 1),
@@ -92,6 +95,13 @@ def read_link(saved: dict):
     elif state["error"] and any(st.session_state.get(k) != v for k, v in state["form"].items()):
         state["error"] = None
     return state["error"]
+
+
+def share_link(config: TrainConfig) -> str:
+    """The full address that reproduces `config` (relative when the browser's is unknown)."""
+    base = st.context.url or "/Train"
+    query = urlencode(config.to_query())
+    return f"{base}?{query}" if query else base
 
 
 def write_link(config: TrainConfig) -> None:

@@ -35,18 +35,19 @@ def save_panel(image, top: int | None, spec, key: str = "draw") -> None:
 
 def summary(key: str = "draw") -> None:
     try:
-        _, labels, skipped = handwriting.load_set(with_skipped=True)
+        # Counted, not loaded: this runs on every stroke drawn on the canvas.
+        counts, skipped = handwriting.count_set()
     except OSError as exc:
         st.error(f"Could not read your handwriting set: {exc}")
         return
-    counts = handwriting.class_counts(labels)
+    total = sum(counts)
     message = st.session_state.pop(f"{key}-hw-message", None)
     if message:
         st.success(message)
-    st.caption(f"{len(labels)} saved digits in `{handwriting.folder_path()}`. Per class: "
+    st.caption(f"{total} saved digit{'' if total == 1 else 's'} in `{handwriting.folder_path()}`. Per class: "
                + ", ".join(f"{d}: {n}" for d, n in enumerate(counts))
                + (f". {skipped} unreadable entries skipped." if skipped else "."))
-    if len(labels):
+    if total:
         # A callable: the zip is built on click, not on every stroke that reruns the page.
         st.download_button("Download the set (zip)", handwriting.export_zip,
                            file_name="my-handwriting.zip", mime="application/zip",

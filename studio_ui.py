@@ -70,6 +70,7 @@ NAV = [
     ("app.py", "Home", ":material/home:"),
     ("pages/1_Data.py", "Data", ":material/grid_on:"),
     ("pages/2_Train.py", "Train", ":material/model_training:"),
+    ("pages/6_Head_to_head.py", "Head to head", ":material/compare_arrows:"),
     ("pages/3_Evaluate.py", "Evaluate", ":material/fact_check:"),
     ("pages/4_Draw.py", "Draw", ":material/draw:"),
     ("pages/5_Runs.py", "Runs", ":material/folder_open:"),
@@ -95,6 +96,10 @@ def page(title: str, icon: str):
             # are those of the last page change; the Train page shows them live.
             st.caption(f"Training in the background: {job.status}, {job.progress:.0%} when this page opened")
             st.page_link("pages/2_Train.py", label="Watch it live", icon=":material/monitoring:")
+        race = st.session_state.get("h2h_jobs") or {}
+        if any(not j.finished for j in race.values()):
+            st.caption("A head to head is running in the background.")
+            st.page_link("pages/6_Head_to_head.py", label="Watch the race", icon=":material/monitoring:")
     try:
         yield
     except EXPECTED_ERRORS as exc:
@@ -438,9 +443,16 @@ def robustness_section(model, data: Dataset, model_id, n: int = 2000) -> None:
 
 
 def _select_embedding_point() -> None:
+    # A callback runs before the page, outside studio_ui.page()'s guard: an unexpected selection
+    # shape must be ignored here, not raise.
     points = st.session_state["eval_embedding"]["selection"].get("points") or []
-    if points and points[0].get("customdata") is not None:
-        st.session_state["eval_embedding_pick"] = int(points[0]["customdata"][0])
+    data = points[0].get("customdata") if points else None
+    if isinstance(data, dict):  # typed arrays come back keyed "0", "1"
+        data = [data.get("0")]
+    try:
+        st.session_state["eval_embedding_pick"] = int(data[0])
+    except (TypeError, ValueError, IndexError):
+        pass
 
 
 def internals_section(model, data: Dataset, model_id, n: int = 2000) -> None:

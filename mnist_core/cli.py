@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_core train | evaluate | predict | runs | export | bundle."""
+"""Command line: python -m mnist_core train | headtohead | evaluate | predict | runs | export | bundle."""
 from __future__ import annotations
 
 import argparse
@@ -91,6 +91,32 @@ def cmd_train(args) -> int:
     print(f"status: {end.get('status')}  {end.get('message', '')}")
     print(f"run: {runs_root(args.runs_dir) / run_id if run_id else '-'}")
     return 0 if end.get("status") == "completed" else 3
+
+
+def cmd_headtohead(args) -> int:
+    from .headtohead import contender_configs, head_to_head, score, verdict
+
+    configs = contender_configs(args.budget, args.seed, args.train_subset, args.dataset, args.device)
+    print(f"head to head on {args.dataset}: {', '.join(configs)}, {args.budget:g} s of training each, "
+          f"seed {args.seed}; runs saved under {runs_root(args.runs_dir)}", file=sys.stderr)
+    params, epochs = {}, {name: [] for name in configs}
+    for e in head_to_head(configs, runs_dir=args.runs_dir, data_dir=args.data_dir):
+        name = e["contender"]
+        if e["kind"] == "start":
+            params[name] = e["params"]
+        elif e["kind"] == "epoch":
+            epochs[name].append(e)
+            print(f"{name}: epoch {e['epoch']:g} test acc {e['test_acc']:.2%} after "
+                  f"{e['train_seconds']:.1f} s", file=sys.stderr)
+        elif e["kind"] == "end" and e["status"] != "completed":
+            print(f"{name}: {e['status']}: {e['message']}", file=sys.stderr)
+    rows = [score(name, configs[name], params.get(name), epochs[name]) for name in configs]
+    print_table(["contender", "model", "params", "epochs", "steps", "train s", "images/s", "test acc", "errors"],
+                [[r["contender"], r["model"], f"{r['params'] or 0:,}", f"{r['epochs']:g}", f"{r['steps']:,}",
+                  f"{r['train_seconds'] or 0:.1f}", f"{r['images_per_s'] or 0:,.0f}",
+                  "-" if r["test_acc"] is None else f"{r['test_acc']:.2%}", r["errors"]] for r in rows])
+    print(verdict(rows))
+    return 0 if all(r["test_acc"] is not None for r in rows) else 3
 
 
 def print_table(header: list[str], rows: list[list]) -> None:
@@ -218,6 +244,18 @@ def cmd_bundle(args) -> int:
     return 0
 
 
+def _seconds(lo: float, hi: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo:g} and {hi:g} seconds, got {value:g}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mnist_core", description=__doc__)
     p.add_argument("--data-dir", default=None, help="folder with the IDX files (else $MNIST_DATA_DIR, else ./data)")
@@ -229,6 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label", help="a name to show for the run")
     _config_flags(t)
     t.set_defaults(func=cmd_train)
+
+    from .headtohead import BUDGET_RANGE, DEFAULT_BUDGET
+
+    h = sub.add_parser("headtohead", help="MLP vs CNN: same data, seed and seconds of training")
+    h.add_argument("--budget", type=_seconds(*BUDGET_RANGE), default=DEFAULT_BUDGET,
+                   help=f"seconds of training per model ({BUDGET_RANGE[0]:g}-{BUDGET_RANGE[1]:g})")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--train-subset", type=int, default=0, help="training images (0 = all)")
+    h.add_argument("--dataset", default="mnist")
+    h.add_argument("--device", default="auto")
+    h.set_defaults(func=cmd_headtohead)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class metrics and confusion matrix")
     e.add_argument("--run", help="run id or folder (default: the bundled model)")

@@ -16,6 +16,7 @@ HANDWRITING_REPEAT = 20
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
+MAX_TIME_BUDGET = 3600.0
 
 
 class ConfigError(ValueError):
@@ -43,6 +44,9 @@ class TrainConfig:
     label_smoothing: float = 0.1
     batch_size: int = 128
     epochs: int = 1
+    # Seconds of training (evaluation excluded); 0 = no limit. The run ends at whichever comes
+    # first, the epochs or the budget, so models of different speeds can be compared fairly.
+    time_budget: float = 0.0
     train_subset: int = 0  # 0 = the whole training set
     augment: bool = False
     # Adds the user's own digits (mnist_core.handwriting), each repeated HANDWRITING_REPEAT
@@ -149,7 +153,7 @@ def _validate(c: TrainConfig) -> None:
     _require(c.schedule in SCHEDULES, "schedule", f"unknown schedule {c.schedule!r}; choose {list(SCHEDULES)}")
     _require(c.device in DEVICES, "device", f"unknown device {c.device!r}; choose {list(DEVICES)}")
     for name in ("lr", "momentum", "gamma", "warmup_epochs", "restart_epochs", "weight_decay",
-                 "label_smoothing"):
+                 "label_smoothing", "time_budget"):
         value = getattr(c, name)
         _require(isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
                  name, f"must be a finite number, got {value!r}")
@@ -167,6 +171,11 @@ def _validate(c: TrainConfig) -> None:
     _require(0 <= c.label_smoothing < 1, "label_smoothing", f"must be in [0, 1), got {c.label_smoothing}")
     _require(1 <= c.batch_size <= 8192, "batch_size", f"must be between 1 and 8192, got {c.batch_size}")
     _require(1 <= c.epochs <= 500, "epochs", f"must be between 1 and 500, got {c.epochs}")
+    _require(0 <= c.time_budget <= MAX_TIME_BUDGET, "time_budget",
+             f"must be between 0 (no limit) and {MAX_TIME_BUDGET:g} seconds, got {c.time_budget:g}")
+    _require(not c.time_budget or c.schedule in ("constant", "onecycle"), "schedule",
+             f"with a time budget the learning rate follows the clock: choose constant or onecycle, "
+             f"not {c.schedule}")
     _require(0 <= c.train_subset <= 60000, "train_subset",
              f"must be between 0 (all) and 60000, got {c.train_subset}")
     _require(not c.handwriting or c.dataset == "mnist", "handwriting",

@@ -83,7 +83,13 @@ def estimate_seconds(config: TrainConfig, data: Dataset | None = None, steps: in
     eval_seconds = (time.perf_counter() - start) * len(data.test_images) / max(1, len(sample))
 
     train_seconds = step_seconds * total_steps
-    total_eval = eval_seconds * config.epochs
+    epochs = config.epochs
+    if config.time_budget and train_seconds > config.time_budget:
+        # The clock ends the run: the steps that fit, and an evaluation per epoch begun.
+        total_steps = max(1, int(config.time_budget / max(step_seconds, 1e-9)))
+        train_seconds = config.time_budget
+        epochs = math.ceil(total_steps / math.ceil(n_train / config.batch_size))
+    total_eval = eval_seconds * epochs
     return {"seconds": train_seconds + total_eval, "train_seconds": train_seconds,
             "eval_seconds": total_eval, "step_seconds": step_seconds, "steps": total_steps,
             "images_per_s": batch / max(step_seconds, 1e-9)}

@@ -138,6 +138,55 @@ def load_set(folder=None, with_skipped: bool = False):
     return (x, y, skipped) if with_skipped else (x, y)
 
 
+# (path, size, mtime) -> whether the PNG decodes as a sample; see count_set.
+_READABLE: dict[tuple[str, int, int], bool] = {}
+_READABLE_MAX = 100_000
+
+
+def _readable(path: Path) -> bool:
+    """Whether load_set would read this file, decoding it only when it is new or has changed."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    ok = _READABLE.get(key)
+    if ok is None:
+        try:
+            _decode(path.read_bytes())
+            ok = True
+        except (HandwritingError, OSError):
+            ok = False
+        if len(_READABLE) >= _READABLE_MAX:
+            _READABLE.clear()
+        _READABLE[key] = ok
+    return ok
+
+
+def count_set(folder=None) -> tuple[list[int], int]:
+    """(samples per class 0-9, skipped entries): the counts load_set's labels would give.
+
+    Reads labels.csv and stats each listed file; a PNG is decoded only the first time it is
+    seen (or after it changes), so a page can show the counts on every rerun without decoding
+    the whole set each time.
+    """
+    root = folder_path(folder)
+    counts, skipped = [0] * 10, 0
+    for name, label in _read_rows(root):
+        try:
+            if not _NAME.match(name):
+                raise HandwritingError(f"bad file name {name!r}")
+            value = _label(label)
+        except HandwritingError:
+            skipped += 1
+            continue
+        if _readable(root / name):
+            counts[value] += 1
+        else:
+            skipped += 1
+    return counts, skipped
+
+
 def class_counts(labels: torch.Tensor) -> list[int]:
     return torch.bincount(labels, minlength=10).tolist() if len(labels) else [0] * 10
 

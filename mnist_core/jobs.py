@@ -32,6 +32,7 @@ class Job:
     device: str | None = None
     batches: list[dict] = field(default_factory=list)
     epochs: list[dict] = field(default_factory=list)
+    probes: list[dict] = field(default_factory=list)  # test-sample checks of a budgeted run
     progress: float = 0.0
     elapsed: float = 0.0
     images_per_s: float = 0.0
@@ -85,6 +86,7 @@ class Job:
                 "config": self.config.to_dict(),
                 "batches": copy.deepcopy(self.batches[since_batch:]),
                 "epochs": copy.deepcopy(self.epochs),
+                "probes": copy.deepcopy(self.probes),
             }
 
     # --------------------------------------------------------- the worker
@@ -100,6 +102,8 @@ class Job:
             elif kind == "epoch":
                 self.epochs.append(event)
                 self.elapsed = event["elapsed"]
+            elif kind == "probe":
+                self.probes.append(event)
             elif kind == "end":
                 self.status, self.message = event["status"], event["message"]
                 self.elapsed = event["elapsed"]
@@ -112,10 +116,15 @@ class Job:
                 self.status, self.message = status, message
         self._done.set()
 
-    def run(self, data: Dataset | None, runs_dir, slots: threading.Semaphore | None) -> None:
-        """Body of the worker thread: wait for a slot, then drive the training generator."""
+    def run(self, data: Dataset | None, runs_dir, slots: threading.Semaphore | None,
+            after: "Job | None" = None) -> None:
+        """Body of the worker thread: wait for `after` and a slot, then drive the training generator."""
         acquired = False
         try:
+            while after is not None and not after.wait(0.2):
+                if self._stop.is_set():
+                    self._finish("stopped", "stopped before it started")
+                    return
             while slots is not None and not acquired:
                 if self._stop.is_set():
                     self._finish("stopped", "stopped before it started")
@@ -170,18 +179,25 @@ class JobRunner:
     def submit(self, config: TrainConfig, data: Dataset | None = None, runs_dir=None,
                label: str = "") -> Job:
         """Queue a job; raises JobLimitError when too many are waiting or running."""
+        return self.submit_in_turn([(config, label)], data, runs_dir)[0]
+
+    def submit_in_turn(self, items: list[tuple[TrainConfig, str]], data: Dataset | None = None,
+                       runs_dir=None) -> list[Job]:
+        """Queue (config, label) jobs that train one after the other, each once the one before
+        has finished; all are accepted or, with JobLimitError, none."""
         with self._lock:
             self._jobs = [j for j in self._jobs if not j.finished]
-            if len(self._jobs) >= self.max_jobs:
+            if len(self._jobs) + len(items) > self.max_jobs:
                 raise JobLimitError(
                     f"{len(self._jobs)} training jobs are already running or queued on this "
                     f"server (limit {self.max_jobs}); wait for one to finish or stop one")
-            job = Job(config=config, label=label)
-            self._jobs.append(job)
-        job.thread = threading.Thread(target=job.run, args=(data, runs_dir, self._slots),
-                                      name=f"train-{config.model}", daemon=True)
-        job.thread.start()
-        return job
+            jobs = [Job(config=config, label=label) for config, label in items]
+            self._jobs.extend(jobs)
+        for before, job in zip([None, *jobs], jobs):
+            job.thread = threading.Thread(target=job.run, args=(data, runs_dir, self._slots, before),
+                                          name=f"train-{job.config.model}", daemon=True)
+            job.thread.start()
+        return jobs
 
 
 class JobLimitError(RuntimeError):

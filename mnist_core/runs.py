@@ -161,7 +161,9 @@ class RunRecorder:
 
     def on_event(self, event: dict) -> None:
         kind = event["kind"]
-        if kind == "batch":
+        if kind == "start" and "handwriting_set" in event:
+            self._update(handwriting_set=event["handwriting_set"])
+        elif kind == "batch":
             self.heartbeat()
         elif kind == "epoch":
             # Checkpoint first: metrics never name an epoch whose weights are not on disk.

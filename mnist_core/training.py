@@ -3,13 +3,16 @@
 Events are plain JSON-ready dicts with a "kind":
 - "start": device, parameter count, sizes;
 - "batch": every `log_every` batches: loss, running accuracy, lr, images/s, progress;
-- "epoch": train and test loss and accuracy, elapsed time;
+- "epoch": train and test loss and accuracy, elapsed time (a fractional epoch when a time
+  budget ends the run part-way);
+- "probe": with a time budget only, test loss and accuracy at each tenth of it;
 - "end": status "completed" or "diverged", with a message.
 The caller stops a run by closing the generator; every completed epoch stays in `history`.
 Time the caller spends between events (pausing, writing checkpoints) is not counted.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -30,6 +33,10 @@ from .models import build_model, count_parameters, set_dropout_generator
 _INIT_LOCK = threading.Lock()
 # A loss this large means the weights have blown up even if it is still finite.
 DIVERGENCE_LOSS = 1e3
+ONECYCLE_WARMUP = 0.25  # share of the run spent raising the rate
+# A budgeted run is evaluated this many times, at the same shares of the budget whatever the
+# model, so runs of different speeds can be compared point for point.
+BUDGET_PROBES = 10
 
 
 def versions() -> dict[str, str]:
@@ -57,14 +64,14 @@ def make_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
 def make_scheduler(opt: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: int):
     """A per-batch learning-rate schedule, or None for a constant rate."""
     sched = torch.optim.lr_scheduler
-    if c.schedule == "constant":
-        return None
+    if c.schedule == "constant" or c.time_budget:
+        return None  # a budgeted one-cycle follows the clock instead: see clock_onecycle_lr
     if c.schedule == "step":
         return sched.StepLR(opt, step_size=c.step_size * steps_per_epoch, gamma=c.gamma)
     if c.schedule == "onecycle":
         # Momentum cycling would override the user's momentum and Adam's betas; keep them.
         return sched.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * steps_per_epoch,
-                                pct_start=0.25, cycle_momentum=False)
+                                pct_start=ONECYCLE_WARMUP, cycle_momentum=False)
     cosine = sched.CosineAnnealingWarmRestarts(
         opt, T_0=max(1, round(c.restart_epochs * steps_per_epoch)), T_mult=2)
     warm = round(c.warmup_epochs * steps_per_epoch)
@@ -72,6 +79,21 @@ def make_scheduler(opt: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: 
         return cosine
     linear = sched.LinearLR(opt, start_factor=0.01, total_iters=warm)
     return sched.SequentialLR(opt, [linear, cosine], milestones=[warm])
+
+
+def clock_onecycle_lr(max_lr: float, fraction: float) -> float:
+    """OneCycleLR's rate (same warm-up share and end points) at a fraction of a time budget.
+
+    Steps are not known in advance when a run is cut by the clock, so the cycle is laid over
+    seconds: every model warms up and anneals fully within the same budget.
+    """
+    start, end = max_lr / 25, max_lr / 25 / 1e4
+    f = min(max(fraction, 0.0), 1.0)
+    if f < ONECYCLE_WARMUP:
+        lo, hi, pct = start, max_lr, f / ONECYCLE_WARMUP
+    else:
+        lo, hi, pct = max_lr, end, (f - ONECYCLE_WARMUP) / (1 - ONECYCLE_WARMUP)
+    return hi + (lo - hi) / 2 * (math.cos(math.pi * pct) + 1)
 
 
 def forward_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, c: TrainConfig,
@@ -103,6 +125,10 @@ class Trainer:
         self.history: list[dict] = []  # one "epoch" event per completed epoch
         self.epochs_done = 0
         self.active_seconds = 0.0
+        self.eval_seconds = 0.0  # part of active_seconds spent on test evaluation
+        # The user's digits this run trained on (count, per class, fingerprint): the set on
+        # disk may change afterwards, and the run should say which one it saw.
+        self.handwriting_set: dict | None = None
 
     def _generator(self, offset: int) -> torch.Generator:
         g = torch.Generator(device=self.device)
@@ -116,7 +142,7 @@ class Trainer:
             pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.config.seed))[:n]
             images, labels = images[pick], labels[pick]
         if self.config.handwriting:
-            images, labels = _with_handwriting(images, labels)
+            images, labels, self.handwriting_set = _with_handwriting(images, labels)
         # Resident on the device once; batches are slices of it.
         return images.to(self.device), labels.to(self.device)
 
@@ -129,6 +155,8 @@ class Trainer:
             "history": list(self.history),
             "versions": versions(),
         }
+        if self.handwriting_set is not None:
+            state["handwriting_set"] = dict(self.handwriting_set)
         if include_optimizer:
             state["optimizer_state"] = self.optimizer.state_dict()
         return state
@@ -144,7 +172,15 @@ class Trainer:
         set_dropout_generator(self.model, self._generator(3))
         check_every_batch = dev.type == "cpu"  # a sync per batch is free on the CPU only
 
+        budget = c.time_budget
+        probes_done = 0
+        clock_lr = bool(budget) and c.schedule == "onecycle"
+        if clock_lr:
+            self._set_lr(clock_onecycle_lr(c.lr, 0.0))
         clock = time.perf_counter()
+
+        def active() -> float:
+            return self.active_seconds + (time.perf_counter() - clock)
 
         def pause_clock():
             self.active_seconds += time.perf_counter() - clock
@@ -154,15 +190,19 @@ class Trainer:
             clock = time.perf_counter()
 
         pause_clock()
-        yield {"kind": "start", "device": str(dev), "params": count_parameters(self.model),
-               "train_size": len(images), "test_size": len(test_images),
-               "steps_per_epoch": steps_per_epoch, "total_steps": total_steps}
+        start = {"kind": "start", "device": str(dev), "params": count_parameters(self.model),
+                 "train_size": len(images), "test_size": len(test_images),
+                 "steps_per_epoch": steps_per_epoch, "total_steps": total_steps}
+        if self.handwriting_set is not None:
+            start["handwriting_set"] = dict(self.handwriting_set)
+        yield start
         resume_clock()
 
         step = 0
+        out_of_time = False
         for epoch in range(1, c.epochs + 1):
             self.model.train()
-            epoch_start = self.active_seconds + (time.perf_counter() - clock)
+            epoch_start = active()
             loss_sum = torch.zeros((), device=dev)
             correct = torch.zeros((), device=dev, dtype=torch.long)
             seen = window_seen = 0
@@ -178,13 +218,18 @@ class Trainer:
                 self.optimizer.step()
                 if scheduler is not None:
                     scheduler.step()
+                if budget:
+                    used = (active() - self.eval_seconds) / budget
+                    out_of_time = used >= 1
+                    if clock_lr:
+                        self._set_lr(clock_onecycle_lr(c.lr, used))
                 n = len(yb)
                 step += 1
                 seen += n
                 window_seen += n
                 loss_sum += _reported_loss(logits, yb, loss, c) * n
                 correct += (logits.detach().argmax(1) == yb).sum()
-                if step % c.log_every == 0 or batch_idx == steps_per_epoch - 1:
+                if step % c.log_every == 0 or batch_idx == steps_per_epoch - 1 or out_of_time:
                     if not _healthy(loss):
                         pause_clock()
                         yield self._diverged(epoch, loss)
@@ -194,31 +239,75 @@ class Trainer:
                              "loss": _reported_loss(logits, yb, loss, c).item(), "acc": correct.item() / seen,
                              "lr": self.optimizer.param_groups[0]["lr"],
                              "images_per_s": window_seen / max(now - window_start, 1e-9),
-                             "progress": step / total_steps,
-                             "elapsed": self.active_seconds + (now - clock)}
+                             "progress": self._progress(step / total_steps, active() - self.eval_seconds),
+                             "elapsed": self.active_seconds + (now - clock),
+                             "train_seconds": self.active_seconds + (now - clock) - self.eval_seconds}
                     pause_clock()
                     yield event
                     resume_clock()
                     window_seen, window_start = 0, time.perf_counter()
+                if out_of_time:
+                    break
+                # The last tenth ends the run; its evaluation is the closing "epoch" event.
+                if (budget and probes_done < BUDGET_PROBES - 1
+                        and active() - self.eval_seconds >= budget * (probes_done + 1) / BUDGET_PROBES):
+                    probes_done += 1
+                    event = self._probe(active, test_images, test_labels, epoch - 1 + seen / len(images), step)
+                    pause_clock()
+                    yield event
+                    resume_clock()
+                    self.model.train()
 
+            trained = active()
             test = evaluate_tensors(self.model, test_images, labels=test_labels, spec=spec)
-            self.epochs_done = epoch
-            now_active = self.active_seconds + (time.perf_counter() - clock)
-            event = {"kind": "epoch", "epoch": epoch, "epochs": c.epochs,
+            now_active = active()
+            self.eval_seconds += now_active - trained  # a budget counts training, not evaluation
+            # A budget can end an epoch part-way: it is reported as a fraction (2.37), so curves
+            # and histories put it where it belongs.
+            partial = out_of_time and seen < len(images)
+            self.epochs_done = round(epoch - 1 + seen / len(images), 2) if partial else epoch
+            event = {"kind": "epoch", "epoch": self.epochs_done, "epochs": c.epochs,
                      "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
                      "test_loss": test["loss"], "test_acc": test["accuracy"],
                      "lr": self.optimizer.param_groups[0]["lr"],
-                     "epoch_time": now_active - epoch_start, "elapsed": now_active}
+                     "epoch_time": now_active - epoch_start, "elapsed": now_active,
+                     "train_seconds": now_active - self.eval_seconds, "step": step}
             self.history.append(event)
             pause_clock()
             yield event
             resume_clock()
+            if out_of_time:
+                break
         pause_clock()
         last = self.history[-1]
-        yield {"kind": "end", "status": "completed", "epochs_done": self.epochs_done,
-               "message": f"completed {self.epochs_done} epoch(s): test accuracy "
-                          f"{last['test_acc']:.2%} in {self.active_seconds:.1f} s",
-               "elapsed": self.active_seconds}
+        if out_of_time:
+            message = (f"reached its {budget:g} s time budget after {self.epochs_done:g} epoch(s), {step:,} "
+                       f"steps: test accuracy {last['test_acc']:.2%} ({self.active_seconds:.1f} s with "
+                       "the test evaluations)")
+        else:
+            message = (f"completed {self.epochs_done} epoch(s): test accuracy {last['test_acc']:.2%} in "
+                       f"{self.active_seconds:.1f} s")
+        yield {"kind": "end", "status": "completed", "epochs_done": self.epochs_done, "steps": step,
+               "message": message,
+               "elapsed": self.active_seconds, "train_seconds": self.active_seconds - self.eval_seconds}
+
+    def _probe(self, active, images, labels, epoch: float, step: int) -> dict:
+        """A test evaluation part-way through a budgeted run (its time is not charged)."""
+        start = active()
+        trained = start - self.eval_seconds
+        test = evaluate_tensors(self.model, images, labels=labels, spec=self.data.spec)
+        self.eval_seconds += active() - start
+        return {"kind": "probe", "epoch": round(epoch, 3), "step": step, "test_acc": test["accuracy"],
+                "test_loss": test["loss"], "test_size": len(labels), "train_seconds": trained}
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _progress(self, step_fraction: float, active_seconds: float) -> float:
+        if not self.config.time_budget:
+            return step_fraction
+        return min(1.0, max(step_fraction, active_seconds / self.config.time_budget))
 
     def _diverged(self, epoch: int, loss: torch.Tensor) -> dict:
         value = loss.item()
@@ -236,9 +325,12 @@ def _with_handwriting(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch
     if len(own_y) == 0:
         raise ConfigError("handwriting", f"the set is empty ({handwriting.folder_path()}): "
                                          "save some digits on the Draw page first")
+    digest = hashlib.sha256(own_x.to(torch.uint8).numpy().tobytes() + own_y.to(torch.int64).numpy().tobytes())
+    used = {"samples": len(own_y), "per_class": torch.bincount(own_y.long(), minlength=10).tolist(),
+            "repeat": HANDWRITING_REPEAT, "sha256": digest.hexdigest()}
     own_x = own_x.repeat(HANDWRITING_REPEAT, 1, 1)
     own_y = own_y.repeat(HANDWRITING_REPEAT)
-    return torch.cat([images, own_x.to(images.dtype)]), torch.cat([labels, own_y.to(labels.dtype)])
+    return (torch.cat([images, own_x.to(images.dtype)]), torch.cat([labels, own_y.to(labels.dtype)]), used)
 
 
 def _reported_loss(logits, yb, loss, c: TrainConfig) -> torch.Tensor:

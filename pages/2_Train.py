@@ -19,7 +19,7 @@ from mnist_core.data import DATASETS
 from mnist_core.estimate import estimate_seconds
 from mnist_core.jobs import JobLimitError, default_runner
 from mnist_core.models import MODELS, model_arguments
-from studio_form import ARG_RANGES, RANGES, read_link, widget_values, write_link
+from studio_form import ARG_RANGES, RANGES, read_link, share_link, widget_values, write_link
 
 JOB = "train_job"
 SAVED = "train_saved"  # widget values outlive the widgets, which are dropped on page change
@@ -63,6 +63,8 @@ def render_job(job) -> None:
         f"{snap['progress']:.0%}",
         f"epoch {batches[-1]['epoch'] if batches else 1} of {config['epochs']}",
     ]
+    if config.get("time_budget"):
+        parts[1] = f"epoch {batches[-1]['epoch'] if batches else 1}, {config['time_budget']:g} s budget"
     if not job.finished:
         parts.append(f"about {studio_ui.duration(snap['eta'])} left" if snap["eta"] else "timing...")
     if snap["images_per_s"]:
@@ -175,6 +177,7 @@ with studio_ui.page("Train", ":material/model_training:"):
     p = st.columns([1, 3])
     p[0].selectbox("Preset", list(PRESETS), key="train_preset", on_change=apply_preset)
     p[1].caption(PRESETS[st.session_state["train_preset"]][0] + " Choosing a preset fills the form.")
+    hw_empty = False
     col_model, col_opt, col_run = st.columns(3)
     with col_model:
         st.markdown("**Data and model**")
@@ -230,12 +233,23 @@ with studio_ui.page("Train", ":material/model_training:"):
         r[1].number_input("Seed", *RANGES["seed"], key="cfg_seed")
         r[0].selectbox("Device", DEVICES, key="cfg_device")
         r[1].number_input("Log every (batches)", *RANGES["log_every"], key="cfg_log_every")
+        r[0].number_input(
+            "Time budget (s)",
+            *RANGES["time_budget"],
+            step=5.0,
+            format="%g",
+            key="cfg_time_budget",
+            help="0 = no limit. Otherwise training stops after this many seconds (test evaluation "
+            "not counted) or at the last epoch, whichever comes first; one-cycle then follows the clock.",
+        )
         st.checkbox("Augment (random rotation, shift, scale)", key="cfg_augment")
         if st.checkbox("Add my handwriting", key="cfg_handwriting",
                        help=f"Train on MNIST plus the digits saved on the Draw page, each repeated "
                             f"{HANDWRITING_REPEAT} times so a few dozen of them count."):
-            if not len(handwriting.load_set()[1]):
+            if not sum(handwriting.count_set()[0]):
+                hw_empty = True
                 st.warning("Your handwriting set is empty: save some digits on the Draw page first.")
+                st.page_link("pages/4_Draw.py", label="Open Draw", icon=":material/draw:")
         label = st.text_input("Run label (optional)", key="train_label", max_chars=80)
     saved.update(
         {
@@ -259,12 +273,16 @@ with studio_ui.page("Train", ":material/model_training:"):
         st.error(f"Please fix the form: {exc}")
     if config is not None and not link_error:
         write_link(config)
+        with st.popover("Share these settings", icon=":material/share:"):
+            st.markdown("The page's address holds the settings above: anyone who opens this link gets "
+                        "the same form (the run itself is not included).")
+            st.code(share_link(config), language=None, wrap_lines=True)
     if config is None or data is None:
         st.stop()
     estimates = st.session_state.setdefault("train_estimates", {})
     key = config.to_json()
     busy = job is not None and not job.finished
-    blocked = busy or bool(link_error)
+    blocked = busy or bool(link_error) or hw_empty
     b = st.columns([1, 1, 4])
     if b[0].button("Estimate time", icon=":material/timer:", key="train_estimate"):
         with st.spinner("Timing a few batches of this model..."):

@@ -23,6 +23,14 @@ def _percent(value):
     return None if value is None else 100 * value
 
 
+def _epochs_text(run) -> str:
+    done = run.summary.get("epochs_done") or 0
+    budget = (run.config or {}).get("time_budget")
+    if budget:  # the clock, not the epoch count, ended it
+        return f"{done:g} in {budget:g} s"
+    return f"{done:g}/{run.summary.get('epochs', '?')}"
+
+
 def _acc_text(run) -> str:
     acc = run.summary.get("final_test_acc")
     return "-" if acc is None else f"{acc:.2%}"
@@ -46,7 +54,7 @@ with studio_ui.page("Runs", ":material/folder_open:"):
                 "model": r.summary.get("model"),
                 "dataset": r.summary.get("dataset"),
                 "params": r.summary.get("params"),
-                "epochs": f"{r.summary.get('epochs_done', 0)}/{r.summary.get('epochs', '?')}",
+                "epochs": _epochs_text(r),
                 "test accuracy": _percent(r.summary.get("final_test_acc")),
                 "best accuracy": _percent(r.summary.get("best_test_acc")),
                 "duration": studio_ui.duration(r.summary.get("duration_s")),
@@ -118,8 +126,9 @@ with studio_ui.page("Runs", ":material/folder_open:"):
     )
     run = by_id[run_id]
     checkpoint = run.path / "checkpoint.pt"
-    c = st.columns([1, 1, 1, 1, 2])
-    c[0].download_button(
+    # A row of buttons at their natural widths: equal columns cut their labels short.
+    row = st.container(horizontal=True)
+    row.download_button(
         "Download .pt",
         checkpoint_bytes,
         file_name=f"{run_id}.pt",
@@ -129,7 +138,7 @@ with studio_ui.page("Runs", ":material/folder_open:"):
         key="runs_download",
         on_click="ignore",
     )
-    c[1].download_button(
+    row.download_button(
         "Download model (zip)",
         bundle_bytes,
         file_name=f"{run_id}-model.zip",
@@ -141,12 +150,12 @@ with studio_ui.page("Runs", ":material/folder_open:"):
         help="Weights (state_dict), a manifest with the config, metrics and preprocessing, "
         + ("and model.onnx." if onnx_available() else "without ONNX (the onnx package is not installed)."),
     )
-    if c[2].button(
+    if row.button(
         "Use this model", disabled=not checkpoint.is_file(), key="runs_use", icon=":material/check:"
     ):
         studio_ui.use_model(str(run.path))
         st.rerun()
-    if c[3].button(
+    if row.button(
         "Delete...",
         icon=":material/delete:",
         key="runs_delete",

@@ -6,6 +6,7 @@ page that silently renders nothing fails.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def open_app() -> AppTest:
 
 
 PAGE_FILES = {"home": "app.py", "data": "pages/1_Data.py", "train": "pages/2_Train.py",
-              "evaluate": "pages/3_Evaluate.py", "draw": "pages/4_Draw.py", "runs": "pages/5_Runs.py"}
+              "evaluate": "pages/3_Evaluate.py", "draw": "pages/4_Draw.py", "runs": "pages/5_Runs.py",
+              "head_to_head": "pages/6_Head_to_head.py"}
 
 
 def goto(at: AppTest, page: str) -> AppTest:
@@ -156,6 +158,37 @@ def test_train_page_runs_a_job_to_completion(real_env):
     assert_clean(at)
     assert not run_dir.exists() and "model_in_use" not in at.session_state
     assert "No saved runs" in texts(at.info)
+
+
+def test_head_to_head_trains_both_and_names_a_winner(real_env):
+    at = goto(open_app(), "head_to_head")
+    assert_clean(at)
+    contenders = at.dataframe[0].value
+    assert list(contenders["contender"]) == ["MLP", "CNN"]
+    assert list(contenders["parameters"]) == [235146, 105218]
+    at.slider(key="h2h_budget").set_value(2)
+    at.number_input(key="h2h_subset").set_value(5000)
+    at.number_input(key="h2h_seed").set_value(4)
+    at.button(key="h2h_start").click().run()
+    assert_clean(at)
+    jobs = at.session_state["h2h_jobs"]
+    assert list(jobs) == ["MLP", "CNN"] and at.button(key="h2h_start").disabled
+    assert all(job.wait(timeout=180) for job in jobs.values())
+    assert [j.status for j in jobs.values()] == ["completed", "completed"], [j.message for j in jobs.values()]
+    cfgs = [j.config for j in jobs.values()]
+    assert {(c.time_budget, c.seed, c.train_subset) for c in cfgs} == {(2.0, 4, 5000)}
+
+    at.run()
+    assert_clean(at)
+    winner = max(jobs, key=lambda n: jobs[n].epochs[-1]["test_acc"])
+    assert texts(at.success).startswith(f"{winner} wins: {jobs[winner].epochs[-1]['test_acc']:.2%}")
+    board = at.dataframe[1].value
+    assert list(board["test accuracy"]) == pytest.approx([100 * j.epochs[-1]["test_acc"] for j in jobs.values()])
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(specs) == 2 and all("seconds of training" in s for s in specs)
+    assert all(name in specs[0] for name in ("MLP test", "CNN test"))
+    labels = {json.loads((Path(j.run_path) / "summary.json").read_text())["label"] for j in jobs.values()}
+    assert labels == {"head to head 2 s: MLP", "head to head 2 s: CNN"}
 
 
 def test_pause_resume_and_stop(real_env):
@@ -298,3 +331,17 @@ def test_every_page_renders_without_data_or_network(offline_env):
                                default_timeout=TIMEOUT).run()
     assert_clean(at)
     assert at.metric[0].value == "1"
+
+
+def test_start_waits_for_a_handwriting_set(real_env, tmp_path, monkeypatch):
+    from reliability_helpers import open_page
+
+    from mnist_core import handwriting
+
+    monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "hw"))
+    at = open_page("train", {"handwriting": "true", "train_subset": "2000"})
+    assert_clean(at)
+    assert "empty" in texts(at.warning) and at.button(key="train_start").disabled
+    handwriting.save_sample(np.eye(28, dtype=np.uint8) * 255, 1)
+    at.run()
+    assert "empty" not in texts(at.warning) and not at.button(key="train_start").disabled

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from conftest import REPO, mnist_dir
@@ -60,3 +61,24 @@ def test_bad_input_gets_a_message_not_a_traceback(tmp_path, capsys, monkeypatch)
     assert code == 2 and "not a run id" in err
     code, _, err = run_cli(capsys, "evaluate", "--run", str(tmp_path / "nope"))
     assert code == 2 and "missing" in err
+
+
+def test_headtohead_prints_a_scoreboard_and_saves_both_runs(tmp_path, real_mnist, capsys):
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "--runs-dir", str(runs), "--data-dir", str(mnist_dir()), "headtohead",
+                             "--budget", "2", "--train-subset", "3000", "--seed", "5")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["contender", "model", "params", "epochs", "steps", "train", "s",
+                                "images/s", "test", "acc", "errors"]
+    rows = {line.split()[0]: line.split() for line in lines[2:4]}
+    assert rows["MLP"][2] == "235,146" and rows["CNN"][2] == "105,218"
+    accs = {name: float(row[7].rstrip("%")) for name, row in rows.items()}
+    winner = max(accs, key=accs.get)
+    assert lines[4].startswith(f"{winner} wins: {accs[winner]:.2f}%")
+    assert "MLP: epoch" in err and "CNN: epoch" in err
+    assert len(list(runs.iterdir())) == 2
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["headtohead", "--budget", "0.5"])
+    assert exit_.value.code == 2 and "must be between 2 and 600 seconds, got 0.5" in capsys.readouterr().err

@@ -71,6 +71,37 @@ def test_bad_rows_are_skipped_and_counted(tmp_path):
     assert y.tolist() == [4] and skipped == 4
 
 
+def test_count_set_matches_load_set_without_decoding_on_every_call(tmp_path, monkeypatch):
+    saved = [handwriting.save_sample(digit(i), label, tmp_path) for i, label in enumerate([4, 4, 7])]
+    (tmp_path / ("a" * 32 + ".png")).write_bytes(b"not a png")
+    with open(tmp_path / "labels.csv", "a") as fh:
+        fh.write("b" * 32 + ".png,3\n")  # missing file
+        fh.write("a" * 32 + ".png,3\n")  # corrupt file
+        fh.write("../etc/passwd,1\n")  # not a sample name
+        fh.write(saved[0].name + ",eleven\n")  # bad label
+
+    def expected():
+        _, y, skipped = handwriting.load_set(tmp_path, with_skipped=True)
+        return handwriting.class_counts(y), skipped
+
+    assert handwriting.count_set(tmp_path) == expected() == ([0, 0, 0, 0, 2, 0, 0, 1, 0, 0], 4)
+    assert handwriting.count_set(tmp_path / "none") == ([0] * 10, 0)
+
+    decoded = []
+    real_decode = handwriting._decode
+    monkeypatch.setattr(handwriting, "_decode", lambda data: decoded.append(1) or real_decode(data))
+    handwriting.count_set(tmp_path)
+    assert decoded == [], "unchanged files were decoded again"
+
+    # A sample that changes, disappears or arrives is seen at once.
+    saved[0].write_bytes(b"broken now")
+    saved[1].unlink()
+    handwriting.save_sample(digit(), 9, tmp_path)
+    counts = handwriting.count_set(tmp_path)
+    assert len(decoded) == 2, "only the changed file and the new one are decoded"
+    assert counts == expected() == ([0, 0, 0, 0, 0, 0, 0, 1, 0, 1], 6)
+
+
 def test_export_import_round_trip(tmp_path):
     for i in range(4):
         handwriting.save_sample(digit(i), i, tmp_path / "a")
@@ -165,7 +196,7 @@ def test_draw_panel_saves_a_real_digit(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     x, y = handwriting.load_set(tmp_path / "hw")
     assert y.tolist() == [label] and x.shape == (1, 28, 28) and int(x.sum()) > 0
-    assert "1 saved digits" in "\n".join(c.value for c in at.caption)
+    assert "1 saved digit in" in "\n".join(c.value for c in at.caption)
 
 
 def test_train_link_with_handwriting_validates(tmp_path, monkeypatch):

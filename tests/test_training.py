@@ -160,3 +160,25 @@ def test_active_time_excludes_time_the_caller_spends(tiny_data):
     wall = time.perf_counter() - start
     # Whatever the machine's load, the second spent paused is not training time.
     assert wall - last["elapsed"] >= 0.95
+
+
+def test_a_handwriting_run_records_which_set_it_saw(tiny_data, tmp_path, monkeypatch):
+    from mnist_core import handwriting
+    from mnist_core.runs import load_checkpoint, load_run, record
+
+    monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "hw"))
+    digits = tiny_data.test_images[:3].numpy()
+    for i, image in enumerate(digits):
+        handwriting.save_sample(image, i)
+    cfg = TrainConfig(model="logreg", epochs=1, batch_size=64, device="cpu", handwriting=True)
+    trainer = Trainer(cfg, tiny_data)
+    events = list(record(trainer, tmp_path / "runs"))
+    seen = events[0]["handwriting_set"]
+    assert seen["samples"] == 3 and seen["per_class"] == [1, 1, 1] + [0] * 7 and len(seen["sha256"]) == 64
+    run = load_run(tmp_path / "runs" / events[0]["run_id"])
+    assert run.summary["handwriting_set"] == seen and load_checkpoint(run.path)["handwriting_set"] == seen
+    # Another set (one label changed) gets another fingerprint; no handwriting, no record.
+    handwriting.save_sample(digits[0], 5)
+    again = next(Trainer(cfg, tiny_data).events())["handwriting_set"]
+    assert again["samples"] == 4 and again["sha256"] != seen["sha256"]
+    assert "handwriting_set" not in next(Trainer(cfg.replace(handwriting=False), tiny_data).events())

@@ -119,10 +119,33 @@ def app_server(tmp_path_factory):
     if not any((folder / f"train-images-idx3-ubyte{s}").exists() for s in (".gz", "")):
         pytest.fail(f"real MNIST files are required in {folder} (set MNIST_DATA_DIR)")
     runs = tmp_path_factory.mktemp("browser-runs")
-    env = {"MNIST_DATA_DIR": str(folder), "MNIST_RUNS_DIR": str(runs), "MNIST_OFFLINE": "1"}
+    # Never the user's own ./data/handwriting: tests save digits there and Evaluate reads it.
+    handwriting = tmp_path_factory.mktemp("browser-handwriting")
+    env = {
+        "MNIST_DATA_DIR": str(folder),
+        "MNIST_RUNS_DIR": str(runs),
+        "MNIST_HANDWRITING_DIR": str(handwriting),
+        "MNIST_OFFLINE": "1",
+    }
     with running_server(REPO, env, "real-data") as server:
         server.runs_dir = runs
+        server.handwriting_dir = handwriting
         yield server
+
+
+@pytest.fixture
+def handwriting_dir(app_server):
+    """The real-data server's handwriting folder, empty before the test and again after it,
+    so a test starts from no saved digits and leaves none to the pages other tests open."""
+    folder = app_server.handwriting_dir
+
+    def empty() -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    empty()
+    yield folder
+    empty()
 
 
 @pytest.fixture(scope="session")
@@ -137,6 +160,7 @@ def nodata_server(tmp_path_factory):
         "MNIST_DATA_DIR": str(empty),
         "FASHION_MNIST_DATA_DIR": str(empty),
         "MNIST_RUNS_DIR": str(cwd / "runs"),
+        "MNIST_HANDWRITING_DIR": str(cwd / "handwriting"),
         "MNIST_OFFLINE": "1",
     }
     with running_server(cwd, env, "no-data") as server:

@@ -4,6 +4,7 @@ Kept out of conftest.py, which test modules should not import.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -23,6 +24,7 @@ PAGE_PATHS = {
     "home": "/",
     "data": "/Data",
     "train": "/Train",
+    "head_to_head": "/Head_to_head",
     "evaluate": "/Evaluate",
     "draw": "/Draw",
     "runs": "/Runs",
@@ -31,6 +33,7 @@ TITLES = {
     "home": "MNIST Studio",
     "data": "Data",
     "train": "Train",
+    "head_to_head": "Head to head",
     "evaluate": "Evaluate",
     "draw": "Draw",
     "runs": "Runs",
@@ -131,3 +134,37 @@ def screenshot(page: Page, name: str, docs: bool = True) -> Path:
         DOCS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(DOCS / f"{name}.png"))
     return path
+
+
+# ---------------------------------------------------------------- the Draw page's canvas
+
+
+def line(a, b, n: int = 12) -> list[tuple[float, float]]:
+    return [(a[0] + (b[0] - a[0]) * i / n, a[1] + (b[1] - a[1]) * i / n) for i in range(n + 1)]
+
+
+# One pen stroke each, in the 280x280 canvas's pixels, drawn large and centred as the page asks.
+STROKES = {
+    "0": [(140 + 60 * math.sin(2 * math.pi * i / 36), 140 - 90 * math.cos(2 * math.pi * i / 36)) for i in range(37)],
+    "1": line((140, 40), (140, 240)),
+    "7": line((75, 55), (205, 55)) + line((205, 55), (115, 240))[1:],
+}
+
+
+def canvas(page: Page):
+    """The drawing surface; its key changes with each Clear, hence the partial class match."""
+    # The canvas is a components-v2 element in a shadow root, not an iframe; CSS locators
+    # reach into open shadow roots, and the mouse works in page coordinates either way.
+    return page.locator('[class*="st-key-canvas-"] canvas.upper-canvas')
+
+
+def draw(page: Page, points) -> None:
+    """One pen stroke through `points` (canvas pixels) with the mouse."""
+    box = canvas(page).bounding_box()
+    assert box and box["width"] >= 200, f"canvas not laid out: {box}"
+    x0, y0 = box["x"], box["y"]
+    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x0 + x, y0 + y, steps=3)
+    page.mouse.up()

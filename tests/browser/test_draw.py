@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import pytest
@@ -10,7 +9,10 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from .helpers import (
+    STROKES,
     assert_clean,
+    canvas,
+    draw,
     goto,
     metric,
     mnist_dir,
@@ -24,32 +26,6 @@ pytestmark = pytest.mark.browser
 BLANK = "Draw a digit in the box"
 
 
-def line(a, b, n: int = 12) -> list[tuple[float, float]]:
-    return [(a[0] + (b[0] - a[0]) * i / n, a[1] + (b[1] - a[1]) * i / n) for i in range(n + 1)]
-
-
-# One pen stroke each, in the 280x280 canvas's pixels, drawn large and centred as the page asks.
-STROKES = {
-    "0": [(140 + 60 * math.sin(2 * math.pi * i / 36), 140 - 90 * math.cos(2 * math.pi * i / 36)) for i in range(37)],
-    "1": line((140, 40), (140, 240)),
-    "7": line((75, 55), (205, 55)) + line((205, 55), (115, 240))[1:],
-}
-
-
-def draw(page, points) -> None:
-    # The canvas is a components-v2 element in a shadow root, not an iframe; CSS locators
-    # reach into open shadow roots, and the mouse works in page coordinates either way.
-    canvas = page.locator('[class*="st-key-canvas-"] canvas.upper-canvas')
-    box = canvas.bounding_box()
-    assert box and box["width"] >= 200, f"canvas not laid out: {box}"
-    x0, y0 = box["x"], box["y"]
-    page.mouse.move(x0 + points[0][0], y0 + points[0][1])
-    page.mouse.down()
-    for x, y in points[1:]:
-        page.mouse.move(x0 + x, y0 + y, steps=3)
-    page.mouse.up()
-
-
 def draw_panel(page):
     return page.get_by_role("tabpanel", name="Draw")
 
@@ -60,9 +36,9 @@ def test_drawn_digits_are_read_and_clear_resets(app_server, page):
     panel = draw_panel(page)
     expect(panel.get_by_text(BLANK)).to_be_visible()
     # All of the canvas must be reachable: its column hides whatever sticks out.
-    canvas = page.locator('[class*="st-key-canvas-"] canvas.upper-canvas').bounding_box()
+    box = canvas(page).bounding_box()
     column = panel.locator('[data-testid="stColumn"]').first.bounding_box()
-    assert canvas["x"] + canvas["width"] <= column["x"] + column["width"] + 1, f"canvas clipped: {canvas} in {column}"
+    assert box["x"] + box["width"] <= column["x"] + column["width"] + 1, f"canvas clipped: {box} in {column}"
     for digit, points in STROKES.items():
         draw(page, points)
         expect(

@@ -24,6 +24,7 @@ CONTENT = {
     "home": re.compile(r"^MNIST: found in"),
     "data": "60,000",  # the training split's size
     "train": "Start training",
+    "head_to_head": "Start head to head",
     "evaluate": "Confusion matrix",
     "draw": "Draw a digit in the box",
     "runs": re.compile(r"No saved runs|Compare curves"),  # other tests may have saved runs
@@ -54,6 +55,7 @@ NO_DATA_GUIDANCE = {
     "home": "MNIST files not found",
     "data": "MNIST files not found",
     "train": "MNIST files not found",
+    "head_to_head": "MNIST files not found",
     "evaluate": "MNIST files not found",
     "draw": "Draw a digit in the box",  # the bundled model needs no data
     "runs": "No saved runs",
