@@ -68,9 +68,10 @@ def probability_bars(probs: np.ndarray, classes: list[str]) -> go.Figure:
     return _layout(fig, "Class probabilities", height=300)
 
 
-def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: float
-                    ) -> tuple[go.Figure, go.Figure]:
-    """Loss and accuracy against epochs: per-batch lines and per-epoch train/test markers."""
+def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: float,
+                    probes: list[dict] = ()) -> tuple[go.Figure, go.Figure]:
+    """Loss and accuracy against epochs: per-batch lines, per-epoch train/test markers, and a
+    budgeted run's test checks between epochs."""
     spe = max(steps_per_epoch, 1)
     bx = [b["step"] / spe for b in batches]
     ex = [e["epoch"] for e in epochs]
@@ -85,6 +86,10 @@ def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: fl
         fig.add_trace(go.Scatter(x=ex, y=[e[f"test_{metric}"] for e in epochs],
                                  mode="lines+markers", name="test (epoch)",
                                  line=dict(color=ORANGE), marker=dict(size=9, symbol="diamond")))
+        if probes:
+            fig.add_trace(go.Scatter(x=[p["epoch"] for p in probes], y=[p[f"test_{metric}"] for p in probes],
+                                     mode="markers", name="test (checks)",
+                                     marker={"color": ORANGE, "size": 6, "symbol": "circle-open"}))
         fig.update_yaxes(tickformat=fmt)
         _layout(fig, title, xaxis_title="epoch", legend=dict(orientation="h", y=-0.25))
         figs.append(fig)
@@ -122,18 +127,23 @@ def confusion(cm: np.ndarray, classes: list[str], normalise: bool) -> go.Figure:
                    margin=dict(l=10, r=10, t=60, b=10))
 
 
-def epoch_overlay(series: dict[str, list[dict]]) -> tuple[go.Figure, go.Figure]:
-    """Test accuracy and loss per epoch for several runs, one line each."""
+def epoch_overlay(series: dict[str, list[dict]], by_time: bool = False) -> tuple[go.Figure, go.Figure]:
+    """Test accuracy and loss for several runs, one line each, against epochs or seconds.
+
+    With `by_time`, x is seconds of training (`train_seconds`, or `elapsed` for runs saved
+    before evaluation time was told apart), which puts runs of different speeds on one scale.
+    """
     acc, loss = go.Figure(), go.Figure()
     for name, rows in series.items():
-        x = [r["epoch"] for r in rows]
+        x = [r.get("train_seconds", r.get("elapsed")) if by_time else r["epoch"] for r in rows]
         acc.add_trace(go.Scatter(x=x, y=[r["test_acc"] for r in rows], mode="lines+markers", name=name))
         loss.add_trace(go.Scatter(x=x, y=[r["test_loss"] for r in rows], mode="lines+markers", name=name))
     accs = [r["test_acc"] for rows in series.values() for r in rows]
     acc.update_yaxes(tickformat=".1%", range=[max(0.0, min(accs, default=0) - 0.02), 1.005])
     legend = dict(orientation="h", y=-0.3)
-    return (_layout(acc, "Test accuracy", xaxis_title="epoch", legend=legend),
-            _layout(loss, "Test loss", xaxis_title="epoch", legend=legend))
+    x_title = "seconds of training" if by_time else "epoch"
+    return (_layout(acc, "Test accuracy", xaxis_title=x_title, legend=legend),
+            _layout(loss, "Test loss", xaxis_title=x_title, legend=legend))
 
 
 def saliency_overlay(image01: np.ndarray, attribution: np.ndarray, title: str = "") -> go.Figure:

@@ -16,7 +16,7 @@ from .data import Dataset, load_dataset
 from .device import configure_threads, resolve_device
 from .evaluation import evaluate_tensors
 from .models import build_model
-from .training import _INIT_LOCK, forward_batch, make_optimizer
+from .training import _INIT_LOCK, BUDGET_PROBES, forward_batch, make_optimizer
 
 EVAL_SAMPLE = 2000
 WARMUP_STEPS = 2  # the first steps pay for allocation and kernel selection
@@ -31,7 +31,7 @@ def estimate_seconds(config: TrainConfig, data: Dataset | None = None, steps: in
                      data_dir=None) -> dict:
     """Measured seconds per step and per evaluation, and the extrapolated total for `config`.
 
-    Returns {"seconds", "train_seconds", "eval_seconds", "step_seconds", "steps",
+    Returns {"seconds", "train_seconds", "eval_seconds", "evaluations", "step_seconds", "steps",
     "images_per_s"}. The weights used for timing are thrown away.
     """
     device = resolve_device(config.device)
@@ -89,7 +89,11 @@ def estimate_seconds(config: TrainConfig, data: Dataset | None = None, steps: in
         total_steps = max(1, int(config.time_budget / max(step_seconds, 1e-9)))
         train_seconds = config.time_budget
         epochs = math.ceil(total_steps / math.ceil(n_train / config.batch_size))
-    total_eval = eval_seconds * epochs
+    evaluations = epochs
+    if config.time_budget:  # plus the test checks at each tenth of the budget that it reaches
+        evaluations += min(BUDGET_PROBES - 1, int(train_seconds / (config.time_budget / BUDGET_PROBES)))
+    total_eval = eval_seconds * evaluations
     return {"seconds": train_seconds + total_eval, "train_seconds": train_seconds,
-            "eval_seconds": total_eval, "step_seconds": step_seconds, "steps": total_steps,
+            "eval_seconds": total_eval, "evaluations": evaluations, "step_seconds": step_seconds,
+            "steps": total_steps,
             "images_per_s": batch / max(step_seconds, 1e-9)}

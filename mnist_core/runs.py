@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -175,6 +175,11 @@ class RunRecorder:
             best = max(e["test_acc"] for e in self.trainer.history)
             self._update(epochs_done=event["epoch"], best_test_acc=best,
                          final_test_acc=event["test_acc"], final_test_loss=event["test_loss"])
+        elif kind == "probe":
+            # Mid-run test checks of a budgeted run: informative only, so no fsync, and kept out
+            # of metrics.jsonl, whose rows are epochs with weights on disk.
+            with open(self.path / "probes.jsonl", "a") as fh:
+                fh.write(json.dumps(event) + "\n")
         elif kind == "end":
             self.finish(event["status"], event.get("message", ""))
 
@@ -217,6 +222,7 @@ class Run:
     config: dict
     summary: dict
     metrics: list[dict]
+    probes: list[dict] = field(default_factory=list)  # budgeted runs' mid-run test checks
 
     @property
     def run_id(self) -> str:
@@ -250,7 +256,8 @@ def load_run(path: str | os.PathLike) -> Run:
         raise RunError(f"{path} is not a run folder")
     summary = read_json(path / "summary.json")
     summary["status"] = effective_status(summary)
-    return Run(path, read_json(path / "config.json"), summary, read_metrics(path / "metrics.jsonl"))
+    return Run(path, read_json(path / "config.json"), summary, read_metrics(path / "metrics.jsonl"),
+               read_metrics(path / "probes.jsonl"))
 
 
 def list_runs(root=None) -> list[Run]:

@@ -86,7 +86,7 @@ def render_job(job) -> None:
         b[1].button("Stop", icon=":material/stop:", on_click=job.stop, key="job_stop")
     if batches:
         steps_per_epoch = batches[-1]["total_steps"] / config["epochs"]
-        loss_fig, acc_fig = charts.training_curves(batches, epochs, steps_per_epoch)
+        loss_fig, acc_fig = charts.training_curves(batches, epochs, steps_per_epoch, snap["probes"])
         c = st.columns(2)
         c[0].plotly_chart(loss_fig, key="live_loss")
         c[1].plotly_chart(acc_fig, key="live_acc")

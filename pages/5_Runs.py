@@ -23,6 +23,13 @@ def _percent(value):
     return None if value is None else 100 * value
 
 
+def _curve(run, by_time: bool) -> list[dict]:
+    # A budgeted run's mid-run test checks fill in its curve on the seconds axis.
+    if not by_time:
+        return run.metrics
+    return sorted(run.probes + run.metrics, key=lambda r: r.get("train_seconds", r.get("elapsed", 0)))
+
+
 def _epochs_text(run) -> str:
     done = run.summary.get("epochs_done") or 0
     budget = (run.config or {}).get("time_budget")
@@ -83,9 +90,11 @@ with studio_ui.page("Runs", ":material/folder_open:"):
         key="runs_overlay",
         format_func=lambda i: studio_ui.run_title(by_id[i]),
     )
+    by_time = st.radio("Against", ["epochs", "seconds of training"], horizontal=True,
+                       key="runs_overlay_x") == "seconds of training"
     if picked:
         acc_fig, loss_fig = charts.epoch_overlay(
-            {by_id[i].summary.get("label") or i: by_id[i].metrics for i in picked}
+            {by_id[i].summary.get("label") or i: _curve(by_id[i], by_time) for i in picked}, by_time
         )
         c = st.columns(2)
         c[0].plotly_chart(acc_fig, key="overlay_acc")

@@ -190,6 +190,17 @@ def test_head_to_head_trains_both_and_names_a_winner(real_env):
     labels = {json.loads((Path(j.run_path) / "summary.json").read_text())["label"] for j in jobs.values()}
     assert labels == {"head to head 2 s: MLP", "head to head 2 s: CNN"}
 
+    # On Runs the pair overlays on the seconds they shared, test checks included.
+    goto(at, "runs")
+    at.radio(key="runs_overlay_x").set_value("seconds of training").run()
+    assert_clean(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["xaxis"]["title"]["text"] == "seconds of training"
+    lines = {t["name"]: t for t in spec["data"]}
+    cnn = jobs["CNN"]
+    assert len(cnn.probes) == 9
+    assert len(lines["head to head 2 s: CNN"]["x"]) == len(cnn.probes) + len(cnn.epochs)
+
 
 def test_pause_resume_and_stop(real_env):
     at = goto(open_app(), "train")
@@ -345,3 +356,24 @@ def test_start_waits_for_a_handwriting_set(real_env, tmp_path, monkeypatch):
     handwriting.save_sample(np.eye(28, dtype=np.uint8) * 255, 1)
     at.run()
     assert "empty" not in texts(at.warning) and not at.button(key="train_start").disabled
+
+
+def test_train_page_runs_a_time_budgeted_job(real_env):
+    at = goto(open_app(), "train")
+    at.number_input(key="cfg_epochs").set_value(50)
+    at.number_input(key="cfg_time_budget").set_value(2.0)
+    at.button(key="train_estimate").click().run()
+    assert_clean(at)
+    estimate = next(iter(at.session_state["train_estimates"].values()))
+    assert estimate["train_seconds"] == 2.0  # 50 epochs would take far longer
+    assert "Estimated" in texts(at.info)
+    at.button(key="train_start").click().run()
+    job = at.session_state["train_job"]
+    assert job.config.time_budget == 2.0 and job.wait(timeout=180)
+    assert job.status == "completed" and "2 s time budget" in job.message, job.message
+    at.run()
+    assert_clean(at)
+    assert "2 s time budget" in texts(at.success)
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    checks = [t for s in specs for t in s["data"] if t.get("name") == "test (checks)"]
+    assert len(checks) == 2 and len(checks[0]["x"]) == len(job.probes) == 9

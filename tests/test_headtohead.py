@@ -1,6 +1,8 @@
 """Head to head (MLP vs CNN) and the time budget it rests on."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -189,4 +191,6 @@ def test_the_estimate_stops_at_the_budget(tiny_data):
     budget = free["train_seconds"] / 4  # binds whatever this machine's speed
     timed = estimate_seconds(budgeted(budget), tiny_data)
     assert timed["train_seconds"] == budget and timed["seconds"] >= budget
+    # Each epoch begun and the nine checks within the budget end with a test evaluation.
+    assert timed["evaluations"] == math.ceil(timed["steps"] / 19) + 9 and free["evaluations"] == 500
     assert timed["steps"] == int(budget / timed["step_seconds"]) < free["steps"]

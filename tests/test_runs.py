@@ -161,3 +161,16 @@ def test_disk_full_while_writing_checkpoint_keeps_the_previous_one(tiny_data, ru
     state = load_checkpoint(run.path)
     assert state["epoch"] == 1
     assert not [p for p in run.path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_budgeted_run_keeps_its_test_checks_apart_from_its_epochs(tiny_data, runs_dir):
+    config = TrainConfig(model="logreg", epochs=500, batch_size=32, device="cpu", time_budget=1.0)
+    events = list(record(Trainer(config, tiny_data), runs_dir))
+    run = load_run(runs_dir / events[0]["run_id"])
+    probes = [e for e in events if e["kind"] == "probe"]
+    epochs = [e for e in events if e["kind"] == "epoch"]
+    assert len(run.probes) == len(probes) == 9
+    assert [p["train_seconds"] for p in run.probes] == [p["train_seconds"] for p in probes]
+    assert [m["epoch"] for m in run.metrics] == [e["epoch"] for e in epochs]  # epochs only
+    _, plain = tiny_run(tiny_data, runs_dir)
+    assert load_run(plain).probes == [] and not (plain / "probes.jsonl").exists()

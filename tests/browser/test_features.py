@@ -76,9 +76,12 @@ def toggle_on(page, key: str) -> None:
 
 
 def pick(page, key: str, option: str) -> None:
-    """helpers.choose(), but a click that only focuses the box (seen below the drawing canvas)
-    is followed by ArrowDown, which opens the list as it would for a keyboard user."""
+    """helpers.choose() for a box low on a long page. When the click itself has to scroll the box
+    into view, the list opens and closes again with the scroll (a user scrolls first), so scroll
+    first, and if the list is still shut, open it with ArrowDown as a keyboard user would."""
     box = widget(page, key).get_by_role("combobox")
+    box.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
     box.click()
     page.wait_for_timeout(300)
     if box.get_attribute("aria-expanded") != "true":
