@@ -33,7 +33,8 @@ def render(jobs: dict) -> None:
             text = "waits for its turn" if any(not j.finished for j in jobs.values() if j is not jobs[name]) \
                 else "queued: the server's training slots are busy"
         else:
-            text = status if status != "running" else f"{snap['elapsed']:.0f} s"
+            trained = snap["batches"][-1]["train_seconds"] if snap["batches"] else 0.0
+            text = status if status != "running" else f"{trained:.0f} of {budget:g} s"
         st.progress(min(1.0, snap["progress"]), text=f"**{name}**: {snap['progress']:.0%} · {text}")
     if not finished:
         st.button("Stop both", icon=":material/stop:", key="h2h_stop",
@@ -68,6 +69,8 @@ def render(jobs: dict) -> None:
         text = verdict(rows)
         if text:
             st.success(text, icon=":material/emoji_events:")
+        else:
+            st.info("No verdict: the race was stopped or a contender failed before its budget ran out.")
         st.caption("Both runs are saved; compare or reuse them on the Runs page.")
         st.page_link("pages/5_Runs.py", label="Open Runs", icon=":material/folder_open:")
         if not st.session_state.get("h2h_seen_finished"):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import canvas_from_digit
+from conftest import canvas_from_digit, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 APP = str(REPO / "app.py")
@@ -377,3 +377,19 @@ def test_train_page_runs_a_time_budgeted_job(real_env):
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     checks = [t for s in specs for t in s["data"] if t.get("name") == "test (checks)"]
     assert len(checks) == 2 and len(checks[0]["x"]) == len(job.probes) == 9
+
+
+def test_stopping_a_head_to_head_gives_no_verdict(real_env):
+    at = goto(open_app(), "head_to_head")
+    at.slider(key="h2h_budget").set_value(60)
+    at.button(key="h2h_start").click().run()
+    jobs = at.session_state["h2h_jobs"]
+    assert wait_for(lambda: jobs["MLP"].status == "running")
+    at.button(key="h2h_stop").click().run()
+    assert all(job.wait(timeout=60) for job in jobs.values())
+    assert [j.status for j in jobs.values()] == ["stopped", "stopped"]
+    assert jobs["CNN"].run_id is None  # it never started
+    at.run()
+    assert_clean(at)
+    assert "No verdict" in texts(at.info) and not at.success
+    assert not at.button(key="h2h_start").disabled
