@@ -44,15 +44,7 @@ with studio_ui.page("Home", ":material/home:"):
 
     st.subheader("Pages")
     links = st.columns(3)
-    PAGES = [
-        ("pages/1_Data.py", "Data", ":material/grid_on:", "browse samples, class balance, pixels"),
-        ("pages/2_Train.py", "Train", ":material/model_training:", "configure and watch a training run"),
-        ("pages/6_Head_to_head.py", "Head to head", ":material/compare_arrows:", "MLP vs CNN, same data, seed and seconds"),
-        ("pages/3_Evaluate.py", "Evaluate", ":material/fact_check:", "confusion matrix, scores, errors"),
-        ("pages/4_Draw.py", "Draw", ":material/draw:", "draw or upload a digit and classify it"),
-        ("pages/5_Runs.py", "Runs", ":material/folder_open:", "compare, download and delete saved runs"),
-    ]
-    for i, (path, label, icon, text) in enumerate(PAGES):
+    for i, (path, label, icon, text) in enumerate(studio_ui.NAV[1:]):  # every page but this one
         with links[i % 3]:
             st.page_link(path, label=label, icon=icon)
             st.caption(text)

@@ -65,15 +65,16 @@ def shown_errors():
 
 
 # Pages are found by Streamlit's pages/ folder; this list gives them titles and icons in the
-# sidebar (the default labels would be file names, and the home page would read "app").
+# sidebar (the default labels would be file names, and the home page would read "app"), and
+# the home page lists them with their descriptions.
 NAV = [
-    ("app.py", "Home", ":material/home:"),
-    ("pages/1_Data.py", "Data", ":material/grid_on:"),
-    ("pages/2_Train.py", "Train", ":material/model_training:"),
-    ("pages/6_Head_to_head.py", "Head to head", ":material/compare_arrows:"),
-    ("pages/3_Evaluate.py", "Evaluate", ":material/fact_check:"),
-    ("pages/4_Draw.py", "Draw", ":material/draw:"),
-    ("pages/5_Runs.py", "Runs", ":material/folder_open:"),
+    ("app.py", "Home", ":material/home:", "start here"),
+    ("pages/1_Data.py", "Data", ":material/grid_on:", "browse samples, class balance, pixels"),
+    ("pages/2_Train.py", "Train", ":material/model_training:", "configure and watch a training run"),
+    ("pages/6_Head_to_head.py", "Head to head", ":material/compare_arrows:", "MLP vs CNN, same data, seed and seconds"),
+    ("pages/3_Evaluate.py", "Evaluate", ":material/fact_check:", "confusion matrix, scores, errors"),
+    ("pages/4_Draw.py", "Draw", ":material/draw:", "draw or upload a digit and classify it"),
+    ("pages/5_Runs.py", "Runs", ":material/folder_open:", "compare, download and delete saved runs"),
 ]
 
 
@@ -86,7 +87,7 @@ def page(title: str, icon: str):
     configure_threads()
     with st.sidebar:
         st.markdown("### MNIST Studio")
-        for path, label, nav_icon in NAV:
+        for path, label, nav_icon, _ in NAV:
             st.page_link(path, label=label, icon=nav_icon)
         st.divider()
         st.caption(f"Model in use: {model_in_use_text()}")
@@ -106,6 +107,22 @@ def page(title: str, icon: str):
         st.error(str(exc))
     except Exception as exc:  # the last line of defence: a message, never a traceback
         st.error(f"Something went wrong on this page: {type(exc).__name__}: {exc}")
+
+
+def live_panel(render, running: bool, what: str) -> None:
+    """Draw `render()` (which returns whether its jobs have finished) in a fragment that redraws
+    every second while `running`. When a redraw finds them finished, one full rerun turns the
+    polling off and refreshes the sidebar."""
+    def body() -> None:
+        try:
+            finished = render()
+        except Exception as exc:  # a fragment rerun is outside page()'s guard
+            st.error(f"Could not show {what}: {type(exc).__name__}: {exc}")
+            return
+        if running and finished:
+            st.rerun(scope="app")
+
+    st.fragment(run_every=1.0 if running else None)(body)()
 
 
 def runs_dir() -> Path:
@@ -166,7 +183,7 @@ def run_title(run: Run) -> str:
 def model_options() -> dict[str, str]:
     """Choice key -> label: the bundled model, then every run with a completed epoch."""
     options = {BUNDLED: "Bundled model (small CNN trained on MNIST)"}
-    for run in list_runs(runs_dir()):
+    for run in list_runs(runs_dir(), curves=False):
         if run.summary.get("epochs_done") and (run.path / "checkpoint.pt").is_file():
             options[str(run.path)] = run_title(run)
     return options
@@ -236,7 +253,7 @@ def model_in_use_text() -> str:
             else "none (the bundled model is missing)"
         )
     try:
-        return f"your run {run_title(load_run(key))}"
+        return f"your run {run_title(load_run(key, curves=False))}"
     except RunError:
         return f"your run in {key}"
 
@@ -375,19 +392,19 @@ def explain_panel(model, x_norm, spec, key: str, model_id, top: int | None = Non
         st.caption("Needs the training images: " + status["message"])
         return
     data = cached_dataset(spec.name, status["folder"])
-    idx, dist = nearest_pixels(data.train_images, x01, 8)
+    def neighbours(idx, dist) -> None:
+        image_grid([data.train_images[i].numpy() for i in idx],
+                   [f"{classes[int(data.train_labels[i])]} ({d:.1f})" for i, d in zip(idx, dist)])
+
     st.caption(f"In pixel space (straight-line distance between the images), among all "
                f"{len(data.train_images):,} training digits:")
-    image_grid([data.train_images[i].numpy() for i in idx],
-               [f"{classes[int(data.train_labels[i])]} ({d:.1f})" for i, d in zip(idx, dist)])
+    neighbours(*nearest_pixels(data.train_images, x01, 8))
     n = st.selectbox("Embedding search among the first", subsets or EMBED_SUBSETS, key=f"{key}-subset",
                      format_func=lambda v: f"{v:,} training digits")
     bank = train_embeddings(model, data, model_id, n)
-    idx, dist = nearest_embedding(model, bank, x_norm, 8)
     st.caption("In the model's embedding (its last hidden layer), where digits it reads alike sit close; "
                "fewer digits are searched because embedding them all takes a while on a small CPU:")
-    image_grid([data.train_images[i].numpy() for i in idx],
-               [f"{classes[int(data.train_labels[i])]} ({d:.1f})" for i, d in zip(idx, dist)])
+    neighbours(*nearest_embedding(model, bank, x_norm, 8))
 
 
 # ---------------------------------------------------------------- forms

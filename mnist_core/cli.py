@@ -13,7 +13,8 @@ from pathlib import Path
 
 from .config import PRESETS, ConfigError, TrainConfig, preset_config
 from .data import DatasetError, get_spec, load_dataset
-from .runs import BUNDLED_DIR, RunError, delete_run, list_runs, load_model, load_run, record, runs_root
+from .runs import (BUNDLED_DIR, RunError, delete_run, list_runs, load_model, load_run, record, run_path,
+                   runs_root)
 from .training import Trainer
 
 
@@ -110,7 +111,7 @@ def cmd_headtohead(args) -> int:
                   f"{e['train_seconds']:.1f} s", file=sys.stderr)
         elif e["kind"] == "end" and e["status"] != "completed":
             print(f"{name}: {e['status']}: {e['message']}", file=sys.stderr)
-    rows = [score(name, configs[name], params.get(name), epochs[name]) for name in configs]
+    rows = [score(name, configs[name].to_dict(), params.get(name), epochs[name]) for name in configs]
     print_table(["contender", "model", "params", "epochs", "steps", "train s", "images/s", "test acc", "errors"],
                 [[r["contender"], r["model"], f"{r['params'] or 0:,}", f"{r['epochs']:g}", f"{r['steps']:,}",
                   f"{r['train_seconds'] or 0:.1f}", f"{r['images_per_s'] or 0:,.0f}",
@@ -184,7 +185,7 @@ def cmd_predict(args) -> int:
 
 def cmd_runs(args) -> int:
     if args.action == "list":
-        runs = list_runs(args.runs_dir)
+        runs = list_runs(args.runs_dir, curves=False)
         if not runs:
             print(f"no runs in {runs_root(args.runs_dir)}")
             return 0
@@ -204,7 +205,7 @@ def cmd_runs(args) -> int:
 def _run_dir(args) -> Path:
     if not args.run_id:
         raise RunError("name a run id (see 'runs list')")
-    return runs_root(args.runs_dir) / Path(args.run_id).name
+    return run_path(runs_root(args.runs_dir), Path(args.run_id).name)
 
 
 def _pct(v) -> str:

@@ -284,16 +284,14 @@ def augment(x01: torch.Tensor, generator: torch.Generator, degrees: float = 10.0
 
 
 def iterate_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                    generator: torch.Generator | None = None,
-                    drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                    generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (uint8 images, labels) slices; shuffled when a generator is given."""
     n = len(images)
     if generator is not None:
         order = torch.randperm(n, generator=generator, device=generator.device).to(images.device)
     else:
         order = None
-    stop = n - n % batch_size if drop_last else n
-    for start in range(0, stop, batch_size):
+    for start in range(0, n, batch_size):
         if order is None:
             yield images[start:start + batch_size], labels[start:start + batch_size]
         else:

@@ -34,7 +34,7 @@ def onnx_available() -> bool:
 def manifest(run_dir: Path, state: dict, config, onnx_note: str) -> dict:
     spec = get_spec(config.dataset)
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").is_file() else {}
-    metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").is_file() else []
+    metrics = read_metrics(run_dir / "metrics.jsonl")  # [] when missing
     return {
         "format": "mnist-studio-export/1",
         "run_id": summary.get("run_id"),

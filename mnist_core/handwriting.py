@@ -117,6 +117,17 @@ def _decode(data: bytes) -> np.ndarray:
     return (to_grayscale(arr) * 255).round().astype(np.uint8)
 
 
+def _listed(root: Path):
+    """labels.csv's rows as (file name, label), or None for a row with a bad name or label."""
+    for name, label in _read_rows(root):
+        try:
+            if not _NAME.match(name):
+                raise HandwritingError(f"bad file name {name!r}")
+            yield name, _label(label)
+        except HandwritingError:
+            yield None
+
+
 def load_set(folder=None, with_skipped: bool = False):
     """(images uint8 (N,28,28), labels int64 (N,)); missing or corrupt entries are skipped.
 
@@ -124,15 +135,16 @@ def load_set(folder=None, with_skipped: bool = False):
     """
     root = folder_path(folder)
     images, labels, skipped = [], [], 0
-    for name, label in _read_rows(root):
+    for entry in _listed(root):
         try:
-            if not _NAME.match(name):
-                raise HandwritingError(f"bad file name {name!r}")
-            value = _label(label)
-            images.append(_decode((root / name).read_bytes()))
-            labels.append(value)
+            image = _decode((root / entry[0]).read_bytes()) if entry else None
         except (HandwritingError, OSError):
+            image = None
+        if image is None:
             skipped += 1
+        else:
+            images.append(image)
+            labels.append(entry[1])
     x = torch.from_numpy(np.stack(images)) if images else torch.zeros((0, SIDE, SIDE), dtype=torch.uint8)
     y = torch.tensor(labels, dtype=torch.int64)
     return (x, y, skipped) if with_skipped else (x, y)
@@ -172,16 +184,9 @@ def count_set(folder=None) -> tuple[list[int], int]:
     """
     root = folder_path(folder)
     counts, skipped = [0] * 10, 0
-    for name, label in _read_rows(root):
-        try:
-            if not _NAME.match(name):
-                raise HandwritingError(f"bad file name {name!r}")
-            value = _label(label)
-        except HandwritingError:
-            skipped += 1
-            continue
-        if _readable(root / name):
-            counts[value] += 1
+    for entry in _listed(root):
+        if entry is not None and _readable(root / entry[0]):
+            counts[entry[1]] += 1
         else:
             skipped += 1
     return counts, skipped

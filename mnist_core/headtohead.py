@@ -55,15 +55,13 @@ def head_to_head(configs: dict[str, TrainConfig], data: Dataset | None = None, r
             events.close()
 
 
-def score(name: str, config: TrainConfig | dict, params: int | None, epochs: list[dict]) -> dict:
-    """One contender's line of the scoreboard, from its epoch events."""
-    config = config if isinstance(config, dict) else config.to_dict()
+def score(name: str, config: dict, params: int | None, epochs: list[dict]) -> dict:
+    """One contender's line of the scoreboard, from its config (as a dict) and epoch events."""
     row = {"contender": name, "model": config["model"], "params": params, "epochs": 0.0, "steps": 0,
            "train_seconds": None, "images_per_s": None, "test_acc": None, "errors": None}
     if epochs:
         last = epochs[-1]
-        seconds = last.get("train_seconds", last["elapsed"])
-        steps = last.get("step", 0)
+        seconds, steps = last["train_seconds"], last["step"]
         row.update(epochs=last["epoch"], steps=steps, train_seconds=seconds, test_acc=last["test_acc"],
                    images_per_s=round(steps * config["batch_size"] / seconds) if seconds and steps else None,
                    errors=round((1 - last["test_acc"]) * 10000))

@@ -5,7 +5,6 @@ Nothing here knows about Streamlit. A page keeps the Job object in its session a
 """
 from __future__ import annotations
 
-import copy
 import os
 import threading
 import time
@@ -75,7 +74,7 @@ class Job:
             return None
         return self.elapsed * (1 - self.progress) / self.progress
 
-    def snapshot(self, since_batch: int = 0) -> dict:
+    def snapshot(self) -> dict:
         """A consistent copy of the job's state for a reader."""
         with self._lock:
             return {
@@ -84,9 +83,11 @@ class Job:
                 "device": self.device, "progress": self.progress, "elapsed": self.elapsed,
                 "images_per_s": self.images_per_s, "eta": self.eta(),
                 "config": self.config.to_dict(),
-                "batches": copy.deepcopy(self.batches[since_batch:]),
-                "epochs": copy.deepcopy(self.epochs),
-                "probes": copy.deepcopy(self.probes),
+                # Events are never changed once appended: copying the lists is enough, and
+                # keeps the lock (which the training thread waits on) short.
+                "batches": list(self.batches),
+                "epochs": list(self.epochs),
+                "probes": list(self.probes),
             }
 
     # --------------------------------------------------------- the worker
@@ -116,20 +117,27 @@ class Job:
                 self.status, self.message = status, message
         self._done.set()
 
+    def _wait_unless_stopped(self, ready) -> bool:
+        """Poll `ready()` (which blocks briefly) until it is true; False, and the job marked
+        stopped, if Stop comes first. Stop is checked before each poll, so a job stopped while
+        waiting never starts even if what it waited for is ready by then."""
+        while not self._stop.is_set():
+            if ready():
+                return True
+        self._finish("stopped", "stopped before it started")
+        return False
+
     def run(self, data: Dataset | None, runs_dir, slots: threading.Semaphore | None,
-            after: "Job | None" = None) -> None:
+            after: Job | None = None) -> None:
         """Body of the worker thread: wait for `after` and a slot, then drive the training generator."""
         acquired = False
         try:
-            while after is not None and not after.wait(0.2):
-                if self._stop.is_set():
-                    self._finish("stopped", "stopped before it started")
+            if after is not None and not self._wait_unless_stopped(lambda: after.wait(0.2)):
+                return
+            if slots is not None:
+                acquired = self._wait_unless_stopped(lambda: slots.acquire(timeout=0.2))
+                if not acquired:
                     return
-            while slots is not None and not acquired:
-                if self._stop.is_set():
-                    self._finish("stopped", "stopped before it started")
-                    return
-                acquired = slots.acquire(timeout=0.2)
             with self._lock:
                 self.status, self.message = "starting", "loading data and building the model"
             trainer = Trainer(self.config, data)

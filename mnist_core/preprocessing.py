@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from .data import DATASETS, DatasetSpec
+from .data import DATASETS, DatasetSpec, normalise
 
 BOX = 20
 SIDE = 28
@@ -134,7 +134,7 @@ def preprocess(image, spec: DatasetSpec = DATASETS["mnist"]) -> Preprocessed:
     steps["fit 20x20"] = fitted
     pasted, centred = center_by_mass(fitted)
     steps["centred 28x28"] = centred
-    tensor = (torch.from_numpy(centred).unsqueeze(0) - spec.mean) / spec.std
+    tensor = normalise(torch.from_numpy(centred)[None], spec)[0]  # (1, 28, 28)
     return Preprocessed(False, tensor, steps, "")
 
 

@@ -26,7 +26,6 @@ from .models import ModelError, build_model, count_parameters
 from .training import Trainer, versions
 
 RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9_]{1,20}-[0-9a-f]{6}$")
-STATUSES = ("running", "completed", "stopped", "diverged", "failed", "interrupted")
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0
 BUNDLED_DIR = Path(__file__).parent / "bundled"
@@ -39,8 +38,6 @@ _active_lock = threading.Lock()
 class RunError(Exception):
     """A run folder or checkpoint is missing, malformed or does not match its model."""
 
-
-CheckpointError = RunError
 
 
 def runs_root(path: str | os.PathLike | None = None) -> Path:
@@ -250,17 +247,21 @@ def effective_status(summary: dict) -> str:
     return "interrupted" if stale or not _pid_alive(pid) else "running"
 
 
-def load_run(path: str | os.PathLike) -> Run:
+def load_run(path: str | os.PathLike, curves: bool = True) -> Run:
+    """A run folder's config and summary, and with `curves` its metrics and probes too (a
+    model picker needs only the summaries, and runs can hold thousands of rows)."""
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"{path} is not a run folder")
     summary = read_json(path / "summary.json")
     summary["status"] = effective_status(summary)
+    if not curves:
+        return Run(path, read_json(path / "config.json"), summary, [])
     return Run(path, read_json(path / "config.json"), summary, read_metrics(path / "metrics.jsonl"),
                read_metrics(path / "probes.jsonl"))
 
 
-def list_runs(root=None) -> list[Run]:
+def list_runs(root=None, curves: bool = True) -> list[Run]:
     """Every readable run under root, newest first; unreadable folders are skipped."""
     root = runs_root(root)
     if not root.is_dir():
@@ -269,7 +270,7 @@ def list_runs(root=None) -> list[Run]:
     for child in sorted(root.iterdir(), reverse=True):
         if child.is_dir() and RUN_ID.match(child.name):
             try:
-                runs.append(load_run(child))
+                runs.append(load_run(child, curves))
             except RunError:
                 continue
     return runs

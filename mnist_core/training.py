@@ -12,6 +12,7 @@ Time the caller spends between events (pausing, writing checkpoints) is not coun
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
@@ -24,7 +25,7 @@ from torch import nn
 
 from . import __version__
 from .config import HANDWRITING_REPEAT, ConfigError, TrainConfig
-from .data import Dataset, augment, iterate_batches, load_dataset
+from .data import Dataset, augment, iterate_batches, load_dataset, normalise
 from .device import configure_threads, resolve_device
 from .evaluation import evaluate_tensors
 from .models import build_model, count_parameters, set_dropout_generator
@@ -40,13 +41,24 @@ BUDGET_PROBES = 10
 
 
 def versions() -> dict[str, str]:
+    """Library versions for a checkpoint or manifest (a fresh dict: callers may keep it)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:
     import platform
+    from importlib.metadata import PackageNotFoundError, version
 
-    import torchvision
-
+    # Read from its metadata: importing torchvision costs about 2 s and 160 MB that nothing else
+    # in a training process needs.
+    try:
+        torchvision = version("torchvision")
+    except PackageNotFoundError:
+        torchvision = "not installed"
     # str(): torch.__version__ is a TorchVersion, which weights_only loading refuses.
     return {"mnist_core": __version__, "torch": str(torch.__version__),
-            "torchvision": str(torchvision.__version__), "python": platform.python_version()}
+            "torchvision": torchvision, "python": platform.python_version()}
 
 
 def make_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
@@ -102,7 +114,7 @@ def forward_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, c: Train
     x = xb.float().div_(255).unsqueeze(1)
     if c.augment:
         x = augment(x, aug_gen)
-    x = ((x - spec.mean) / spec.std).contiguous(memory_format=torch.channels_last)
+    x = normalise(x, spec).contiguous(memory_format=torch.channels_last)
     logits = model(x)
     return logits, F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)
 
@@ -219,7 +231,7 @@ class Trainer:
                 if scheduler is not None:
                     scheduler.step()
                 if budget:
-                    used = (active() - self.eval_seconds) / budget
+                    used = (active() - self.eval_seconds) / budget  # share of the budget trained
                     out_of_time = used >= 1
                     if clock_lr:
                         self._set_lr(clock_onecycle_lr(c.lr, used))
@@ -227,19 +239,20 @@ class Trainer:
                 step += 1
                 seen += n
                 window_seen += n
-                loss_sum += _reported_loss(logits, yb, loss, c) * n
+                reported = _reported_loss(logits, yb, loss, c)
+                loss_sum += reported * n
                 correct += (logits.detach().argmax(1) == yb).sum()
                 if step % c.log_every == 0 or batch_idx == steps_per_epoch - 1 or out_of_time:
-                    if not _healthy(loss):
+                    if not check_every_batch and not _healthy(loss):  # the GPU's only check
                         pause_clock()
                         yield self._diverged(epoch, loss)
                         return
                     now = time.perf_counter()
                     event = {"kind": "batch", "epoch": epoch, "step": step, "total_steps": total_steps,
-                             "loss": _reported_loss(logits, yb, loss, c).item(), "acc": correct.item() / seen,
+                             "loss": reported.item(), "acc": correct.item() / seen,
                              "lr": self.optimizer.param_groups[0]["lr"],
                              "images_per_s": window_seen / max(now - window_start, 1e-9),
-                             "progress": self._progress(step / total_steps, active() - self.eval_seconds),
+                             "progress": min(1.0, max(step / total_steps, used)) if budget else step / total_steps,
                              "elapsed": self.active_seconds + (now - clock),
                              "train_seconds": self.active_seconds + (now - clock) - self.eval_seconds}
                     pause_clock()
@@ -249,19 +262,19 @@ class Trainer:
                 if out_of_time:
                     break
                 # The last tenth ends the run; its evaluation is the closing "epoch" event.
-                if (budget and probes_done < BUDGET_PROBES - 1
-                        and active() - self.eval_seconds >= budget * (probes_done + 1) / BUDGET_PROBES):
+                if budget and probes_done < BUDGET_PROBES - 1 and used >= (probes_done + 1) / BUDGET_PROBES:
                     probes_done += 1
-                    event = self._probe(active, test_images, test_labels, epoch - 1 + seen / len(images), step)
+                    test = self._evaluate(active, test_images, test_labels)
+                    event = {"kind": "probe", "epoch": round(epoch - 1 + seen / len(images), 3), "step": step,
+                             "test_acc": test["accuracy"], "test_loss": test["loss"],
+                             "test_size": len(test_labels), "train_seconds": used * budget}
                     pause_clock()
                     yield event
                     resume_clock()
                     self.model.train()
 
-            trained = active()
-            test = evaluate_tensors(self.model, test_images, labels=test_labels, spec=spec)
+            test = self._evaluate(active, test_images, test_labels)
             now_active = active()
-            self.eval_seconds += now_active - trained  # a budget counts training, not evaluation
             # A budget can end an epoch part-way: it is reported as a fraction (2.37), so curves
             # and histories put it where it belongs.
             partial = out_of_time and seen < len(images)
@@ -291,23 +304,16 @@ class Trainer:
                "message": message,
                "elapsed": self.active_seconds, "train_seconds": self.active_seconds - self.eval_seconds}
 
-    def _probe(self, active, images, labels, epoch: float, step: int) -> dict:
-        """A test evaluation part-way through a budgeted run (its time is not charged)."""
+    def _evaluate(self, active, images, labels) -> dict:
+        """Test loss and accuracy, timed into eval_seconds: a budget counts training, not this."""
         start = active()
-        trained = start - self.eval_seconds
         test = evaluate_tensors(self.model, images, labels=labels, spec=self.data.spec)
         self.eval_seconds += active() - start
-        return {"kind": "probe", "epoch": round(epoch, 3), "step": step, "test_acc": test["accuracy"],
-                "test_loss": test["loss"], "test_size": len(labels), "train_seconds": trained}
+        return test
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-
-    def _progress(self, step_fraction: float, active_seconds: float) -> float:
-        if not self.config.time_budget:
-            return step_fraction
-        return min(1.0, max(step_fraction, active_seconds / self.config.time_budget))
 
     def _diverged(self, epoch: int, loss: torch.Tensor) -> dict:
         value = loss.item()
@@ -326,7 +332,7 @@ def _with_handwriting(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch
         raise ConfigError("handwriting", f"the set is empty ({handwriting.folder_path()}): "
                                          "save some digits on the Draw page first")
     digest = hashlib.sha256(own_x.to(torch.uint8).numpy().tobytes() + own_y.to(torch.int64).numpy().tobytes())
-    used = {"samples": len(own_y), "per_class": torch.bincount(own_y.long(), minlength=10).tolist(),
+    used = {"samples": len(own_y), "per_class": handwriting.class_counts(own_y),
             "repeat": HANDWRITING_REPEAT, "sha256": digest.hexdigest()}
     own_x = own_x.repeat(HANDWRITING_REPEAT, 1, 1)
     own_y = own_y.repeat(HANDWRITING_REPEAT)

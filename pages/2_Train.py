@@ -35,17 +35,7 @@ ARG_LABELS = {
 }
 
 
-def live_view() -> None:
-    job = st.session_state.get(JOB)
-    if job is None:
-        return
-    try:
-        render_job(job)
-    except Exception as exc:  # a fragment rerun is outside app.py's guard
-        st.error(f"Could not show the run: {type(exc).__name__}: {exc}")
-
-
-def render_job(job) -> None:
+def render_job(job) -> bool:
     snap = job.snapshot()
     status, config = snap["status"], snap["config"]
     name = snap["label"] or snap["run_id"] or "new run"
@@ -92,10 +82,7 @@ def render_job(job) -> None:
         c[1].plotly_chart(acc_fig, key="live_acc")
     if job.finished:
         show_result(job, snap)
-        if not st.session_state.get("train_seen_finished"):
-            # One full rerun turns the polling off and refreshes the sidebar.
-            st.session_state["train_seen_finished"] = True
-            st.rerun(scope="app")
+    return job.finished
 
 
 def show_result(job, snap) -> None:
@@ -158,7 +145,7 @@ with studio_ui.page("Train", ":material/model_training:"):
     st.title("Train")
     job = st.session_state.get(JOB)
     if job is not None:
-        st.fragment(run_every=None if job.finished else 1.0)(live_view)()
+        studio_ui.live_panel(lambda: render_job(job), not job.finished, "the run")
         st.divider()
     saved = st.session_state.setdefault(SAVED, {})
     if not saved:
@@ -304,7 +291,6 @@ with studio_ui.page("Train", ":material/model_training:"):
     if start and not blocked:
         try:
             st.session_state[JOB] = default_runner().submit(config, data, studio_ui.runs_dir(), label)
-            st.session_state["train_seen_finished"] = False
             st.rerun()
         except JobLimitError as exc:
             st.warning(str(exc), icon=":material/hourglass:")

@@ -1,3 +1,5 @@
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -8,15 +10,6 @@ from mnist_core.export import export_bundle, onnx_available
 from mnist_core.runs import RunError, delete_run, list_runs
 
 CONFIRM = "runs_confirm_delete"
-
-
-def checkpoint_bytes() -> bytes:
-    return checkpoint.read_bytes()
-
-
-def bundle_bytes() -> bytes:
-    # Built only when clicked: ONNX export takes a couple of seconds per run.
-    return export_bundle(run.path)
 
 
 def _percent(value):
@@ -52,6 +45,10 @@ with studio_ui.page("Runs", ":material/folder_open:"):
         st.page_link("pages/2_Train.py", label="Open Train", icon=":material/model_training:")
         st.stop()
     by_id = {r.run_id: r for r in runs}
+
+    def titled(run_id: str) -> str:
+        return f"{studio_ui.run_title(by_id[run_id])} ({run_id})"
+
     table = pd.DataFrame(
         [
             {
@@ -104,9 +101,9 @@ with studio_ui.page("Runs", ":material/folder_open:"):
         ids = list(by_id)
         d = st.columns(2)
         a_id = d[0].selectbox("Run A", ids, index=0, key="runs_diff_a",
-                              format_func=lambda i: f"{studio_ui.run_title(by_id[i])} ({i})")
+                              format_func=titled)
         b_id = d[1].selectbox("Run B", ids, index=1, key="runs_diff_b",
-                              format_func=lambda i: f"{studio_ui.run_title(by_id[i])} ({i})")
+                              format_func=titled)
         a, b = by_id[a_id], by_id[b_id]
         outcome = pd.DataFrame(
             [
@@ -131,36 +128,37 @@ with studio_ui.page("Runs", ":material/folder_open:"):
         "Run",
         list(by_id),
         key="runs_selected",
-        format_func=lambda i: f"{studio_ui.run_title(by_id[i])} ({i})",
+        format_func=titled,
     )
     run = by_id[run_id]
     checkpoint = run.path / "checkpoint.pt"
+    has_weights = checkpoint.is_file()
     # A row of buttons at their natural widths: equal columns cut their labels short.
     row = st.container(horizontal=True)
     row.download_button(
         "Download .pt",
-        checkpoint_bytes,
+        checkpoint.read_bytes,
         file_name=f"{run_id}.pt",
         mime="application/octet-stream",
         icon=":material/download:",
-        disabled=not checkpoint.is_file(),
+        disabled=not has_weights,
         key="runs_download",
         on_click="ignore",
     )
     row.download_button(
         "Download model (zip)",
-        bundle_bytes,
+        partial(export_bundle, run.path),  # built on click: ONNX export takes a couple of seconds
         file_name=f"{run_id}-model.zip",
         mime="application/zip",
         icon=":material/folder_zip:",
-        disabled=not checkpoint.is_file(),
+        disabled=not has_weights,
         key="runs_download_zip",
         on_click="ignore",
         help="Weights (state_dict), a manifest with the config, metrics and preprocessing, "
         + ("and model.onnx." if onnx_available() else "without ONNX (the onnx package is not installed)."),
     )
     if row.button(
-        "Use this model", disabled=not checkpoint.is_file(), key="runs_use", icon=":material/check:"
+        "Use this model", disabled=not has_weights, key="runs_use", icon=":material/check:"
     ):
         studio_ui.use_model(str(run.path))
         st.rerun()
@@ -181,9 +179,7 @@ with studio_ui.page("Runs", ":material/folder_open:"):
             except RunError as exc:
                 st.error(str(exc))
             else:
-                if studio_ui.current_model_key() == str(run.path):
-                    studio_ui.use_model(None)
-                st.rerun()
+                st.rerun()  # the sidebar's current_model_key() forgets a deleted model in use
         if d[1].button("Cancel", key="runs_delete_no"):
             st.session_state.pop(CONFIRM, None)
             st.rerun()

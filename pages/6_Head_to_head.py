@@ -13,17 +13,7 @@ MODEL_TITLES = {"mlp": "multilayer perceptron", "cnn": "convolutional network"}
 JOBS = "h2h_jobs"  # contender name -> Job, in this session
 
 
-def live_view() -> None:
-    jobs = st.session_state.get(JOBS)
-    if not jobs:
-        return
-    try:
-        render(jobs)
-    except Exception as exc:  # a fragment rerun is outside the page's guard
-        st.error(f"Could not show the head to head: {type(exc).__name__}: {exc}")
-
-
-def render(jobs: dict) -> None:
+def render(jobs: dict) -> bool:
     snaps = {name: job.snapshot() for name, job in jobs.items()}
     budget = next(iter(snaps.values()))["config"]["time_budget"]
     finished = all(job.finished for job in jobs.values())
@@ -73,9 +63,7 @@ def render(jobs: dict) -> None:
             st.info("No verdict: the race was stopped or a contender failed before its budget ran out.")
         st.caption("Both runs are saved; compare or reuse them on the Runs page.")
         st.page_link("pages/5_Runs.py", label="Open Runs", icon=":material/folder_open:")
-        if not st.session_state.get("h2h_seen_finished"):
-            st.session_state["h2h_seen_finished"] = True
-            st.rerun(scope="app")  # turns the polling off
+    return finished
 
 
 @st.cache_data
@@ -124,8 +112,7 @@ with studio_ui.page("Head to head", ":material/compare_arrows:"):
             st.warning(str(exc), icon=":material/hourglass:")
         else:
             st.session_state[JOBS] = dict(zip(configs, started))
-            st.session_state["h2h_seen_finished"] = False
             st.rerun()
     if jobs:
         st.divider()
-        st.fragment(run_every=None if not running else 1.0)(live_view)()
+        studio_ui.live_panel(lambda: render(jobs), running, "the head to head")
