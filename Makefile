@@ -36,7 +36,7 @@ test: setup-dev system-deps
 	$(BIN)/python -m pytest
 
 bench: setup
-	$(BIN)/python -m mnist_core.bench
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

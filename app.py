@@ -3,11 +3,12 @@
 import streamlit as st
 import torch
 
-import studio_ui
 from mnist_core.data import DATASETS, dataset_status
 from mnist_core.device import describe_device
+from studio import frame, picker
+from studio.nav import BY_TITLE, PAGES
 
-with studio_ui.page("Home", ":material/home:"):
+with frame.page("Home"):
     st.title("MNIST Studio")
     st.markdown(
         "Explore the MNIST handwritten digits (and Fashion-MNIST), train your own classifier "
@@ -17,11 +18,11 @@ with studio_ui.page("Home", ":material/home:"):
     st.subheader("Try it in three steps")
     steps = st.columns(3)
     steps[0].markdown("**1. Draw** a digit and see what the bundled model reads.")
-    steps[0].page_link("pages/4_Draw.py", label="Open Draw", icon=":material/draw:")
+    steps[0].page_link(BY_TITLE["Draw"].file, label="Open Draw", icon=":material/draw:")
     steps[1].markdown("**2. Train** a model with the *quick* preset: a curve in under a minute.")
-    steps[1].page_link("pages/2_Train.py", label="Open Train", icon=":material/model_training:")
+    steps[1].page_link(BY_TITLE["Train"].file, label="Open Train", icon=":material/model_training:")
     steps[2].markdown("**3. Evaluate** it: accuracy, confusion matrix and its worst mistakes.")
-    steps[2].page_link("pages/3_Evaluate.py", label="Open Evaluate", icon=":material/fact_check:")
+    steps[2].page_link(BY_TITLE["Evaluate"].file, label="Open Evaluate", icon=":material/fact_check:")
 
     st.subheader("This installation")
     left, right = st.columns(2)
@@ -39,12 +40,12 @@ with studio_ui.page("Home", ":material/home:"):
             f"Device: **{describe_device()}**  \nCPU threads for torch: **{torch.get_num_threads()}**"
         )
         st.markdown("**Model in use**")
-        in_use = studio_ui.model_in_use_text()
+        in_use = picker.model_in_use_text()
         st.markdown(in_use[:1].upper() + in_use[1:] + ". Change it on Draw, Evaluate or after training.")
 
     st.subheader("Pages")
     links = st.columns(3)
-    for i, (path, label, icon, text) in enumerate(studio_ui.NAV[1:]):  # every page but this one
+    for i, p in enumerate(PAGES[1:]):  # every page but this one
         with links[i % 3]:
-            st.page_link(path, label=label, icon=icon)
-            st.caption(text)
+            st.page_link(p.file, label=p.title, icon=p.icon)
+            st.caption(p.description)

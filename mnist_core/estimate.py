@@ -13,10 +13,8 @@ import torch
 
 from .config import TrainConfig
 from .data import Dataset, load_dataset
-from .device import configure_threads, resolve_device
 from .evaluation import evaluate_tensors
-from .models import build_model
-from .training import _INIT_LOCK, BUDGET_PROBES, forward_batch, make_optimizer
+from .training import BUDGET_PROBES, Trainer
 
 EVAL_SAMPLE = 2000
 WARMUP_STEPS = 2  # the first steps pay for allocation and kernel selection
@@ -34,9 +32,6 @@ def estimate_seconds(config: TrainConfig, data: Dataset | None = None, steps: in
     Returns {"seconds", "train_seconds", "eval_seconds", "evaluations", "step_seconds", "steps",
     "images_per_s"}. The weights used for timing are thrown away.
     """
-    device = resolve_device(config.device)
-    if device.type == "cpu":
-        configure_threads()
     data = data if data is not None else load_dataset(config.dataset, data_dir)
     spec = data.spec
     n_train = len(data.train_images)
@@ -44,30 +39,21 @@ def estimate_seconds(config: TrainConfig, data: Dataset | None = None, steps: in
         n_train = min(n_train, config.train_subset)
     total_steps = math.ceil(n_train / config.batch_size) * config.epochs
 
-    # Same global-RNG discipline as Trainer, so timing never perturbs a job's initialisation.
-    with _INIT_LOCK:
-        model = build_model(config.model, **config.model_kwargs)
-    model = model.to(device).to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, config)
+    # The trainer's own model, optimiser and step: what is timed is exactly what will run.
+    trainer = Trainer(config, data)
+    model, device = trainer.model, trainer.device
     batch = min(config.batch_size, n_train)
     xb = data.train_images[:batch].to(device)
     yb = data.train_labels[:batch].to(device)
-    gen = torch.Generator(device=device).manual_seed(0)
-
-    def step() -> None:
-        _, loss = forward_batch(model, xb, yb, config, spec, gen)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
 
     model.train()
     for _ in range(WARMUP_STEPS):
-        step()
+        trainer.step(xb, yb)
     times = []
     for _ in range(max(1, steps)):
         _sync(device)
         start = time.perf_counter()
-        step()
+        trainer.step(xb, yb)
         _sync(device)
         times.append(time.perf_counter() - start)
     # The median shrugs off a step slowed by another process on a shared machine.

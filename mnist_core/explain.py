@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import DATASETS, DatasetSpec, normalise
-from .models import penultimate
+from .models import model_parts, penultimate
 
 BATCH = 1000  # as in evaluation: bounded activation memory on a 1 GB host
 CHUNK = 4096  # training images compared per step in the neighbour search
@@ -140,25 +140,15 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, patch: int = 4, st
     return torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
 
 
-def _last_conv_activation_index(model: nn.Module) -> int:
-    if not isinstance(model, nn.Sequential):
-        raise ValueError("Grad-CAM needs a convolutional model (the cnn kinds); this one is not a Sequential")
-    convs = [i for i, m in enumerate(model) if isinstance(m, nn.Conv2d)]
-    if not convs:
-        raise ValueError("Grad-CAM needs a convolutional model (cnn or tutorial_cnn); this one has no Conv2d layer")
-    relus = [i for i, m in enumerate(model) if isinstance(m, nn.ReLU) and i > convs[-1]]
-    if not relus or any(isinstance(m, (nn.Flatten, nn.Linear)) for m in model[convs[-1]:relus[0]]):
-        raise ValueError("Grad-CAM found no ReLU closing the last conv block")
-    return relus[0]
-
-
 def grad_cam(model: nn.Module, x: torch.Tensor, target: int) -> torch.Tensor:
     """Grad-CAM (28,28), non-negative, from the last conv block's output after its BN and ReLU.
 
     Raises ValueError for models without convolutions (logreg, mlp).
     """
-    cut = _last_conv_activation_index(model)
-    features, head = model[:cut + 1], model[cut + 1:]
+    parts = model_parts(model)
+    if parts.features is None:
+        raise ValueError("Grad-CAM needs a convolutional model; this one has no convolution blocks")
+    features, head = parts.features, parts.head
     xb = _as_batch(x)[:1].to(_device(model))
     with _eval(model), torch.inference_mode(False), torch.enable_grad():
         with torch.no_grad():

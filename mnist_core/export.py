@@ -18,7 +18,7 @@ import torch
 from .data import get_spec
 from .preprocessing import BOX, SIDE
 from .runs import BUNDLED_DIR, RunError, load_checkpoint, model_from_checkpoint, read_json, read_metrics
-from .training import versions
+from .versions import versions
 
 OPSET = 17
 

@@ -11,7 +11,7 @@ from typing import Iterator
 
 from .config import TrainConfig, preset_config
 from .data import Dataset, load_dataset
-from .runs import record
+from .recorder import record
 from .training import Trainer
 
 CONTENDERS = {"MLP": "mlp", "CNN": "default"}  # shown name -> preset

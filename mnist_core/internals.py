@@ -7,6 +7,7 @@ from torch import nn
 from .data import DatasetSpec
 from .evaluation import predict_logits
 from .explain import embed
+from .models import model_parts
 
 MAX_FILTERS = 32
 
@@ -24,23 +25,10 @@ def first_layer_filters(model: nn.Module, limit: int = MAX_FILTERS) -> torch.Ten
     raise ValueError("the model has neither a Conv2d nor a Linear layer on the 28x28 pixels")
 
 
-def _conv_block_outputs(model: nn.Module) -> list[nn.Module]:
-    # The activation ending each conv block: the first ReLU after each Conv2d.
-    mods = list(model.modules())
-    out, pending = [], False
-    for m in mods:
-        if isinstance(m, nn.Conv2d):
-            pending = True
-        elif isinstance(m, nn.ReLU) and pending:
-            out.append(m)
-            pending = False
-    return out
-
-
 @torch.inference_mode()
 def activation_maps(model: nn.Module, x_norm: torch.Tensor) -> list[torch.Tensor]:
     """(C, H, W) output of each conv block's ReLU for one normalised image; [] for mlp/logreg."""
-    targets = _conv_block_outputs(model)
+    targets = model_parts(model).blocks
     if not targets:
         return []
     x = x_norm.reshape(1, 1, 28, 28).float()

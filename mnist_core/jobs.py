@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .config import TrainConfig
 from .data import Dataset
-from .runs import RunRecorder, record
+from .recorder import RunRecorder, record
 from .training import Trainer
 
 FINISHED = ("completed", "stopped", "diverged", "failed")

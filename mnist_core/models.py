@@ -1,157 +1,159 @@
-"""Model registry: MODELS maps a name to a builder; build_model(name, **kwargs) makes one."""
+"""The model registry: each entry carries its own facts, so nothing else lists models.
+
+An entry has a title and a one-line description (shown by Train and Head to head), its
+arguments (label, kind, range, help: the Train form and the link checks are drawn from them)
+and `parts`, which tells the analysis features (saliency, embeddings, activation maps) where
+its feature extractor ends and its classifier begins. Adding a model means a builder in
+`architectures` and one entry here; tests/core/test_registry.py puts every entry through every
+feature.
+"""
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
+from . import architectures as arch
+from .architectures import ModelError, set_dropout_generator  # noqa: F401  (part of this API)
 
-class ModelError(ValueError):
-    """Unknown model name or bad model arguments."""
-
-
-class SeededDropout(nn.Module):
-    """Dropout drawing its mask from a generator the trainer owns.
-
-    nn.Dropout uses the global RNG, which concurrent training threads share, so two jobs
-    with the same seed would not reproduce each other. With its own generator each run is
-    deterministic whatever else the process is doing.
-    """
-
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ModelError(f"dropout must be in [0, 1), got {p}")
-        self.p = p
-        self.generator: torch.Generator | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        g = self.generator
-        if g is not None and g.device != x.device:
-            g = None
-        keep = torch.rand(x.shape, generator=g, device=x.device) >= self.p
-        return x * keep / (1.0 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+# The attribute build_model stamps on each model, so analysis code can find its entry.
+REGISTRY_NAME = "registry_name"
 
 
-def logreg() -> nn.Module:
-    """Softmax regression: one linear layer on the 784 pixels."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10))
+@dataclass(frozen=True)
+class Arg:
+    """One builder argument as the form shows it. kind: int, float, bool, ints (a list) or choice."""
+    label: str
+    kind: str
+    help: str = ""
+    low: float | None = None  # int and float kinds: the form's range, also checked in links
+    high: float | None = None
+    step: float | None = None
+    choices: tuple = ()
 
 
-def mlp(hidden: tuple[int, ...] | list[int] = (256, 128), dropout: float = 0.2) -> nn.Module:
-    """Fully connected network with ReLU and dropout between layers."""
-    hidden = _positive_ints("hidden", hidden, allow_empty=True)
-    layers: list[nn.Module] = [nn.Flatten()]
-    width = 28 * 28
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU(inplace=True), SeededDropout(dropout)]
-        width = h
-    layers.append(nn.Linear(width, 10))
-    return nn.Sequential(*layers)
+@dataclass(frozen=True)
+class Parts:
+    """The pieces the analysis features need, as views of one built model (shared weights)."""
+    embedding: nn.Module  # image -> the penultimate features (the classifier's input)
+    features: nn.Module | None  # image -> the last conv block's maps (Grad-CAM); None without convs
+    head: nn.Module | None  # those maps -> logits
+    blocks: tuple[nn.Module, ...]  # the module ending each conv block (activation maps)
 
 
-def cnn(channels: tuple[int, ...] | list[int] = (8, 16), kernel_size: int = 5,
-        dropout: float = 0.0, batch_norm: bool = True, hidden: int = 128) -> nn.Module:
-    """conv-maxpool(-BN)-ReLU blocks, then an optional hidden layer and the classifier."""
-    channels = _positive_ints("channels", channels)
-    if len(channels) > 4:
-        raise ModelError("at most 4 conv blocks fit a 28x28 input (each halves the size)")
-    if kernel_size not in (3, 5, 7):
-        raise ModelError(f"kernel_size must be 3, 5 or 7, got {kernel_size}")
-    if hidden < 0:
-        raise ModelError(f"hidden must be >= 0, got {hidden}")
-    layers: list[nn.Module] = []
-    c_in, side = 1, 28
-    for c in channels:
-        # Pool straight after the conv: max-pooling commutes with ReLU (and with BN's monotone
-        # per-channel map), so BN and ReLU then touch 4x fewer values. 1.5x faster on 2 CPU cores.
-        layers += [nn.Conv2d(c_in, c, kernel_size, padding=kernel_size // 2, bias=not batch_norm),
-                   nn.MaxPool2d(2)]
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(c))
-        layers.append(nn.ReLU(inplace=True))
-        c_in, side = c, side // 2
-    layers += [nn.Flatten(), SeededDropout(dropout)]
-    width = c_in * side * side
-    if hidden:
-        layers += [nn.Linear(width, hidden), nn.ReLU(inplace=True), SeededDropout(dropout)]
-        width = hidden
-    layers.append(nn.Linear(width, 10))
-    return nn.Sequential(*layers)
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str
+    description: str
+    build: Callable[..., nn.Module]
+    args: dict[str, Arg]
+    parts: Callable[[nn.Module], Parts]
+
+    @property
+    def defaults(self) -> dict[str, object]:
+        return {p.name: p.default for p in inspect.signature(self.build).parameters.values()}
 
 
-def tutorial_cnn() -> nn.Module:
-    """The conv10-conv20-fc500 network of the seed tutorial, kept as a benchmark baseline."""
-    return nn.Sequential(
-        nn.Conv2d(1, 10, 5), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Conv2d(10, 20, 5), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(320, 500), nn.ReLU(), nn.Linear(500, 10))
+def sequential_parts(model: nn.Sequential) -> Parts:
+    """Parts of a flat Sequential: conv blocks end at the first ReLU after each Conv2d."""
+    blocks, pending = [], False
+    for m in model:
+        if isinstance(m, nn.Conv2d):
+            pending = True
+        elif isinstance(m, nn.ReLU) and pending:
+            blocks.append(m)
+            pending = False
+        elif isinstance(m, (nn.Flatten, nn.Linear)):
+            break
+    features = head = None
+    if blocks:
+        cut = max(i for i, m in enumerate(model) if m is blocks[-1])
+        features, head = model[:cut + 1], model[cut + 1:]
+    return Parts(embedding=model[:-1], features=features, head=head, blocks=tuple(blocks))
 
 
-MODELS: dict[str, Callable[..., nn.Module]] = {
-    "logreg": logreg,
-    "mlp": mlp,
-    "cnn": cnn,
-    "tutorial_cnn": tutorial_cnn,
-}
+WIDTHS = "Comma-separated layer widths, e.g. 256, 128"
+DROPOUT = Arg("Dropout", "float", "Share of units zeroed at random while training; 0 turns it off.",
+              0.0, 0.9, 0.05)
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
+    ModelSpec("logreg", "Logistic regression", "One linear layer on the 784 pixels: the classic baseline.",
+              arch.logreg, {}, sequential_parts),
+    ModelSpec("mlp", "MLP", "Fully connected layers with ReLU and dropout: sees pixels, not shapes.",
+              arch.mlp, {"hidden": Arg("Hidden units", "ints", WIDTHS), "dropout": DROPOUT},
+              sequential_parts),
+    ModelSpec("cnn", "CNN", "Convolution blocks that learn strokes and shapes, then a small classifier.",
+              arch.cnn, {
+                  "channels": Arg("Conv channels", "ints", WIDTHS),
+                  "kernel_size": Arg("Kernel size", "choice", "Side of each convolution's square window.",
+                                     choices=(3, 5, 7)),
+                  "dropout": DROPOUT,
+                  "batch_norm": Arg("Batch norm", "bool", "Normalise each block's outputs: trains faster."),
+                  "hidden": Arg("Hidden units", "int", "0 removes the hidden layer", 0, 4096, 16),
+              }, sequential_parts),
+    ModelSpec("tutorial_cnn", "Tutorial CNN", "The conv10-conv20-fc500 network of the PyTorch tutorial.",
+              arch.tutorial_cnn, {}, sequential_parts),
+)}
 
 
-def _positive_ints(name, values, allow_empty=False) -> tuple[int, ...]:
-    if isinstance(values, int):
-        values = (values,)
-    try:
-        out = tuple(int(v) for v in values)
-    except (TypeError, ValueError):
-        raise ModelError(f"{name} must be a list of positive integers, got {values!r}") from None
-    if (not out and not allow_empty) or any(v <= 0 or v > 4096 for v in out):
-        raise ModelError(f"{name} must be positive integers up to 4096, got {list(out)}")
-    return out
-
-
-def model_arguments(name: str) -> dict[str, object]:
-    """The keyword arguments a registered model accepts, with their defaults."""
-    builder = _builder(name)
-    return {p.name: p.default for p in inspect.signature(builder).parameters.values()}
-
-
-def _builder(name: str):
+def model_spec(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
         raise ModelError(f"unknown model {name!r}; choose one of {sorted(MODELS)}") from None
 
 
+def model_arguments(name: str) -> dict[str, object]:
+    """The keyword arguments a registered model accepts, with their defaults."""
+    return model_spec(name).defaults
+
+
 def build_model(name: str, **kwargs) -> nn.Module:
-    builder = _builder(name)
-    allowed = model_arguments(name)
+    spec = model_spec(name)
+    allowed = spec.defaults
     unknown = sorted(set(kwargs) - set(allowed))
     if unknown:
         raise ModelError(f"model {name!r} takes no argument(s) {unknown}; it takes {sorted(allowed)}")
     try:
-        return builder(**kwargs)
+        model = spec.build(**kwargs)
     except ModelError:
         raise
     except (TypeError, ValueError) as exc:
         raise ModelError(f"bad arguments for model {name!r}: {exc}") from exc
+    setattr(model, REGISTRY_NAME, name)
+    return model
+
+
+def model_parts(model: nn.Module) -> Parts:
+    """The analysis parts of a model built by build_model (a bare Sequential is read as one)."""
+    name = getattr(model, REGISTRY_NAME, None)
+    if name in MODELS:
+        return MODELS[name].parts(model)
+    if isinstance(model, nn.Sequential):
+        return sequential_parts(model)
+    raise ModelError(f"{type(model).__name__} is not a registered model, so its parts are unknown")
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def set_dropout_generator(model: nn.Module, generator: torch.Generator | None) -> None:
-    for m in model.modules():
-        if isinstance(m, SeededDropout):
-            m.generator = generator
-
-
 def penultimate(model: nn.Module) -> nn.Module:
     """Everything before the final classifier layer (for embeddings)."""
-    return model[:-1] if isinstance(model, nn.Sequential) else model
+    return model_parts(model).embedding
+
+
+def describe(name: str) -> str:
+    """'CNN: convolution blocks ...' for captions."""
+    spec = model_spec(name)
+    return f"{spec.title}: {spec.description}"
+
+
+def parameter_count(name: str, kwargs: dict) -> int:
+    """Parameters of a config's model, counted on the meta device (no memory is allocated)."""
+    with torch.device("meta"):
+        return count_parameters(build_model(name, **kwargs))

@@ -16,23 +16,26 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 import torch
 from torch import nn
 
 from .config import ConfigError, TrainConfig
-from .models import ModelError, build_model, count_parameters
-from .training import Trainer, versions
+from .models import ModelError, build_model
 
 RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9_]{1,20}-[0-9a-f]{6}$")
-HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 60.0
 BUNDLED_DIR = Path(__file__).parent / "bundled"
 
 # Runs this process is writing right now; a "running" summary of ours not in here is dead.
 _active: set[str] = set()
 _active_lock = threading.Lock()
+
+
+def mark_active(run_id: str, active: bool) -> None:
+    """Called by the recorder as it starts and finishes writing a run."""
+    with _active_lock:
+        (_active.add if active else _active.discard)(run_id)
 
 
 class RunError(Exception):
@@ -117,98 +120,6 @@ def read_metrics(path: Path) -> list[dict]:
         if isinstance(row, dict):
             rows.append(row)
     return rows
-
-
-# ---------------------------------------------------------------- writing a run
-
-class RunRecorder:
-    """Writes one run folder from a Trainer's events."""
-
-    def __init__(self, trainer: Trainer, root=None, label: str = ""):
-        self.trainer = trainer
-        self.root = runs_root(root)
-        self.run_id = new_run_id(trainer.config.model)
-        self.path = self.root / self.run_id
-        self.path.mkdir(parents=True, exist_ok=False)
-        self.label = clean_label(label)
-        self._last_beat = 0.0
-        c = trainer.config
-        self.summary = {
-            "run_id": self.run_id, "label": self.label, "status": "running", "message": "",
-            "model": c.model, "dataset": c.dataset, "params": count_parameters(trainer.model),
-            "epochs": c.epochs, "epochs_done": 0, "best_test_acc": None, "final_test_acc": None,
-            "final_test_loss": None, "duration_s": 0.0, "device": str(trainer.device),
-            "started": _now(), "updated": _now(), "versions": versions(),
-            "pid": os.getpid(), "heartbeat": time.time(),
-        }
-        write_json(self.path / "config.json", c.to_dict())
-        write_json(self.path / "summary.json", self.summary)
-        with _active_lock:
-            _active.add(self.run_id)
-
-    def _update(self, **fields) -> None:
-        self.summary.update(fields, updated=_now(), heartbeat=time.time(),
-                            duration_s=round(self.trainer.active_seconds, 3))
-        write_json(self.path / "summary.json", self.summary)
-        self._last_beat = time.time()
-
-    def heartbeat(self) -> None:
-        if time.time() - self._last_beat >= HEARTBEAT_SECONDS:
-            self._update()
-
-    def on_event(self, event: dict) -> None:
-        kind = event["kind"]
-        if kind == "start" and "handwriting_set" in event:
-            self._update(handwriting_set=event["handwriting_set"])
-        elif kind == "batch":
-            self.heartbeat()
-        elif kind == "epoch":
-            # Checkpoint first: metrics never name an epoch whose weights are not on disk.
-            save_checkpoint(self.path / "checkpoint.pt", self.trainer.checkpoint())
-            with open(self.path / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(event) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            best = max(e["test_acc"] for e in self.trainer.history)
-            self._update(epochs_done=event["epoch"], best_test_acc=best,
-                         final_test_acc=event["test_acc"], final_test_loss=event["test_loss"])
-        elif kind == "probe":
-            # Mid-run test checks of a budgeted run: informative only, so no fsync, and kept out
-            # of metrics.jsonl, whose rows are epochs with weights on disk.
-            with open(self.path / "probes.jsonl", "a") as fh:
-                fh.write(json.dumps(event) + "\n")
-        elif kind == "end":
-            self.finish(event["status"], event.get("message", ""))
-
-    def finish(self, status: str, message: str = "") -> None:
-        if self.summary["status"] == "running":
-            self._update(status=status, message=message)
-        with _active_lock:
-            _active.discard(self.run_id)
-
-
-def record(trainer: Trainer, root=None, label: str = "",
-           recorder: RunRecorder | None = None) -> Iterator[dict]:
-    """The trainer's events, each also written to its run folder (events gain a run_id).
-
-    Closing this generator early marks the run "stopped", keeping its completed epochs.
-    """
-    rec = recorder or RunRecorder(trainer, root, label)
-    try:
-        for event in trainer.events():
-            rec.on_event(event)
-            yield {**event, "run_id": rec.run_id}
-    except GeneratorExit:
-        rec.finish("stopped", f"stopped by the user after {trainer.epochs_done} epoch(s)")
-        raise
-    except OSError as exc:
-        rec.finish("failed", f"could not write the run folder: {exc}")
-        raise RunError(f"could not write run {rec.run_id}: {exc}") from exc
-    except Exception as exc:
-        rec.finish("failed", f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        rec.finish("stopped", f"stopped after {trainer.epochs_done} epoch(s)")
 
 
 # ---------------------------------------------------------------- reading runs
@@ -330,5 +241,5 @@ def _squash(exc: Exception, limit: int) -> str:
     return " ".join(str(exc).split())[:limit]
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")

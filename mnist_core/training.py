@@ -12,111 +12,40 @@ Time the caller spends between events (pausing, writing checkpoints) is not coun
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from . import __version__
 from .config import HANDWRITING_REPEAT, ConfigError, TrainConfig
-from .data import Dataset, augment, iterate_batches, load_dataset, normalise
+from .data import Dataset, iterate_batches, load_dataset
 from .device import configure_threads, resolve_device
 from .evaluation import evaluate_tensors
 from .models import build_model, count_parameters, set_dropout_generator
+from .clock import Clock
+from .step import Diverged, forward_batch, healthy, reported_loss
+from .versions import versions
+from .optim import clock_onecycle_lr, make_optimizer, make_scheduler
 
 # Model initialisation draws from torch's global RNG; concurrent jobs take turns.
 _INIT_LOCK = threading.Lock()
-# A loss this large means the weights have blown up even if it is still finite.
-DIVERGENCE_LOSS = 1e3
-ONECYCLE_WARMUP = 0.25  # share of the run spent raising the rate
 # A budgeted run is evaluated this many times, at the same shares of the budget whatever the
 # model, so runs of different speeds can be compared point for point.
 BUDGET_PROBES = 10
 
 
-def versions() -> dict[str, str]:
-    """Library versions for a checkpoint or manifest (a fresh dict: callers may keep it)."""
-    return dict(_versions())
-
-
-@functools.cache
-def _versions() -> dict[str, str]:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    # Read from its metadata: importing torchvision costs about 2 s and 160 MB that nothing else
-    # in a training process needs.
-    try:
-        torchvision = version("torchvision")
-    except PackageNotFoundError:
-        torchvision = "not installed"
-    # str(): torch.__version__ is a TorchVersion, which weights_only loading refuses.
-    return {"mnist_core": __version__, "torch": str(torch.__version__),
-            "torchvision": torchvision, "python": platform.python_version()}
-
-
-def make_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
-    params = model.parameters()
-    if c.optimizer == "adam":
-        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
-    if c.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-    if c.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
-                               nesterov=c.momentum > 0)
-    return torch.optim.RMSprop(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
-
-
-def make_scheduler(opt: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: int):
-    """A per-batch learning-rate schedule, or None for a constant rate."""
-    sched = torch.optim.lr_scheduler
-    if c.schedule == "constant" or c.time_budget:
-        return None  # a budgeted one-cycle follows the clock instead: see clock_onecycle_lr
-    if c.schedule == "step":
-        return sched.StepLR(opt, step_size=c.step_size * steps_per_epoch, gamma=c.gamma)
-    if c.schedule == "onecycle":
-        # Momentum cycling would override the user's momentum and Adam's betas; keep them.
-        return sched.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * steps_per_epoch,
-                                pct_start=ONECYCLE_WARMUP, cycle_momentum=False)
-    cosine = sched.CosineAnnealingWarmRestarts(
-        opt, T_0=max(1, round(c.restart_epochs * steps_per_epoch)), T_mult=2)
-    warm = round(c.warmup_epochs * steps_per_epoch)
-    if not warm:
-        return cosine
-    linear = sched.LinearLR(opt, start_factor=0.01, total_iters=warm)
-    return sched.SequentialLR(opt, [linear, cosine], milestones=[warm])
-
-
-def clock_onecycle_lr(max_lr: float, fraction: float) -> float:
-    """OneCycleLR's rate (same warm-up share and end points) at a fraction of a time budget.
-
-    Steps are not known in advance when a run is cut by the clock, so the cycle is laid over
-    seconds: every model warms up and anneals fully within the same budget.
-    """
-    start, end = max_lr / 25, max_lr / 25 / 1e4
-    f = min(max(fraction, 0.0), 1.0)
-    if f < ONECYCLE_WARMUP:
-        lo, hi, pct = start, max_lr, f / ONECYCLE_WARMUP
-    else:
-        lo, hi, pct = max_lr, end, (f - ONECYCLE_WARMUP) / (1 - ONECYCLE_WARMUP)
-    return hi + (lo - hi) / 2 * (math.cos(math.pi * pct) + 1)
-
-
-def forward_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, c: TrainConfig,
-                  spec, aug_gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 batch -> (logits, loss): scale, augment, normalise on whole tensors."""
-    x = xb.float().div_(255).unsqueeze(1)
-    if c.augment:
-        x = augment(x, aug_gen)
-    x = normalise(x, spec).contiguous(memory_format=torch.channels_last)
-    logits = model(x)
-    return logits, F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)
+@dataclass
+class EpochStats:
+    """Running sums of one epoch; tensors so that the CPU never waits on the device per batch."""
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    seen: int = 0
+    window_seen: int = 0  # images since the last batch event, for images/s
+    window_start: float = field(default_factory=time.perf_counter)
 
 
 class Trainer:
@@ -134,13 +63,28 @@ class Trainer:
         # NHWC convolutions run about 1.5x faster on the CPU here (docs/benchmarks.md).
         self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = make_optimizer(self.model, config)
+        self.scheduler = None  # per-batch; made in events(), once the steps per epoch are known
+        self.shuffle_gen, self.aug_gen = self._generator(1), self._generator(2)
+        set_dropout_generator(self.model, self._generator(3))
+        self.check_every_batch = self.device.type == "cpu"  # a sync per batch is free on the CPU only
         self.history: list[dict] = []  # one "epoch" event per completed epoch
         self.epochs_done = 0
-        self.active_seconds = 0.0
-        self.eval_seconds = 0.0  # part of active_seconds spent on test evaluation
+        self.step_count = 0
+        self.clock = Clock()
+        self.eval_seconds = 0.0  # part of the clock spent on test evaluation
+        self.used = 0.0  # share of the time budget trained
+        self.probes: list[dict] = []  # a budgeted run's test checks
         # The user's digits this run trained on (count, per class, fingerprint): the set on
         # disk may change afterwards, and the run should say which one it saw.
         self.handwriting_set: dict | None = None
+
+    @property
+    def active_seconds(self) -> float:
+        return self.clock.seconds()
+
+    @property
+    def out_of_time(self) -> bool:
+        return bool(self.config.time_budget) and self.used >= 1
 
     def _generator(self, offset: int) -> torch.Generator:
         g = torch.Generator(device=self.device)
@@ -173,150 +117,168 @@ class Trainer:
             state["optimizer_state"] = self.optimizer.state_dict()
         return state
 
+    # ------------------------------------------------------------ the loop
+
     def events(self) -> Iterator[dict]:
-        c, spec, dev = self.config, self.data.spec, self.device
+        c = self.config
         images, labels = self._training_set()
-        test_images, test_labels = self.data.test_images.to(dev), self.data.test_labels.to(dev)
+        test = self.data.test_images.to(self.device), self.data.test_labels.to(self.device)
         steps_per_epoch = math.ceil(len(images) / c.batch_size)
-        total_steps = steps_per_epoch * c.epochs
-        scheduler = make_scheduler(self.optimizer, c, steps_per_epoch)
-        shuffle_gen, aug_gen = self._generator(1), self._generator(2)
-        set_dropout_generator(self.model, self._generator(3))
-        check_every_batch = dev.type == "cpu"  # a sync per batch is free on the CPU only
-
-        budget = c.time_budget
-        probes_done = 0
-        clock_lr = bool(budget) and c.schedule == "onecycle"
-        if clock_lr:
+        self.scheduler = make_scheduler(self.optimizer, c, steps_per_epoch)
+        if c.time_budget and c.schedule == "onecycle":
             self._set_lr(clock_onecycle_lr(c.lr, 0.0))
-        clock = time.perf_counter()
-
-        def active() -> float:
-            return self.active_seconds + (time.perf_counter() - clock)
-
-        def pause_clock():
-            self.active_seconds += time.perf_counter() - clock
-
-        def resume_clock():
-            nonlocal clock
-            clock = time.perf_counter()
-
-        pause_clock()
-        start = {"kind": "start", "device": str(dev), "params": count_parameters(self.model),
-                 "train_size": len(images), "test_size": len(test_images),
-                 "steps_per_epoch": steps_per_epoch, "total_steps": total_steps}
-        if self.handwriting_set is not None:
-            start["handwriting_set"] = dict(self.handwriting_set)
-        yield start
-        resume_clock()
-
-        step = 0
-        out_of_time = False
-        for epoch in range(1, c.epochs + 1):
-            self.model.train()
-            epoch_start = active()
-            loss_sum = torch.zeros((), device=dev)
-            correct = torch.zeros((), device=dev, dtype=torch.long)
-            seen = window_seen = 0
-            window_start = time.perf_counter()
-            for batch_idx, (xb, yb) in enumerate(iterate_batches(images, labels, c.batch_size, shuffle_gen)):
-                logits, loss = forward_batch(self.model, xb, yb, c, spec, aug_gen)
-                if check_every_batch and not _healthy(loss):
-                    pause_clock()
-                    yield self._diverged(epoch, loss)
-                    return
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                if budget:
-                    used = (active() - self.eval_seconds) / budget  # share of the budget trained
-                    out_of_time = used >= 1
-                    if clock_lr:
-                        self._set_lr(clock_onecycle_lr(c.lr, used))
-                n = len(yb)
-                step += 1
-                seen += n
-                window_seen += n
-                reported = _reported_loss(logits, yb, loss, c)
-                loss_sum += reported * n
-                correct += (logits.detach().argmax(1) == yb).sum()
-                if step % c.log_every == 0 or batch_idx == steps_per_epoch - 1 or out_of_time:
-                    if not check_every_batch and not _healthy(loss):  # the GPU's only check
-                        pause_clock()
-                        yield self._diverged(epoch, loss)
-                        return
-                    now = time.perf_counter()
-                    event = {"kind": "batch", "epoch": epoch, "step": step, "total_steps": total_steps,
-                             "loss": reported.item(), "acc": correct.item() / seen,
-                             "lr": self.optimizer.param_groups[0]["lr"],
-                             "images_per_s": window_seen / max(now - window_start, 1e-9),
-                             "progress": min(1.0, max(step / total_steps, used)) if budget else step / total_steps,
-                             "elapsed": self.active_seconds + (now - clock),
-                             "train_seconds": self.active_seconds + (now - clock) - self.eval_seconds}
-                    pause_clock()
-                    yield event
-                    resume_clock()
-                    window_seen, window_start = 0, time.perf_counter()
-                if out_of_time:
+        yield self._start_event(len(images), len(test[1]), steps_per_epoch)
+        self.clock.start()
+        epoch = 1
+        try:
+            for epoch in range(1, c.epochs + 1):
+                stats = yield from self._train_epoch(epoch, images, labels, test, steps_per_epoch)
+                yield from self._paused(self._epoch_event(epoch, stats, len(images), test))
+                if self.out_of_time:
                     break
-                # The last tenth ends the run; its evaluation is the closing "epoch" event.
-                if budget and probes_done < BUDGET_PROBES - 1 and used >= (probes_done + 1) / BUDGET_PROBES:
-                    probes_done += 1
-                    test = self._evaluate(active, test_images, test_labels)
-                    event = {"kind": "probe", "epoch": round(epoch - 1 + seen / len(images), 3), "step": step,
-                             "test_acc": test["accuracy"], "test_loss": test["loss"],
-                             "test_size": len(test_labels), "train_seconds": used * budget}
-                    pause_clock()
-                    yield event
-                    resume_clock()
-                    self.model.train()
+        except Diverged as exc:
+            self.clock.stop()
+            yield self._diverged(epoch, exc.loss)
+            return
+        self.clock.stop()
+        yield self._end_event()
 
-            test = self._evaluate(active, test_images, test_labels)
-            now_active = active()
-            # A budget can end an epoch part-way: it is reported as a fraction (2.37), so curves
-            # and histories put it where it belongs.
-            partial = out_of_time and seen < len(images)
-            self.epochs_done = round(epoch - 1 + seen / len(images), 2) if partial else epoch
-            event = {"kind": "epoch", "epoch": self.epochs_done, "epochs": c.epochs,
-                     "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
-                     "test_loss": test["loss"], "test_acc": test["accuracy"],
-                     "lr": self.optimizer.param_groups[0]["lr"],
-                     "epoch_time": now_active - epoch_start, "elapsed": now_active,
-                     "train_seconds": now_active - self.eval_seconds, "step": step}
-            self.history.append(event)
-            pause_clock()
-            yield event
-            resume_clock()
-            if out_of_time:
+    def _train_epoch(self, epoch: int, images, labels, test, steps_per_epoch: int):
+        """One pass over the training images (cut short by the budget); returns its stats."""
+        c = self.config
+        self.model.train()
+        stats = EpochStats(torch.zeros((), device=self.device),
+                           torch.zeros((), device=self.device, dtype=torch.long))
+        for batch_idx, (xb, yb) in enumerate(iterate_batches(images, labels, c.batch_size, self.shuffle_gen)):
+            logits, loss = self.step(xb, yb)
+            self._tick_budget()
+            reported = reported_loss(logits, yb, loss, c)
+            stats.loss_sum += reported * len(yb)
+            stats.correct += (logits.detach().argmax(1) == yb).sum()
+            stats.seen += len(yb)
+            stats.window_seen += len(yb)
+            last = batch_idx == steps_per_epoch - 1
+            if self.step_count % c.log_every == 0 or last or self.out_of_time:
+                if not self.check_every_batch and not healthy(loss):  # the GPU's only check
+                    raise Diverged(loss.item())
+                yield from self._paused(self._batch_event(epoch, stats, reported, steps_per_epoch))
+                stats.window_seen, stats.window_start = 0, time.perf_counter()
+            if self.out_of_time:
                 break
-        pause_clock()
-        last = self.history[-1]
-        if out_of_time:
-            message = (f"reached its {budget:g} s time budget after {self.epochs_done:g} epoch(s), {step:,} "
-                       f"steps: test accuracy {last['test_acc']:.2%} ({self.active_seconds:.1f} s with "
-                       "the test evaluations)")
-        else:
-            message = (f"completed {self.epochs_done} epoch(s): test accuracy {last['test_acc']:.2%} in "
-                       f"{self.active_seconds:.1f} s")
-        yield {"kind": "end", "status": "completed", "epochs_done": self.epochs_done, "steps": step,
-               "message": message,
-               "elapsed": self.active_seconds, "train_seconds": self.active_seconds - self.eval_seconds}
+            if self._probe_due():
+                yield from self._paused(self._probe_event(epoch, stats.seen / len(images), test))
+                self.model.train()
+        return stats
 
-    def _evaluate(self, active, images, labels) -> dict:
+    def step(self, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step on a uint8 batch: (logits, loss). Raises Diverged, before
+        updating anything, when the loss has blown up (checked per batch on the CPU only)."""
+        logits, loss = forward_batch(self.model, xb, yb, self.config, self.data.spec, self.aug_gen)
+        if self.check_every_batch and not healthy(loss):
+            raise Diverged(loss.item())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.step_count += 1
+        return logits, loss
+
+    def _paused(self, event: dict) -> Iterator[dict]:
+        """Yield with the clock stopped: the caller's time (pauses, checkpoints) is not training."""
+        self.clock.stop()
+        yield event
+        self.clock.start()
+
+    # ------------------------------------------------------------ the clock and the budget
+
+    def _tick_budget(self) -> None:
+        """After a step: the share of the budget trained, which drives a clock-based one-cycle."""
+        c = self.config
+        if not c.time_budget:
+            return
+        self.used = (self.clock.seconds() - self.eval_seconds) / c.time_budget
+        if c.schedule == "onecycle":
+            self._set_lr(clock_onecycle_lr(c.lr, self.used))
+
+    def _probe_due(self) -> bool:
+        # The last tenth ends the run; its evaluation is the closing "epoch" event.
+        done = len(self.probes)
+        return (bool(self.config.time_budget) and done < BUDGET_PROBES - 1
+                and self.used >= (done + 1) / BUDGET_PROBES)
+
+    def _evaluate(self, test) -> dict:
         """Test loss and accuracy, timed into eval_seconds: a budget counts training, not this."""
-        start = active()
-        test = evaluate_tensors(self.model, images, labels=labels, spec=self.data.spec)
-        self.eval_seconds += active() - start
-        return test
+        start = self.clock.seconds()
+        result = evaluate_tensors(self.model, test[0], labels=test[1], spec=self.data.spec)
+        self.eval_seconds += self.clock.seconds() - start
+        return result
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def _diverged(self, epoch: int, loss: torch.Tensor) -> dict:
-        value = loss.item()
+    # ------------------------------------------------------------ events
+
+    def _start_event(self, train_size: int, test_size: int, steps_per_epoch: int) -> dict:
+        event = {"kind": "start", "device": str(self.device), "params": count_parameters(self.model),
+                 "train_size": train_size, "test_size": test_size, "steps_per_epoch": steps_per_epoch,
+                 "total_steps": steps_per_epoch * self.config.epochs}
+        if self.handwriting_set is not None:
+            event["handwriting_set"] = dict(self.handwriting_set)
+        return event
+
+    def _batch_event(self, epoch: int, stats: EpochStats, reported, steps_per_epoch: int) -> dict:
+        now = time.perf_counter()
+        total = steps_per_epoch * self.config.epochs
+        progress = self.step_count / total
+        if self.config.time_budget:
+            progress = min(1.0, max(progress, self.used))
+        elapsed = self.clock.seconds()
+        return {"kind": "batch", "epoch": epoch, "step": self.step_count, "total_steps": total,
+                "loss": reported.item(), "acc": stats.correct.item() / stats.seen,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "images_per_s": stats.window_seen / max(now - stats.window_start, 1e-9),
+                "progress": progress, "elapsed": elapsed, "train_seconds": elapsed - self.eval_seconds}
+
+    def _probe_event(self, epoch: int, share_of_epoch: float, test) -> dict:
+        result = self._evaluate(test)
+        event = {"kind": "probe", "epoch": round(epoch - 1 + share_of_epoch, 3), "step": self.step_count,
+                 "test_acc": result["accuracy"], "test_loss": result["loss"], "test_size": len(test[1]),
+                 "train_seconds": self.used * self.config.time_budget}
+        self.probes.append(event)
+        return event
+
+    def _epoch_event(self, epoch: int, stats: EpochStats, train_size: int, test) -> dict:
+        result = self._evaluate(test)
+        elapsed = self.clock.seconds()
+        # A budget can end an epoch part-way: it is reported as a fraction (2.37), so curves
+        # and histories put it where it belongs.
+        partial = self.out_of_time and stats.seen < train_size
+        self.epochs_done = round(epoch - 1 + stats.seen / train_size, 2) if partial else epoch
+        epoch_start = self.history[-1]["elapsed"] if self.history else 0.0
+        event = {"kind": "epoch", "epoch": self.epochs_done, "epochs": self.config.epochs,
+                 "train_loss": stats.loss_sum.item() / stats.seen, "train_acc": stats.correct.item() / stats.seen,
+                 "test_loss": result["loss"], "test_acc": result["accuracy"],
+                 "lr": self.optimizer.param_groups[0]["lr"],
+                 "epoch_time": elapsed - epoch_start, "elapsed": elapsed,
+                 "train_seconds": elapsed - self.eval_seconds, "step": self.step_count}
+        self.history.append(event)
+        return event
+
+    def _end_event(self) -> dict:
+        last, seconds = self.history[-1], self.clock.seconds()
+        if self.out_of_time:
+            message = (f"reached its {self.config.time_budget:g} s time budget after {self.epochs_done:g} "
+                       f"epoch(s), {self.step_count:,} steps: test accuracy {last['test_acc']:.2%} "
+                       f"({seconds:.1f} s with the test evaluations)")
+        else:
+            message = (f"completed {self.epochs_done} epoch(s): test accuracy {last['test_acc']:.2%} in "
+                       f"{seconds:.1f} s")
+        return {"kind": "end", "status": "completed", "epochs_done": self.epochs_done, "steps": self.step_count,
+                "message": message, "elapsed": seconds, "train_seconds": seconds - self.eval_seconds}
+
+    def _diverged(self, epoch: int, value: float) -> dict:
         kept = (f"epoch {self.epochs_done} is kept" if self.epochs_done else "no epoch completed")
         return {"kind": "end", "status": "diverged", "epochs_done": self.epochs_done,
                 "message": f"training diverged in epoch {epoch}: loss became {value:.4g}. "
@@ -337,20 +299,6 @@ def _with_handwriting(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch
     own_x = own_x.repeat(HANDWRITING_REPEAT, 1, 1)
     own_y = own_y.repeat(HANDWRITING_REPEAT)
     return (torch.cat([images, own_x.to(images.dtype)]), torch.cat([labels, own_y.to(labels.dtype)]), used)
-
-
-def _reported_loss(logits, yb, loss, c: TrainConfig) -> torch.Tensor:
-    """Plain cross-entropy for the curves: label smoothing raises the optimised loss's floor
-    (about 0.5 at 0.1), which would sit oddly above an unsmoothed test loss."""
-    if not c.label_smoothing:
-        return loss.detach()
-    with torch.no_grad():
-        return F.cross_entropy(logits.detach(), yb)
-
-
-def _healthy(loss: torch.Tensor) -> bool:
-    value = loss.item()
-    return math.isfinite(value) and value < DIVERGENCE_LOSS
 
 
 def train(config: TrainConfig, data: Dataset | None = None, data_dir=None) -> Iterator[dict]:

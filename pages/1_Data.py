@@ -2,10 +2,12 @@ import math
 
 import streamlit as st
 
-import studio_charts as charts
-import studio_ui
 from mnist_core.data import DATASETS
 from mnist_core.explore import sample_indices, split_summary
+from studio import charts
+from studio.data import cached_dataset, dataset_or_help
+from studio import frame
+from studio.images import image_grid
 
 
 def first_page():
@@ -16,10 +18,10 @@ def first_page():
 @st.cache_data(show_spinner="Computing statistics...", max_entries=8)
 def summary(name: str, source: str, split: str) -> dict:
     # Keyed by the folder too; the tensors themselves come from the resource cache.
-    return split_summary(studio_ui.cached_dataset(name, source), split)
+    return split_summary(cached_dataset(name, source), split)
 
 
-with studio_ui.page("Data", ":material/grid_on:"):
+with frame.page("Data"):
     st.title("Data")
     top = st.columns([2, 1, 3])
     name = top[0].radio(
@@ -31,7 +33,7 @@ with studio_ui.page("Data", ":material/grid_on:"):
         on_change=first_page,
     )
     split = top[1].radio("Split", ["train", "test"], horizontal=True, key="data_split", on_change=first_page)
-    data = studio_ui.dataset_or_help(name)
+    data = dataset_or_help(name)
     if data is None:
         st.stop()
     stats = summary(name, data.source, split)
@@ -69,7 +71,7 @@ with studio_ui.page("Data", ":material/grid_on:"):
 
         grid, inspect = st.columns([3, 2])
         with grid:
-            studio_ui.image_grid(
+            image_grid(
                 [images[i].numpy() for i in shown],
                 [f"#{i}: {classes[int(labels[i])]}" for i in shown],
                 per_row=8,

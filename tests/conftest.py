@@ -1,20 +1,20 @@
-"""Shared fixtures: the real MNIST files where realism matters, tiny generated data for speed."""
+"""Shared fixtures: the real MNIST files where realism matters, tiny generated data for speed.
+
+Helpers live in tests/support.py; this file holds fixtures only.
+"""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-import torch
 
-from mnist_core.data import DATASETS, Dataset, write_idx
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MNIST = REPO.parent / "shared" / "data" / "mnist"
+from mnist_core.data import DATASETS, Dataset
+from tests.support import make_synthetic, mnist_dir
 
 
-def mnist_dir() -> Path:
-    return Path(os.environ.get("MNIST_DATA_DIR") or DEFAULT_MNIST)
+def _require_mnist(folder: Path) -> None:
+    if not any((folder / f"train-images-idx3-ubyte{s}").exists() for s in (".gz", "")):
+        pytest.fail(f"real MNIST files are required in {folder} (set MNIST_DATA_DIR)")
 
 
 @pytest.fixture(scope="session")
@@ -22,37 +22,13 @@ def real_mnist():
     from mnist_core.data import load_dataset
 
     folder = mnist_dir()
-    if not (folder / "train-images-idx3-ubyte.gz").exists() and not (folder / "train-images-idx3-ubyte").exists():
-        pytest.fail(f"real MNIST files are required in {folder} (set MNIST_DATA_DIR)")
+    _require_mnist(folder)
     return load_dataset("mnist", folder, allow_download=False)
-
-
-def make_synthetic(n_train: int = 600, n_test: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
-    """Digit-like blobs: class k draws a bright 6x6 square at one of ten grid spots, plus noise."""
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        labels = torch.arange(n) % 10
-        images = (torch.rand(n, 28, 28, generator=g) * 40).to(torch.uint8)
-        for i, k in enumerate(labels.tolist()):
-            r, c = 3 + (k // 5) * 13, 2 + (k % 5) * 5
-            images[i, r:r + 8, c:c + 5] = 255
-        out[f"{split}_images"], out[f"{split}_labels"] = images, labels
-    return out
 
 
 @pytest.fixture(scope="session")
 def tiny_data() -> Dataset:
     return Dataset(spec=DATASETS["mnist"], source="synthetic", **make_synthetic())
-
-
-def write_dataset(folder: Path, tensors: dict[str, torch.Tensor], gz: bool = True) -> Path:
-    from mnist_core.data import FILES
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for key, stem in FILES.items():
-        write_idx(folder / (stem + (".gz" if gz else "")), tensors[key])
-    return folder
 
 
 @pytest.fixture
@@ -62,45 +38,25 @@ def runs_dir(tmp_path, monkeypatch) -> Path:
     return path
 
 
-def wait_for(pred, timeout: float = 60.0) -> bool:
-    """Poll pred() until it holds or the timeout passes (for background jobs)."""
-    import time
-
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def fill_disk_after(monkeypatch, saves: int):
-    """Make checkpoint writes fail with ENOSPC from the given save on, after a partial write.
-
-    Returns a function that frees the disk again."""
-    import mnist_core.runs as runs_mod
-
-    real_save = torch.save
-    calls = {"n": 0}
-
-    def full_disk(obj, fh, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] >= saves:
-            fh.write(b"partial")
-            raise OSError(28, "No space left on device")
-        return real_save(obj, fh, *args, **kwargs)
-
-    monkeypatch.setattr(runs_mod.torch, "save", full_disk)
-    return lambda: monkeypatch.setattr(runs_mod.torch, "save", real_save)
+@pytest.fixture
+def real_env(tmp_path, monkeypatch):
+    """The app's environment for AppTest: the real MNIST files, offline, runs in a temp folder."""
+    folder = mnist_dir()
+    _require_mnist(folder)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(folder))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    return tmp_path / "runs"
 
 
-def canvas_from_digit(digit, size: int = 280):
-    """A 28x28 MNIST digit drawn large: white strokes on the black canvas, as RGBA."""
-    import numpy as np
-    from PIL import Image
-
-    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR))
-    rgba = np.zeros((size, size, 4), dtype=np.uint8)
-    rgba[..., :3] = big[..., None]
-    rgba[..., 3] = 255
-    return rgba
+@pytest.fixture
+def offline_env(tmp_path, monkeypatch):
+    """The app with no data anywhere and no network."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(tmp_path)  # no ./data from the repo either
+    for var in ("MNIST_DATA_DIR", "FASHION_MNIST_DATA_DIR"):
+        monkeypatch.setenv(var, str(empty))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    return empty

@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
-from .helpers import ARTIFACTS, REPO, mnist_dir
+from tests.support import mnist_dir
+
+from .helpers import ARTIFACTS, REPO, VIEWPORT
 
 # Debian's package by default; CHROMIUM_PATH points elsewhere (another distribution, macOS).
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -32,7 +34,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-VIEWPORT = {"width": 1280, "height": 900}
 START_TIMEOUT = 120  # importing torch and streamlit on a busy 2-core machine
 
 

@@ -10,35 +10,20 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from studio.nav import PAGES
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "screenshots"
 DOCS = REPO / "docs" / "screenshots"
+VIEWPORT = {"width": 1280, "height": 900}
 
 
-def mnist_dir() -> Path:
-    return Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "data" / "mnist")
-
-
-# Streamlit names a pages/ script's URL after its file, without the number prefix.
-PAGE_PATHS = {
-    "home": "/",
-    "data": "/Data",
-    "train": "/Train",
-    "head_to_head": "/Head_to_head",
-    "evaluate": "/Evaluate",
-    "draw": "/Draw",
-    "runs": "/Runs",
-}
-TITLES = {
-    "home": "MNIST Studio",
-    "data": "Data",
-    "train": "Train",
-    "head_to_head": "Head to head",
-    "evaluate": "Evaluate",
-    "draw": "Draw",
-    "runs": "Runs",
-}
-# What studio_ui.page() and the Train page's live view show instead of an exception, and the
+# "home", "data", "train", ... -> the address Streamlit gives each page (after its file's name).
+PAGE_PATHS = {p.title.lower().replace(" ", "_"): p.url_path for p in PAGES}
+# The heading each page opens with: its title, and the app's name on the home page.
+TITLES = {name: "MNIST Studio" if path == "/" else p.title
+          for (name, path), p in zip(PAGE_PATHS.items(), PAGES)}
+# What studio.frame.page() and the Train page's live view show instead of an exception, and the
 # first word of any traceback that still gets through.
 ERROR_TEXTS = ("Something went wrong on this page", "Could not show the run", "Traceback")
 
@@ -71,7 +56,7 @@ def assert_clean(page: Page) -> None:
 def goto(page: Page, base_url: str, name: str) -> None:
     """Open a page by URL (a new Streamlit session) and wait until it has rendered."""
     page.goto(base_url + PAGE_PATHS[name])
-    # An exception outside studio_ui.page() replaces the whole page: fail on it at once.
+    # An exception outside studio.frame.page() replaces the whole page: fail on it at once.
     page.locator("h1").or_(page.locator('[data-testid="stException"]')).first.wait_for(timeout=90_000)
     assert_clean(page)
     expect_title(page, name)

@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from tests.support import mnist_dir
+
 from .helpers import (
     STROKES,
     assert_clean,
@@ -15,7 +17,6 @@ from .helpers import (
     draw,
     goto,
     metric,
-    mnist_dir,
     screenshot,
     wait_idle,
     widget,

@@ -12,13 +12,14 @@ import zipfile
 import pytest
 from playwright.sync_api import expect
 
+from tests.support import mnist_dir
+
 from .helpers import (
     STROKES,
     assert_clean,
     draw,
     goto,
     metric,
-    mnist_dir,
     navigate,
     screenshot,
     wait_idle,
@@ -325,7 +326,8 @@ def two_runs(app_server, monkeypatch):
     runs folder; removed afterwards so other tests' pages see no more runs than before."""
     from mnist_core.config import TrainConfig
     from mnist_core.data import load_dataset
-    from mnist_core.runs import load_run, record
+    from mnist_core.recorder import record
+    from mnist_core.runs import load_run
     from mnist_core.training import Trainer
 
     monkeypatch.setenv("MNIST_THREADS", "1")  # the server and Chromium share the 2 cores
@@ -343,7 +345,7 @@ def two_runs(app_server, monkeypatch):
 
 def run_option(run) -> str:
     """The text Runs' selectboxes show for a run."""
-    from studio_ui import run_title
+    from studio.picker import run_title
 
     return f"{run_title(run)} ({run.run_id})"
 

@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from .conftest import VIEWPORT
 from .helpers import (
+    VIEWPORT,
     PAGE_PATHS,
     assert_clean,
     choose,

@@ -1,0 +1,1 @@
+"""Developer benchmarks, kept out of the runtime package: `python -m benchmarks [--quick] [--levers]`."""

@@ -1,0 +1,58 @@
+"""Optimisers and learning-rate schedules, built from a TrainConfig."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .config import TrainConfig
+
+ONECYCLE_WARMUP = 0.25  # share of the run spent raising the rate
+
+
+def make_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if c.optimizer == "adam":
+        return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
+    if c.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+    if c.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
+                               nesterov=c.momentum > 0)
+    return torch.optim.RMSprop(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: int):
+    """A per-batch learning-rate schedule, or None for a constant rate."""
+    sched = torch.optim.lr_scheduler
+    if c.schedule == "constant" or c.time_budget:
+        return None  # a budgeted one-cycle follows the clock instead: see clock_onecycle_lr
+    if c.schedule == "step":
+        return sched.StepLR(opt, step_size=c.step_size * steps_per_epoch, gamma=c.gamma)
+    if c.schedule == "onecycle":
+        # Momentum cycling would override the user's momentum and Adam's betas; keep them.
+        return sched.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * steps_per_epoch,
+                                pct_start=ONECYCLE_WARMUP, cycle_momentum=False)
+    cosine = sched.CosineAnnealingWarmRestarts(
+        opt, T_0=max(1, round(c.restart_epochs * steps_per_epoch)), T_mult=2)
+    warm = round(c.warmup_epochs * steps_per_epoch)
+    if not warm:
+        return cosine
+    linear = sched.LinearLR(opt, start_factor=0.01, total_iters=warm)
+    return sched.SequentialLR(opt, [linear, cosine], milestones=[warm])
+
+
+def clock_onecycle_lr(max_lr: float, fraction: float) -> float:
+    """OneCycleLR's rate (same warm-up share and end points) at a fraction of a time budget.
+
+    Steps are not known in advance when a run is cut by the clock, so the cycle is laid over
+    seconds: every model warms up and anneals fully within the same budget.
+    """
+    start, end = max_lr / 25, max_lr / 25 / 1e4
+    f = min(max(fraction, 0.0), 1.0)
+    if f < ONECYCLE_WARMUP:
+        lo, hi, pct = start, max_lr, f / ONECYCLE_WARMUP
+    else:
+        lo, hi, pct = max_lr, end, (f - ONECYCLE_WARMUP) / (1 - ONECYCLE_WARMUP)
+    return hi + (lo - hi) / 2 * (math.cos(math.pi * pct) + 1)

@@ -1,0 +1,50 @@
+import streamlit as st
+
+from mnist_core.runs import list_runs, runs_root
+from studio import charts, frame, picker, runs_panel
+from studio.nav import BY_TITLE
+
+with frame.page("Runs"):
+    st.title("Runs")
+    root = runs_root()
+    runs = list_runs(root)
+    if not runs:
+        st.info(f"No saved runs in `{root}` yet. Train one and it appears here.")
+        st.page_link(BY_TITLE["Train"].file, label="Open Train", icon=":material/model_training:")
+        st.stop()
+    by_id = {r.run_id: r for r in runs}
+
+    def titled(run_id: str) -> str:
+        return f"{picker.run_title(by_id[run_id])} ({run_id})"
+
+    runs_panel.runs_table(runs)
+    st.caption(f"Saved in `{root}` (set MNIST_RUNS_DIR to use another folder).")
+    st.subheader("Compare curves")
+    with_curves = [r.run_id for r in runs if r.metrics]
+    picked = st.multiselect(
+        "Runs to overlay",
+        with_curves,
+        default=with_curves[:3],
+        key="runs_overlay",
+        format_func=lambda i: picker.run_title(by_id[i]),
+    )
+    by_time = st.radio("Against", ["epochs", "seconds of training"], horizontal=True,
+                       key="runs_overlay_x") == "seconds of training"
+    if picked:
+        acc_fig, loss_fig = charts.epoch_overlay(
+            {by_id[i].summary.get("label") or i: runs_panel.curve(by_id[i], by_time) for i in picked}, by_time
+        )
+        c = st.columns(2)
+        c[0].plotly_chart(acc_fig, key="overlay_acc")
+        c[1].plotly_chart(loss_fig, key="overlay_loss")
+    if len(runs) >= 2:
+        st.subheader("Compare settings")
+        runs_panel.settings_diff(by_id, titled)
+    st.subheader("Manage a run")
+    run_id = st.selectbox(
+        "Run",
+        list(by_id),
+        key="runs_selected",
+        format_func=titled,
+    )
+    runs_panel.manage(by_id[run_id], root)

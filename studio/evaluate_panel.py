@@ -1,0 +1,133 @@
+"""Evaluate's panels beyond the scores: calibration, robustness and the model's internals."""
+from __future__ import annotations
+
+import streamlit as st
+
+from mnist_core.calibration import calibrate_model, coverage_curve
+from mnist_core.data import Dataset
+
+from . import charts, state
+from .images import enlarge
+
+
+def calibration_section(model, data: Dataset, images, res: dict) -> None:
+    """ECE before and after temperature scaling, reliability diagrams, and the abstain threshold
+    that Draw uses."""
+    if "calibration" not in res:
+        with st.spinner("Fitting a temperature on 5,000 training images..."):
+            res["calibration"] = calibrate_model(model, data, images, res["labels"])
+    cal = res["calibration"]
+    k = st.columns(3)
+    k[0].metric("ECE", f"{cal['ece']:.2%}", help="Expected calibration error: the gap between confidence "
+                "and accuracy, averaged over 15 confidence bins weighted by their images.")
+    k[1].metric("ECE after temperature scaling", f"{cal['ece_scaled']:.2%}")
+    k[2].metric("Temperature T", f"{cal['temperature']:.3f}",
+                help="Logits are divided by T: above 1 the model was overconfident, below 1 underconfident.")
+    st.caption(
+        f"T minimises the loss on the last {cal['held_out']:,} training images. Those are held out "
+        "only in part for runs trained on a subset and not at all otherwise, so T is an approximation."
+    )
+    c = st.columns(2)
+    for col, (bins, title, chart_key) in zip(c, [
+        (cal["bins"], "Reliability: as trained", "eval_reliability"),
+        (cal["bins_scaled"], f"Reliability: after scaling by T = {cal['temperature']:.2f}",
+         "eval_reliability_scaled"),
+    ]):
+        col.plotly_chart(
+            charts.reliability(bins["confidence"].numpy(), bins["accuracy"].numpy(), bins["count"].numpy(),
+                               bins["edges"].numpy(), title),
+            key=chart_key,
+        )
+    st.session_state["eval_abstain"] = float(st.session_state.get(state.ABSTAIN, 0.0))
+    c = st.columns([1, 2])
+    t = c[0].slider(
+        "Abstain below confidence t",
+        0.0,
+        1.0,
+        step=0.01,
+        key="eval_abstain",
+        on_change=lambda: st.session_state.update(
+            {state.ABSTAIN: st.session_state["eval_abstain"]}
+        ),
+        help="Draw answers 'Not sure' when its top probability is below t. 0 never abstains.",
+    )
+    at_t = coverage_curve(res["probs"], res["labels"], [t])
+    t_cov, t_acc = at_t["coverage"].item(), at_t["accuracy"].item()
+    c[0].metric("Coverage at t", f"{t_cov:.2%}")
+    c[0].metric("Accuracy on answered", "-" if t_cov == 0 else f"{t_acc:.2%}")
+    c[0].caption("On the model's own probabilities, as Draw shows them (not the scaled ones).")
+    curve = cal["coverage"]
+    c[1].plotly_chart(
+        charts.coverage_accuracy(
+            curve["threshold"].numpy(), curve["coverage"].numpy(), curve["accuracy"].numpy(), t, t_cov, t_acc
+        ),
+        key="eval_coverage",
+    )
+
+
+def robustness_section(model, data: Dataset, model_id, n: int = 2000) -> None:
+    """Accuracy under shift, rotation and stroke thickness, computed on request."""
+    from mnist_core.robustness import robustness_sweep
+
+    key = (model_id, data.source)
+    if st.button(f"Run the robustness sweep on {n:,} test digits", key="eval_robustness_run",
+                 icon=":material/play_arrow:"):
+        with st.spinner("Distorting and classifying the test digits..."):
+            state.store(state.ROBUSTNESS, key,
+                        robustness_sweep(model, data.test_images, data.test_labels, data.spec, n=n))
+    sweep = state.cached(state.ROBUSTNESS, key)
+    if sweep is None:
+        st.caption("Shifts of 0-4 pixels, rotations of 0-30 degrees and thinner or thicker strokes "
+                   "(a 3x3 min- or max-filter), one at a time. Takes a few seconds.")
+        return
+    figs = charts.robustness_lines(sweep)
+    cols = st.columns(len(figs))
+    for col, fig, name in zip(cols, figs, sweep):
+        col.plotly_chart(fig, key=f"eval_robustness_{name}")
+
+
+def _select_embedding_point() -> None:
+    # A callback runs before the page, outside frame.page()'s guard: an unexpected selection
+    # shape must be ignored here, not raise.
+    points = st.session_state["eval_embedding"]["selection"].get("points") or []
+    data = points[0].get("customdata") if points else None
+    if isinstance(data, dict):  # typed arrays come back keyed "0", "1"
+        data = [data.get("0")]
+    try:
+        st.session_state[state.EMBEDDING_PICK] = int(data[0])
+    except (TypeError, ValueError, IndexError):
+        pass
+
+
+def internals_section(model, data: Dataset, model_id, n: int = 2000) -> None:
+    """First-layer filters and a 2-D map of test embeddings; only computed once toggled on."""
+    from mnist_core.internals import first_layer_filters, project_embeddings
+
+    classes = list(data.classes)
+    try:
+        filters = first_layer_filters(model).numpy()
+    except ValueError as exc:
+        st.info(str(exc))
+    else:
+        st.plotly_chart(charts.weight_grid(filters, title=f"First-layer weights ({len(filters)} shown)"),
+                        key="eval_filters")
+        st.caption("Red weights respond to ink, blue to its absence; each is scaled to its own range.")
+    def compute():
+        st.session_state.pop(state.EMBEDDING_PICK, None)  # a pick on another model's map
+        with st.spinner(f"Embedding {n:,} test digits..."):
+            return project_embeddings(model, data.test_images, data.test_labels, data.spec, n=n)
+
+    p = state.cached(state.PROJECTION, (model_id, data.source), compute)
+    left, right = st.columns([3, 1])
+    left.plotly_chart(
+        charts.embedding_scatter(p["coords"].numpy(), p["labels"].numpy(), p["preds"].numpy(),
+                                 classes, p["index"].numpy()),
+        key="eval_embedding", on_select=_select_embedding_point, selection_mode="points")
+    pick = st.session_state.get(state.EMBEDDING_PICK)
+    with right:
+        if pick is None:
+            st.caption("Click a point to see its digit.")
+        else:
+            st.image(enlarge(data.test_images[pick].numpy(), 140), width=140,
+                     caption=f"test #{pick}: label {classes[int(p['labels'][pick])]}, "
+                             f"predicted {classes[int(p['preds'][pick])]}")

@@ -1,0 +1,80 @@
+"""Every page's frame: page config, the sidebar, and a message instead of a traceback."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import streamlit as st
+
+from mnist_core.config import ConfigError
+from mnist_core.data import DatasetError
+from mnist_core.jobs import JobLimitError
+from mnist_core.models import ModelError
+from mnist_core.preprocessing import ImageInputError
+from mnist_core.runs import RunError
+
+from . import state
+from .nav import BY_TITLE, PAGES
+from .picker import model_in_use_text
+
+EXPECTED_ERRORS = (DatasetError, ConfigError, RunError, ImageInputError, JobLimitError, ModelError)
+
+
+@contextmanager
+def shown_errors():
+    """Show an expected failure as a message instead of a traceback, and skip the rest."""
+    try:
+        yield
+    except EXPECTED_ERRORS as exc:
+        st.error(str(exc))
+
+
+def sidebar() -> None:
+    st.markdown("### MNIST Studio")
+    for p in PAGES:
+        st.page_link(p.file, label=p.title, icon=p.icon)
+    st.divider()
+    st.caption(f"Model in use: {model_in_use_text()}")
+    job = st.session_state.get(state.TRAIN_JOB)
+    if job is not None and not job.finished:
+        # Drawn on full reruns only (a fragment cannot write to the sidebar), so the numbers
+        # are those of the last page change; the Train page shows them live.
+        st.caption(f"Training in the background: {job.status}, {job.progress:.0%} when this page opened")
+        st.page_link(BY_TITLE["Train"].file, label="Watch it live", icon=":material/monitoring:")
+    race = st.session_state.get(state.RACE_JOBS) or {}
+    if any(not j.finished for j in race.values()):
+        st.caption("A head to head is running in the background.")
+        st.page_link(BY_TITLE["Head to head"].file, label="Watch the race", icon=":material/monitoring:")
+
+
+@contextmanager
+def page(title: str):
+    """A page's body runs inside: config, sidebar navigation, and errors shown as messages."""
+    from mnist_core.device import configure_threads
+
+    icon = BY_TITLE[title].icon
+    st.set_page_config(page_title=f"{title} - MNIST Studio", page_icon=icon, layout="wide")
+    configure_threads()
+    with st.sidebar:
+        sidebar()
+    try:
+        yield
+    except EXPECTED_ERRORS as exc:
+        st.error(str(exc))
+    except Exception as exc:  # the last line of defence: a message, never a traceback
+        st.error(f"Something went wrong on this page: {type(exc).__name__}: {exc}")
+
+
+def live_panel(render, running: bool, what: str) -> None:
+    """Draw `render()` (which returns whether its jobs have finished) in a fragment that redraws
+    every second while `running`. When a redraw finds them finished, one full rerun turns the
+    polling off and refreshes the sidebar."""
+    def body() -> None:
+        try:
+            finished = render()
+        except Exception as exc:  # a fragment rerun is outside page()'s guard
+            st.error(f"Could not show {what}: {type(exc).__name__}: {exc}")
+            return
+        if running and finished:
+            st.rerun(scope="app")
+
+    st.fragment(run_every=1.0 if running else None)(body)()

@@ -1,0 +1,87 @@
+"""The "My handwriting" panels: saving drawn digits (Draw), the set's summary, its score (Evaluate).
+
+Kept apart from the pages so that AppTest can drive them without the drawing canvas.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from mnist_core import handwriting
+from mnist_core.evaluation import evaluate_tensors
+from mnist_core.handwriting import HandwritingError
+
+
+def save_panel(reading, spec, key: str = "draw") -> None:
+    """'Save to my handwriting' for a drawing that was read (a draw_panel.Reading), then the
+    set's summary."""
+    st.subheader("My handwriting")
+    if spec.name != "mnist":
+        st.caption("Your handwriting set holds digits; pick an MNIST model to add to it.")
+        return
+    top = None if reading is None else reading.top
+    if top is not None:
+        # The key carries the prediction so the default follows each new drawing.
+        label = st.selectbox("True label", list(range(10)), index=top, key=f"{key}-hw-label-{top}")
+        if st.button("Save to my handwriting", icon=":material/save:", key=f"{key}-hw-save"):
+            try:
+                handwriting.save_sample(reading.prep.steps["centred 28x28"], label)
+                st.success(f"Saved as a {label}.")
+            except (HandwritingError, OSError) as exc:
+                st.error(f"Could not save the digit: {exc}")
+    summary(key)
+
+
+def summary(key: str = "draw") -> None:
+    try:
+        # Counted, not loaded: this runs on every stroke drawn on the canvas.
+        counts, skipped = handwriting.count_set()
+    except OSError as exc:
+        st.error(f"Could not read your handwriting set: {exc}")
+        return
+    total = sum(counts)
+    message = st.session_state.pop(f"{key}-hw-message", None)
+    if message:
+        st.success(message)
+    st.caption(f"{total} saved digit{'' if total == 1 else 's'} in `{handwriting.folder_path()}`. Per class: "
+               + ", ".join(f"{d}: {n}" for d, n in enumerate(counts))
+               + (f". {skipped} unreadable entries skipped." if skipped else "."))
+    if total:
+        # A callable: the zip is built on click, not on every stroke that reruns the page.
+        st.download_button("Download the set (zip)", handwriting.export_zip,
+                           file_name="my-handwriting.zip", mime="application/zip",
+                           icon=":material/download:", key=f"{key}-hw-download", on_click="ignore")
+    upload = st.file_uploader("Import a handwriting zip (labels.csv and 28x28 PNGs)", type=["zip"],
+                              key=f"{key}-hw-upload")
+    if upload is not None:
+        # Remembered per file so the rerun after importing does not import it again.
+        stamp = (upload.name, upload.size, getattr(upload, "file_id", None))
+        if st.session_state.get(f"{key}-hw-imported") != stamp:
+            try:
+                added, skipped = handwriting.import_zip(upload.getvalue())
+            except HandwritingError as exc:
+                st.error(f"Could not import {upload.name}: {exc}")
+            else:
+                st.session_state[f"{key}-hw-imported"] = stamp
+                # Shown after the rerun, which redraws the counts above with the new samples.
+                st.session_state[f"{key}-hw-message"] = (
+                    f"Imported {added} digits" + (f"; skipped {skipped} invalid entries." if skipped else "."))
+                st.rerun()
+
+
+def evaluate_block(model, spec, test_accuracy: float | None) -> None:
+    """The model's accuracy on the user's digits beside its MNIST test accuracy."""
+    if spec.name != "mnist":
+        return
+    try:
+        images, labels = handwriting.load_set()
+    except OSError:
+        return
+    if not len(labels):
+        return
+    st.subheader("My handwriting")
+    device = next(model.parameters()).device
+    acc = evaluate_tensors(model, images.to(device), labels.to(device), spec)["accuracy"]
+    cols = st.columns(2)
+    cols[0].metric(f"Accuracy on your {len(labels)} digits", f"{acc:.1%}")
+    if test_accuracy is not None:
+        cols[1].metric("MNIST test accuracy", f"{test_accuracy:.2%}")

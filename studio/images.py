@@ -1,0 +1,31 @@
+"""Small images shown crisp: digits are 28x28, so the browser must not blur them."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+
+def enlarge(image: np.ndarray, target: int = 112) -> np.ndarray:
+    """Nearest-neighbour upscaling, so small images stay crisp instead of browser-blurred."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    factor = max(1, target // max(image.shape[:2]))
+    return image.repeat(factor, 0).repeat(factor, 1)
+
+
+def pad_square(image: np.ndarray) -> np.ndarray:
+    """Centre on a black square, so thin crops keep their shape when shown at a fixed width."""
+    h, w = image.shape[:2]
+    side = max(h, w)
+    out = np.zeros((side, side), dtype=image.dtype)
+    top, left = (side - h) // 2, (side - w) // 2
+    out[top : top + h, left : left + w] = image
+    return out
+
+
+def image_grid(images, captions: list[str], per_row: int = 8, size: int = 84) -> None:
+    for start in range(0, len(images), per_row):
+        cols = st.columns(per_row)
+        for col, img, cap in zip(cols, images[start : start + per_row], captions[start : start + per_row]):
+            col.image(enlarge(np.asarray(img), size), caption=cap, width="stretch")

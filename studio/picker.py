@@ -1,0 +1,102 @@
+"""The model in use: the bundled model or one of the saved runs, chosen once and shared by
+Evaluate and Draw. The bundled model is loaded once per server; a user's runs are loaded into
+their own session, one at a time.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from mnist_core.runs import BUNDLED_DIR, Run, RunError, list_runs, load_model, load_run, runs_root
+
+from . import state
+
+BUNDLED = "bundled"
+
+
+@st.cache_resource(show_spinner=False, max_entries=1)
+def _bundled_model(stamp: float):
+    # Keyed by the checkpoint's time, so a re-bundled model replaces the old one.
+    return load_model(BUNDLED_DIR)
+
+
+def run_title(run: Run) -> str:
+    s = run.summary
+    acc = s.get("final_test_acc")
+    acc_text = f"{acc:.2%}" if isinstance(acc, (int, float)) else "no epoch yet"
+    name = s.get("label") or run.run_id
+    return f"{name} - {s.get('model')} on {s.get('dataset')}, {acc_text}"
+
+
+def model_options() -> dict[str, str]:
+    """Choice key -> label: the bundled model, then every run with a completed epoch."""
+    options = {BUNDLED: "Bundled model (small CNN trained on MNIST)"}
+    for run in list_runs(runs_root(), curves=False):
+        if run.summary.get("epochs_done") and (run.path / "checkpoint.pt").is_file():
+            options[str(run.path)] = run_title(run)
+    return options
+
+
+def choice_stamp(key: str) -> float:
+    """Changes when a choice's weights change (a run still training writes new ones)."""
+    checkpoint = (BUNDLED_DIR if key == BUNDLED else Path(key)) / "checkpoint.pt"
+    try:
+        return checkpoint.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def load_choice(key: str):
+    """(model, TrainConfig) for a choice key; users' models are cached in their session."""
+    if key == BUNDLED:
+        return _bundled_model(choice_stamp(BUNDLED))
+    return state.cached(state.USER_MODELS, (key, choice_stamp(key)), lambda: load_model(key))
+
+
+def current_model_key() -> str:
+    key = st.session_state.get(state.MODEL_IN_USE)
+    if key and not (Path(key) / "checkpoint.pt").is_file():
+        st.session_state.pop(state.MODEL_IN_USE, None)  # the run was deleted
+        key = None
+    return key or BUNDLED
+
+
+def use_model(key: str | None) -> None:
+    if key in (None, BUNDLED):
+        st.session_state.pop(state.MODEL_IN_USE, None)
+    else:
+        st.session_state[state.MODEL_IN_USE] = str(key)
+
+
+def model_picker(widget_key: str) -> str:
+    """A selectbox bound to the session's model in use; returns the chosen key."""
+    options = model_options()
+    current = current_model_key()
+    if current not in options:
+        current = BUNDLED
+    keys = list(options)
+    st.session_state[widget_key] = current
+    st.selectbox(
+        "Model",
+        keys,
+        format_func=options.get,
+        key=widget_key,
+        help="The model in use; Evaluate and Draw share the choice.",
+        on_change=lambda: use_model(st.session_state[widget_key]),
+    )
+    return current
+
+
+def model_in_use_text() -> str:
+    key = current_model_key()
+    if key == BUNDLED:
+        return (
+            "the bundled model"
+            if (BUNDLED_DIR / "checkpoint.pt").is_file()
+            else "none (the bundled model is missing)"
+        )
+    try:
+        return f"your run {run_title(load_run(key, curves=False))}"
+    except RunError:
+        return f"your run in {key}"

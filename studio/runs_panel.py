@@ -1,0 +1,157 @@
+"""The Runs page's panels: the table of saved runs, the settings diff of two, and the row of
+actions on one (download, export, use, delete)."""
+from __future__ import annotations
+
+from functools import partial
+
+import pandas as pd
+import streamlit as st
+
+from mnist_core.compare import config_diff
+from mnist_core.export import export_bundle, onnx_available
+from mnist_core.runs import Run, RunError, delete_run
+
+from . import picker, state
+from .text import duration
+
+
+def _percent(value):
+    return None if value is None else 100 * value
+
+
+def curve(run, by_time: bool) -> list[dict]:
+    # A budgeted run's mid-run test checks fill in its curve on the seconds axis.
+    if not by_time:
+        return run.metrics
+    return sorted(run.probes + run.metrics, key=lambda r: r.get("train_seconds", r.get("elapsed", 0)))
+
+
+def _epochs_text(run) -> str:
+    done = run.summary.get("epochs_done") or 0
+    budget = (run.config or {}).get("time_budget")
+    if budget:  # the clock, not the epoch count, ended it
+        return f"{done:g} in {budget:g} s"
+    return f"{done:g}/{run.summary.get('epochs', '?')}"
+
+
+def _acc_text(run) -> str:
+    acc = run.summary.get("final_test_acc")
+    return "-" if acc is None else f"{acc:.2%}"
+
+
+def runs_table(runs: list[Run]) -> None:
+    """Every saved run, one row each."""
+    table = pd.DataFrame(
+        [
+            {
+                "run": r.run_id,
+                "label": r.summary.get("label", ""),
+                "status": r.summary.get("status"),
+                "model": r.summary.get("model"),
+                "dataset": r.summary.get("dataset"),
+                "params": r.summary.get("params"),
+                "epochs": _epochs_text(r),
+                "test accuracy": _percent(r.summary.get("final_test_acc")),
+                "best accuracy": _percent(r.summary.get("best_test_acc")),
+                "duration": duration(r.summary.get("duration_s")),
+                "started": str(r.summary.get("started", ""))[:16].replace("T", " "),
+            }
+            for r in runs
+        ]
+    )
+    pct = st.column_config.NumberColumn(format="%.2f%%")  # one precision for every row
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "test accuracy": pct,
+            "best accuracy": pct,
+            "params": st.column_config.NumberColumn(format="localized"),
+        },
+    )
+
+
+def settings_diff(by_id: dict[str, Run], titled) -> None:
+    """Two runs side by side: their outcomes, then every setting that differs."""
+    ids = list(by_id)
+    d = st.columns(2)
+    a_id = d[0].selectbox("Run A", ids, index=0, key="runs_diff_a",
+                          format_func=titled)
+    b_id = d[1].selectbox("Run B", ids, index=1, key="runs_diff_b",
+                          format_func=titled)
+    a, b = by_id[a_id], by_id[b_id]
+    outcome = pd.DataFrame(
+        [
+            {"": "test accuracy", "A": _acc_text(a), "B": _acc_text(b)},
+            {"": "params", "A": f"{a.summary.get('params') or 0:,}", "B": f"{b.summary.get('params') or 0:,}"},
+            {"": "duration", "A": duration(a.summary.get("duration_s")),
+             "B": duration(b.summary.get("duration_s"))},
+        ]
+    )
+    st.dataframe(outcome, hide_index=True)
+    # Values are shown as text: a column can mix numbers, lists and strings across settings.
+    diff = config_diff(a.config, b.config)
+    if diff:
+        st.dataframe(
+            pd.DataFrame([{"setting": k, "A": str(va), "B": str(vb)} for k, va, vb in diff]),
+            hide_index=True,
+        )
+    else:
+        st.info("The two runs used identical settings.")
+
+
+def manage(run: Run, root) -> None:
+    """Download, export, use or delete one run (a running run cannot be deleted)."""
+    run_id = run.run_id
+    checkpoint = run.path / "checkpoint.pt"
+    has_weights = checkpoint.is_file()
+    # A row of buttons at their natural widths: equal columns cut their labels short.
+    row = st.container(horizontal=True)
+    row.download_button(
+        "Download .pt",
+        checkpoint.read_bytes,
+        file_name=f"{run_id}.pt",
+        mime="application/octet-stream",
+        icon=":material/download:",
+        disabled=not has_weights,
+        key="runs_download",
+        on_click="ignore",
+    )
+    row.download_button(
+        "Download model (zip)",
+        partial(export_bundle, run.path),  # built on click: ONNX export takes a couple of seconds
+        file_name=f"{run_id}-model.zip",
+        mime="application/zip",
+        icon=":material/folder_zip:",
+        disabled=not has_weights,
+        key="runs_download_zip",
+        on_click="ignore",
+        help="Weights (state_dict), a manifest with the config, metrics and preprocessing, "
+        + ("and model.onnx." if onnx_available() else "without ONNX (the onnx package is not installed)."),
+    )
+    if row.button(
+        "Use this model", disabled=not has_weights, key="runs_use", icon=":material/check:"
+    ):
+        picker.use_model(str(run.path))
+        st.rerun()
+    if row.button(
+        "Delete...",
+        icon=":material/delete:",
+        key="runs_delete",
+        disabled=run.summary.get("status") == "running",
+    ):
+        st.session_state[state.DELETE_PENDING] = run_id
+    if st.session_state.get(state.DELETE_PENDING) == run_id:
+        st.warning(f"Delete run {run_id} and its checkpoint for good?")
+        d = st.columns([1, 1, 6])
+        if d[0].button("Yes, delete", type="primary", key="runs_delete_yes"):
+            st.session_state.pop(state.DELETE_PENDING, None)
+            try:
+                delete_run(root, run_id)
+            except RunError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()  # the sidebar's current_model_key() forgets a deleted model in use
+        if d[1].button("Cancel", key="runs_delete_no"):
+            st.session_state.pop(state.DELETE_PENDING, None)
+            st.rerun()

@@ -1,0 +1,88 @@
+"""Train's live view of this session's run: progress, Pause/Resume/Stop, curves, then the result."""
+from __future__ import annotations
+
+import streamlit as st
+
+from mnist_core.jobs import default_runner
+
+from . import charts, picker
+from .nav import BY_TITLE
+from .text import duration
+
+
+def render_job(job) -> bool:
+    snap = job.snapshot()
+    status, config = snap["status"], snap["config"]
+    name = snap["label"] or snap["run_id"] or "new run"
+    st.subheader(f"Run: {name}")
+    if status == "queued":
+        st.info(
+            f"Queued: all {default_runner().max_running} training slots on this server are "
+            "busy; it starts when one frees up.",
+            icon=":material/hourglass:",
+        )
+    elif status == "starting":
+        st.info("Starting: loading the data and building the model...")
+    batches, epochs = snap["batches"], snap["epochs"]
+    parts = [
+        f"{snap['progress']:.0%}",
+        f"epoch {batches[-1]['epoch'] if batches else 1} of {config['epochs']}",
+    ]
+    if config.get("time_budget"):
+        parts[1] = f"epoch {batches[-1]['epoch'] if batches else 1}, {config['time_budget']:g} s budget"
+    if not job.finished:
+        parts.append(f"about {duration(snap['eta'])} left" if snap["eta"] else "timing...")
+    if snap["images_per_s"]:
+        parts.append(f"{snap['images_per_s']:,.0f} images/s")
+    progress_text = " · ".join(parts + [status])
+    st.progress(min(1.0, snap["progress"]), text=progress_text)
+    if not job.finished:
+        b = st.columns([1, 1, 6])
+        if status == "paused":
+            b[0].button("Resume", icon=":material/play_arrow:", on_click=job.resume, key="job_resume")
+        else:
+            b[0].button(
+                "Pause",
+                icon=":material/pause:",
+                on_click=job.pause,
+                key="job_pause",
+                disabled=status != "running",
+            )
+        b[1].button("Stop", icon=":material/stop:", on_click=job.stop, key="job_stop")
+    if batches:
+        steps_per_epoch = batches[-1]["total_steps"] / config["epochs"]
+        loss_fig, acc_fig = charts.training_curves(batches, epochs, steps_per_epoch, snap["probes"])
+        c = st.columns(2)
+        c[0].plotly_chart(loss_fig, key="live_loss")
+        c[1].plotly_chart(acc_fig, key="live_acc")
+    if job.finished:
+        show_result(job, snap)
+    return job.finished
+
+
+def show_result(job, snap) -> None:
+    status, epochs = snap["status"], snap["epochs"]
+    message = snap["message"]
+    if status == "completed":
+        st.success(message, icon=":material/check_circle:")
+    elif status in ("diverged", "failed"):
+        st.error(message)
+    else:
+        st.warning(message)
+    if not epochs:
+        return
+    last = epochs[-1]
+    m = st.columns(4)
+    m[0].metric("Final test accuracy", f"{last['test_acc']:.2%}")
+    m[1].metric("Best test accuracy", f"{max(e['test_acc'] for e in epochs):.2%}")
+    m[2].metric("Test loss", f"{last['test_loss']:.4f}")
+    m[3].metric("Training time", duration(snap["elapsed"]))
+    st.caption(f"{snap['params']:,} parameters on {snap['device']}; saved in `{snap['run_path']}`")
+    in_use = picker.current_model_key() == snap["run_path"]
+    c = st.columns([2, 1, 3])
+    if c[0].button("Use this model", type="primary", disabled=in_use, key="job_use", icon=":material/check:"):
+        picker.use_model(snap["run_path"])
+        st.rerun(scope="app")
+    c[1].page_link(BY_TITLE["Evaluate"].file, label="Evaluate it", icon=":material/fact_check:")
+    if in_use:
+        st.caption("This model is now used by Evaluate and Draw.")

@@ -1,0 +1,84 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.support import REPO, mnist_dir
+from mnist_core.cli import main
+
+
+def run_cli(capsys, *args):
+    """The CLI in this process (fast); returns (exit code, stdout, stderr)."""
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_train_subprocess_end_to_end_then_evaluate_predict_list_delete(tmp_path, real_mnist, capsys):
+    runs = str(tmp_path / "runs")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MNIST_DATA_DIR": str(mnist_dir())}
+    r = subprocess.run([sys.executable, "-m", "mnist_core", "--runs-dir", runs, "train", "--model", "cnn",
+                        "--model-kwargs", '{"channels": [8], "hidden": 16}', "--train-subset", "2000",
+                        "--epochs", "1", "--batch-size", "64", "--label", "cli test"],
+                       capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert "epoch 1/1" in r.stderr and "img/s" in r.stderr
+    assert "test acc" in r.stdout and "status: completed" in r.stdout
+    run_dir = Path(r.stdout.strip().splitlines()[-1].split("run: ")[1])
+    assert {"config.json", "metrics.jsonl", "checkpoint.pt", "summary.json"} <= {p.name for p in run_dir.iterdir()}
+
+    code, out, _ = run_cli(capsys, "--runs-dir", runs, "runs", "list")
+    assert run_dir.name in out and "completed" in out and "cli test" in out
+
+    code, out, err = run_cli(capsys, "--runs-dir", runs, "--data-dir", str(mnist_dir()), "evaluate",
+                             "--run", run_dir.name)
+    assert code == 0, err
+    assert "accuracy" in out and "macro" in out and "confusion matrix" in out
+
+    digit = real_mnist.test_images[0].numpy()
+    Image.fromarray(255 - digit).resize((200, 200)).save(tmp_path / "seven.png")
+    code, out, err = run_cli(capsys, "predict", str(tmp_path / "seven.png"))  # the bundled model
+    assert code == 0, err
+    assert out.startswith(f"{tmp_path / 'seven.png'}: {int(real_mnist.test_labels[0])} (")
+
+    code, out, _ = run_cli(capsys, "--runs-dir", runs, "runs", "delete", run_dir.name)
+    assert code == 0 and not run_dir.exists()
+
+
+def test_bad_input_gets_a_message_not_a_traceback(tmp_path, capsys, monkeypatch):
+    code, _, err = run_cli(capsys, "train", "--batch-size", "0")
+    assert code == 2 and "batch_size" in err
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    code, _, err = run_cli(capsys, "--data-dir", str(tmp_path), "train", "--epochs", "1")
+    assert code == 2 and "not found" in err and str(tmp_path) in err
+    (tmp_path / "x.png").write_text("not an image")
+    code, out, _ = run_cli(capsys, "predict", str(tmp_path / "x.png"))
+    assert code == 2 and "not a readable image" in out
+    code, _, err = run_cli(capsys, "runs", "delete", "../../etc")
+    assert code == 2 and "not a run id" in err
+    code, _, err = run_cli(capsys, "evaluate", "--run", str(tmp_path / "nope"))
+    assert code == 2 and "missing" in err
+
+
+def test_headtohead_prints_a_scoreboard_and_saves_both_runs(tmp_path, real_mnist, capsys):
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "--runs-dir", str(runs), "--data-dir", str(mnist_dir()), "headtohead",
+                             "--budget", "2", "--train-subset", "3000", "--seed", "5")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["contender", "model", "params", "epochs", "steps", "train", "s",
+                                "images/s", "test", "acc", "errors"]
+    rows = {line.split()[0]: line.split() for line in lines[2:4]}
+    assert rows["MLP"][2] == "235,146" and rows["CNN"][2] == "105,218"
+    accs = {name: float(row[7].rstrip("%")) for name, row in rows.items()}
+    winner = max(accs, key=accs.get)
+    assert lines[4].startswith(f"{winner} wins: {accs[winner]:.2f}%")
+    assert "MLP: epoch" in err and "CNN: epoch" in err
+    assert len(list(runs.iterdir())) == 2
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["headtohead", "--budget", "0.5"])
+    assert exit_.value.code == 2 and "must be between 2 and 600 seconds, got 0.5" in capsys.readouterr().err

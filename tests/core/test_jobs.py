@@ -1,0 +1,95 @@
+import time
+
+import pytest
+
+from tests.support import wait_for
+from mnist_core.config import TrainConfig
+from mnist_core.jobs import JobLimitError, JobRunner
+from mnist_core.runs import load_run
+from mnist_core.training import train
+
+
+def cfg(**kw):
+    base = dict(model="mlp", model_kwargs={"hidden": [32], "dropout": 0.2}, epochs=2, batch_size=32,
+                log_every=2, device="cpu")
+    return TrainConfig.from_dict({**base, **kw})
+
+
+def test_job_runs_to_completion_and_writes_its_run(tiny_data, runs_dir):
+    job = JobRunner(max_running=1).submit(cfg(), tiny_data, runs_dir, label="bg")
+    assert job.wait(60)
+    snap = job.snapshot()
+    assert snap["status"] == "completed", snap["message"]
+    assert len(snap["epochs"]) == 2 and snap["batches"] and snap["progress"] == 1.0
+    run = load_run(snap["run_path"])
+    assert run.summary["status"] == "completed" and run.summary["label"] == "bg"
+    assert [m["test_acc"] for m in run.metrics] == [e["test_acc"] for e in snap["epochs"]]
+
+
+def test_job_matches_the_plain_loop(tiny_data, runs_dir):
+    plain = [e for e in train(cfg(), tiny_data) if e["kind"] == "epoch"]
+    job = JobRunner().submit(cfg(), tiny_data, runs_dir)
+    job.wait(60)
+    assert [e["train_loss"] for e in job.snapshot()["epochs"]] == [e["train_loss"] for e in plain]
+
+
+def test_stop_mid_run(tiny_data, runs_dir):
+    job = JobRunner().submit(cfg(epochs=50), tiny_data, runs_dir)
+    assert wait_for(lambda: len(job.snapshot()["epochs"]) >= 1)
+    job.stop()
+    assert job.wait(30)
+    snap = job.snapshot()
+    assert snap["status"] == "stopped"
+    run = load_run(snap["run_path"])
+    assert run.summary["status"] == "stopped"
+    assert run.summary["epochs_done"] == len(run.metrics) >= 1
+
+
+def test_pause_and_resume(tiny_data, runs_dir):
+    job = JobRunner().submit(cfg(epochs=50), tiny_data, runs_dir)
+    assert wait_for(lambda: job.snapshot()["batches"])
+    job.pause()
+    assert job.snapshot()["status"] == "paused"
+    time.sleep(0.3)
+    n = len(job.snapshot()["batches"])
+    time.sleep(0.5)
+    assert len(job.snapshot()["batches"]) <= n + 1  # at most the batch in flight lands
+    assert load_run(job.snapshot()["run_path"]).summary["status"] == "running"
+    job.resume()
+    assert wait_for(lambda: len(job.snapshot()["batches"]) > n + 3)
+    job.stop()
+    assert job.wait(30)
+
+
+def test_queue_and_limit(tiny_data, runs_dir):
+    runner = JobRunner(max_running=1, max_jobs=2)
+    first = runner.submit(cfg(epochs=50), tiny_data, runs_dir)
+    second = runner.submit(cfg(epochs=1), tiny_data, runs_dir)
+    assert wait_for(lambda: first.snapshot()["status"] == "running")
+    assert second.snapshot()["status"] == "queued"
+    with pytest.raises(JobLimitError, match="limit 2"):
+        runner.submit(cfg(), tiny_data, runs_dir)
+    first.stop()
+    assert second.wait(60) and second.snapshot()["status"] == "completed"
+
+
+def test_bad_config_in_a_job_fails_cleanly(tiny_data, runs_dir):
+    job = JobRunner().submit(cfg(device="cuda"), tiny_data, runs_dir)
+    assert job.wait(30)
+    import torch
+
+    if not torch.cuda.is_available():
+        assert job.snapshot()["status"] == "failed" and "CUDA" in job.snapshot()["message"]
+
+
+def test_concurrent_jobs_match_running_alone(tiny_data, runs_dir):
+    configs = [cfg(seed=1), cfg(seed=2, model="cnn", model_kwargs={"channels": [4], "hidden": 8}),
+               cfg(seed=3, augment=True)]
+    alone = [[e["train_loss"] for e in train(c, tiny_data) if e["kind"] == "epoch"] for c in configs]
+    runner = JobRunner(max_running=3)
+    jobs = [runner.submit(c, tiny_data, runs_dir) for c in configs]
+    for j in jobs:
+        assert j.wait(120)
+    together = [[e["train_loss"] for e in j.snapshot()["epochs"]] for j in jobs]
+    assert together == alone
+    assert len({j.snapshot()["run_id"] for j in jobs}) == 3

@@ -1,0 +1,186 @@
+import json
+
+import pytest
+import torch
+
+from mnist_core.config import PRESETS, ConfigError, TrainConfig, preset_config
+from mnist_core.recorder import record
+from mnist_core.runs import load_model, load_run
+from mnist_core.training import Trainer, train
+
+
+def small(**kw):
+    base = dict(model="cnn", model_kwargs={"channels": [8, 16], "hidden": 32}, epochs=1,
+                batch_size=64, lr=3e-3, log_every=5, device="cpu")
+    return TrainConfig.from_dict({**base, **kw})
+
+
+def test_real_subset_run_ends_well_above_chance(real_mnist):
+    events = list(train(small(train_subset=2000, epochs=2), real_mnist))
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
+    batches = [e for e in events if e["kind"] == "batch"]
+    assert len(batches) >= 10
+    assert all(0 < b["progress"] <= 1 and b["images_per_s"] > 0 and b["lr"] > 0 for b in batches)
+    assert batches[-1]["progress"] == pytest.approx(1.0)
+    epoch = [e for e in events if e["kind"] == "epoch"][-1]
+    assert epoch["test_acc"] > 0.85, epoch  # chance is 0.10
+    assert epoch["train_loss"] < 1.0 and epoch["elapsed"] > 0
+    assert events[-1]["status"] == "completed"
+
+
+def test_same_seed_same_first_epoch_loss(tiny_data):
+    def first_epoch(seed):
+        for e in train(small(seed=seed, model_kwargs={"channels": [4], "hidden": 16, "dropout": 0.3},
+                             augment=True), tiny_data):
+            if e["kind"] == "epoch":
+                return e["train_loss"], e["test_loss"]
+
+    a, b, c = first_epoch(1), first_epoch(1), first_epoch(2)
+    assert a == b
+    assert a != c
+
+
+def test_subset_is_seeded(tiny_data):
+    a = Trainer(small(train_subset=100, seed=5), tiny_data)._training_set()[1]
+    b = Trainer(small(train_subset=100, seed=5), tiny_data)._training_set()[1]
+    assert len(a) == 100 and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("batch_size", 0, "batch_size"),
+    ("epochs", -1, "epochs"),
+    ("model", "resnet999", "unknown model"),
+    ("optimizer", "adagrad2", "unknown optimizer"),
+    ("schedule", "linear", "unknown schedule"),
+    ("lr", 0, "lr"),
+    ("lr", float("nan"), "lr"),
+    ("label_smoothing", 1.5, "label_smoothing"),
+    ("train_subset", 70000, "train_subset"),
+    ("device", "tpu", "device"),
+    ("batch_size", "abc", "whole number"),
+    ("augment", "maybe", "true or false"),
+    ("model_kwargs", "{not json", "JSON"),
+    ("model_kwargs", {"bogus": 1}, "bogus"),
+    ("colour", "red", "unknown setting"),
+])
+def test_invalid_configs_raise_clear_errors(field, value, words):
+    with pytest.raises(ConfigError, match=words) as info:
+        TrainConfig.from_dict({field: value})
+    assert info.value.field == field
+
+
+def test_strings_from_cli_or_url_are_coerced():
+    c = TrainConfig.from_dict({"batch_size": "256", "lr": "0.01", "augment": "true",
+                               "model_kwargs": '{"channels": [8]}'})
+    assert (c.batch_size, c.lr, c.augment) == (256, 0.01, True)
+    assert c.model_kwargs == {"channels": [8], "kernel_size": 5, "dropout": 0.0, "batch_norm": True,
+                              "hidden": 128}  # defaults recorded, so the run rebuilds exactly
+
+
+def test_every_preset_is_valid():
+    for name in PRESETS:
+        assert isinstance(preset_config(name), TrainConfig)
+
+
+def test_cuda_without_gpu_is_a_clear_error(tiny_data):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        Trainer(small(device="cuda"), tiny_data)
+    assert Trainer(small(device="auto"), tiny_data).device.type == "cpu"
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
+@pytest.mark.parametrize("schedule", ["constant", "step", "onecycle", "cosine"])
+def test_optimizers_and_schedules_run(tiny_data, optimizer, schedule):
+    c = small(model="logreg", model_kwargs={}, optimizer=optimizer, schedule=schedule, epochs=2,
+              lr=0.01, warmup_epochs=0.5, restart_epochs=0.5)
+    events = list(train(c, tiny_data))
+    lrs = [e["lr"] for e in events if e["kind"] == "batch"]
+    assert events[-1]["status"] == "completed"
+    if schedule == "constant":
+        assert set(lrs) == {0.01}
+    else:
+        assert len(set(lrs)) > 1
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_huge_learning_rate_diverges(tiny_data, runs_dir, model):
+    c = small(model=model, model_kwargs={}, optimizer="adam", lr=100.0, schedule="constant", epochs=3)
+    events = list(record(Trainer(c, tiny_data), runs_dir))
+    end = events[-1]
+    assert end["status"] == "diverged" and "learning rate" in end["message"]
+    assert load_run(runs_dir / end["run_id"]).summary["status"] == "diverged"
+
+
+def test_nan_after_a_good_epoch_keeps_that_epoch_loadable(tiny_data, runs_dir):
+    trainer = Trainer(small(model="mlp", model_kwargs={"hidden": [32]}, epochs=3), tiny_data)
+    events = []
+    for e in record(trainer, runs_dir):
+        events.append(e)
+        if e["kind"] == "epoch" and e["epoch"] == 1:
+            with torch.no_grad():  # poison the weights: the next batch's loss is NaN
+                trainer.model[1].weight.fill_(float("nan"))
+    end = events[-1]
+    assert end["status"] == "diverged" and "nan" in end["message"].lower()
+    assert end["epochs_done"] == 1
+    run = load_run(runs_dir / end["run_id"])
+    assert run.summary["status"] == "diverged" and len(run.metrics) == 1
+    model, _ = load_model(run.path)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_stopping_mid_run_leaves_consistent_folder(tiny_data, runs_dir):
+    trainer = Trainer(small(epochs=3, batch_size=32, log_every=2), tiny_data)
+    events = record(trainer, runs_dir, label="stop me")
+    run_id = None
+    for e in events:
+        run_id = e["run_id"]
+        if e["kind"] == "batch" and e["epoch"] == 2:
+            break
+    events.close()
+    run = load_run(runs_dir / run_id)
+    assert run.summary["status"] == "stopped"
+    assert run.summary["epochs_done"] == 1 and len(run.metrics) == 1
+    assert run.summary["label"] == "stop me"
+    state = torch.load(run.path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+    assert json.loads((run.path / "config.json").read_text())["epochs"] == 3
+    assert not list(run.path.glob("*.tmp")) and not list(run.path.glob(".*.tmp"))
+
+
+def test_active_time_excludes_time_the_caller_spends(tiny_data):
+    import time
+
+    start = time.perf_counter()
+    for e in train(small(model="logreg", model_kwargs={}, epochs=1), tiny_data):
+        if e["kind"] == "start":
+            time.sleep(1.0)  # a paused consumer
+        last = e
+    wall = time.perf_counter() - start
+    # Whatever the machine's load, the second spent paused is not training time.
+    assert wall - last["elapsed"] >= 0.95
+
+
+def test_a_handwriting_run_records_which_set_it_saw(tiny_data, tmp_path, monkeypatch):
+    from mnist_core import handwriting
+    from mnist_core.recorder import record
+    from mnist_core.runs import load_checkpoint, load_run
+
+    monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "hw"))
+    digits = tiny_data.test_images[:3].numpy()
+    for i, image in enumerate(digits):
+        handwriting.save_sample(image, i)
+    cfg = TrainConfig(model="logreg", epochs=1, batch_size=64, device="cpu", handwriting=True)
+    trainer = Trainer(cfg, tiny_data)
+    events = list(record(trainer, tmp_path / "runs"))
+    seen = events[0]["handwriting_set"]
+    assert seen["samples"] == 3 and seen["per_class"] == [1, 1, 1] + [0] * 7 and len(seen["sha256"]) == 64
+    run = load_run(tmp_path / "runs" / events[0]["run_id"])
+    assert run.summary["handwriting_set"] == seen and load_checkpoint(run.path)["handwriting_set"] == seen
+    # Another set (one label changed) gets another fingerprint; no handwriting, no record.
+    handwriting.save_sample(digits[0], 5)
+    again = next(Trainer(cfg, tiny_data).events())["handwriting_set"]
+    assert again["samples"] == 4 and again["sha256"] != seen["sha256"]
+    assert "handwriting_set" not in next(Trainer(cfg.replace(handwriting=False), tiny_data).events())

@@ -1,0 +1,56 @@
+"""Draw's panel (studio.draw_panel) in AppTest: the prediction, abstaining and the activation maps."""
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from tests.support import TIMEOUT, assert_clean, canvas_from_digit, draw_digit_app, mnist_dir, texts
+
+
+def test_draw_abstains_below_the_threshold():
+    from studio.draw_panel import unsure_text
+
+    p = np.array([0.05, 0.0, 0.0, 0.0, 0.45, 0.0, 0.0, 0.0, 0.0, 0.5])
+    classes = [str(d) for d in range(10)]
+    assert unsure_text(p, classes, 0.0) is None and unsure_text(p, classes, 0.5) is None
+    assert unsure_text(p, classes, 0.6).startswith("Not sure — maybe 9 or 4")
+
+
+def _draw_activations_app():
+    import numpy as np
+
+    from mnist_core.data import DATASETS
+    from mnist_core.runs import load_model
+    from studio import draw_panel
+
+    stroke = np.zeros((280, 280, 4), np.uint8)
+    stroke[60:220, 130:150] = 255  # a "1"
+    model = load_model()[0]
+    draw_panel.activation_maps_panel(model, draw_panel.read(model, stroke, DATASETS["mnist"]), key="draw")
+
+
+def test_activation_maps_panel_shows_each_conv_block_when_toggled():
+    at = AppTest.from_function(_draw_activations_app, default_timeout=60).run()
+    assert not at.exception and not at.markdown  # nothing computed until asked
+    at.toggle(key="draw-activations").set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [m.value for m in at.markdown] == ["**Conv block 1**: 16 maps of 14x14",
+                                              "**Conv block 2**: 32 maps of 7x7"]
+
+
+def test_draw_logic_reads_real_digits_and_guards_blank_canvases(real_env):
+    from mnist_core.data import load_dataset
+
+    data = load_dataset("mnist", mnist_dir(), allow_download=False)
+    for i in range(4):
+        digit, label = data.test_images[i].numpy(), int(data.test_labels[i])
+        at = AppTest.from_function(draw_digit_app, args=(canvas_from_digit(digit),),
+                                   default_timeout=TIMEOUT).run()
+        assert_clean(at)
+        assert not at.info
+        assert at.metric[0].label == "Prediction" and at.metric[0].value == str(label)
+        assert len(at.get("image")) == 4  # grayscale, cropped, fit 20x20, centred 28x28
+
+    for blank in (None, np.zeros((280, 280, 4), dtype=np.uint8)):
+        at = AppTest.from_function(draw_digit_app, args=(blank,), default_timeout=TIMEOUT).run()
+        assert_clean(at)
+        assert not at.metric
+        assert "Draw a digit" in texts(at.info)

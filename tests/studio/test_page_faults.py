@@ -1,0 +1,431 @@
+"""ISSUE 6 through the app: each failure reaches a user as a message, never a traceback.
+
+Headless sessions (AppTest) on small generated IDX files; training jobs run for real in the
+job runner's threads. AppTest itself is not thread-safe: each run installs, then clears, one
+process-wide mock Runtime, so concurrent runs fail with "Runtime hasn't been created!". Several
+sessions are therefore driven one after another while their jobs train at the same time.
+docs/reliability.md maps each row of the issue to its tests.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import mnist_core.training as training_mod
+from tests.support import fill_disk_after, make_synthetic, mnist_dir, wait_for, write_dataset
+from mnist_core import jobs
+from mnist_core.config import TrainConfig
+from mnist_core.data import load_dataset, read_idx, write_idx
+from mnist_core.runs import RUN_ID, clean_label, load_checkpoint, load_model, load_run
+from mnist_core.training import train
+from tests.support import (assert_no_crash, fake_run, goto, open_page, png, png_bomb, set_form,
+                                 texts)
+
+N_TRAIN, N_TEST = 600, 200
+REAL_MNIST = mnist_dir()  # read before any test points MNIST_DATA_DIR at generated files
+
+
+@pytest.fixture(scope="module")
+def synthetic_dir(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("synthetic"), make_synthetic(N_TRAIN, N_TEST), gz=False)
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch, synthetic_dir) -> Path:
+    monkeypatch.setenv("MNIST_DATA_DIR", str(synthetic_dir))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    # One torch thread: on a shared 2-core machine two threads spin-wait on each other and
+    # these tiny jobs run up to ten times slower.
+    monkeypatch.setenv("MNIST_THREADS", "1")
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    """A fresh server-wide job runner, so no other test's jobs hold its slots."""
+    r = jobs.JobRunner(max_running=3, max_jobs=8)
+    monkeypatch.setattr(jobs, "_default_runner", r)
+    yield r
+    for job in r.active():
+        job.stop()
+        job.wait(30)
+
+
+def start_job(at, **fields):
+    if fields:
+        set_form(at, **fields)
+    at.button(key="train_start").click().run()
+    assert_no_crash(at)
+    return at.session_state["train_job"]
+
+
+def shown_losses(at) -> list[float]:
+    """The per-batch losses on the page's loss chart (a list, or plotly's typed array)."""
+    [chart] = [c for c in at.get("plotly_chart") if '"Loss"' in c.proto.spec]
+    values = json.loads(chart.proto.spec)["data"][0]["y"]
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
+
+
+# ---------------------------------------------------------------- corrupt dataset files
+
+def _wrong_magic(folder):
+    p = folder / "train-images-idx3-ubyte"
+    p.write_bytes((1234).to_bytes(4, "big") + p.read_bytes()[4:])
+    return p.name, "wrong magic number"
+
+
+def _truncated(folder):
+    p = folder / "train-images-idx3-ubyte"
+    p.write_bytes(p.read_bytes()[:-100])
+    return p.name, "truncated"
+
+
+def _counts_disagree(folder):
+    p = folder / "t10k-labels-idx1-ubyte"
+    write_idx(p, read_idx(p, "labels")[:-1])  # a valid file, one label short of the images
+    return p.name, f"{N_TEST - 1} labels but"
+
+
+def _garbage(folder):
+    p = folder / "t10k-images-idx3-ubyte"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    return p.name, "wrong magic number"
+
+
+def _empty(folder):
+    p = folder / "train-labels-idx1-ubyte"
+    p.write_bytes(b"")
+    return p.name, "too short"
+
+
+CORRUPTIONS = {f.__name__[1:]: f for f in (_wrong_magic, _truncated, _counts_disagree, _garbage, _empty)}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPTIONS))
+def test_corrupt_dataset_file_is_a_message_on_every_data_page(tmp_path, monkeypatch, kind):
+    folder = write_dataset(tmp_path / "data", make_synthetic(N_TRAIN, N_TEST), gz=False)
+    name, words = CORRUPTIONS[kind](folder)
+    monkeypatch.setenv("MNIST_DATA_DIR", str(folder))
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    at = open_page("data")
+    for page in ("data", "train", "evaluate"):
+        if page != "data":
+            goto(at, page)
+        assert_no_crash(at)
+        shown = texts(at.error)
+        assert name in shown and words in shown, (page, shown)
+    assert "train_job" not in at.session_state
+
+
+# ---------------------------------------------------------------- unsafe or mismatched checkpoints
+
+@pytest.mark.parametrize("kind, words", [
+    ("exploit", "could not be loaded safely"),
+    ("other-arch", "do not match model 'mlp'"),
+    ("truncated", "could not be loaded safely"),
+])
+def test_bad_checkpoint_in_the_runs_folder_is_refused_by_every_page(app_env, tmp_path, kind, words):
+    marker = tmp_path / "code-ran"
+    run = fake_run(app_env, kind, marker)
+    at = open_page("runs")
+    assert_no_crash(at)
+    assert list(at.dataframe[0].value["run"]) == [run.name]
+    at.button(key="runs_use").click().run()  # the user picks it as the model in use
+    assert at.session_state["model_in_use"] == str(run)
+    for page in ("evaluate", "draw"):
+        goto(at, page)
+        assert not marker.exists(), f"opening {page} ran the checkpoint's code"
+        assert_no_crash(at)
+        assert words in texts(at.error) and run.name in texts(at.error), (page, texts(at.error))
+        assert not at.metric  # nothing was evaluated or predicted with it
+
+
+# ---------------------------------------------------------------- uploads
+
+def _digit() -> tuple[Image.Image, int]:
+    images = read_idx(REAL_MNIST / "t10k-images-idx3-ubyte.gz", "images")
+    return Image.fromarray(images[0].numpy()).resize((112, 112)), 7  # the first test digit is a 7
+
+
+def _uploads() -> dict[str, tuple[bytes, str]]:
+    digit, label = _digit()
+    sixteen = Image.fromarray(np.asarray(digit).astype(np.uint16) * 257)
+    assert sixteen.mode == "I;16"
+    gif = png(digit, "GIF", save_all=True, append_images=[Image.new("L", digit.size)])
+    return {
+        "not an image": (b"%PDF-1.4 this is a document", "not a readable image"),
+        "empty file": (b"", "empty"),
+        "decompression bomb": (png_bomb(), "too large"),
+        "1x1": (png(Image.new("L", (1, 1), 255)), "looks blank"),
+        "animated GIF": (gif, str(label)),
+        "16-bit": (png(sixteen), str(label)),
+        "RGBA": (png(digit.convert("RGBA")), str(label)),
+        "palette": (png(digit.convert("P")), str(label)),
+        "grayscale": (png(digit), str(label)),
+    }
+
+
+def test_uploads_through_the_draw_page_get_a_message_or_the_right_digit(app_env):
+    at = open_page("draw")
+    for name, (data, expected) in _uploads().items():
+        at.file_uploader(key="draw_upload").set_value((f"{name}.png", data, "image/png")).run()
+        assert_no_crash(at)
+        predictions = [m.value for m in at.metric if m.label == "Prediction"]
+        if expected.isdigit():
+            assert predictions == [expected], (name, texts(at.error))
+        else:
+            assert not predictions, name
+            assert expected in texts(at.error) + texts(at.info), (name, texts(at.error))
+
+
+# ---------------------------------------------------------------- training failures
+
+def _poison_after(steps: int, monkeypatch) -> None:
+    """Every loss from batch `steps` + 1 on is NaN, as when the weights blow up mid-run."""
+    real = training_mod.forward_batch
+    calls = {"n": 0}
+
+    def forward(*args, **kwargs):
+        calls["n"] += 1
+        logits, loss = real(*args, **kwargs)
+        return (logits, loss * float("nan")) if calls["n"] > steps else (logits, loss)
+
+    monkeypatch.setattr(training_mod, "forward_batch", forward)
+
+
+def test_learning_rate_100_diverges_with_a_message(app_env, runner):
+    at = open_page("train")
+    job = start_job(at, lr=100.0, schedule="constant", epochs=3, batch_size=64, device="cpu")
+    assert job.wait(60)
+    at.run()
+    assert_no_crash(at)
+    assert job.status == "diverged"
+    assert "diverged" in texts(at.error) and "learning rate" in texts(at.error)
+    assert load_run(job.run_path).summary["status"] == "diverged"
+
+
+def test_nan_loss_keeps_the_last_good_epoch_usable_in_the_app(app_env, runner, monkeypatch):
+    steps_per_epoch = N_TRAIN // 100
+    _poison_after(steps_per_epoch, monkeypatch)  # epoch 1 completes, epoch 2 meets NaN
+    at = open_page("train")
+    job = start_job(at, batch_size=100, epochs=3, device="cpu")
+    assert job.wait(60)
+    at.run()
+    assert_no_crash(at)
+    assert job.status == "diverged" and "nan" in job.message.lower()
+    assert "diverged" in texts(at.error)
+    run = load_run(job.run_path)
+    assert run.summary["status"] == "diverged" and run.summary["epochs_done"] == 1
+    model, _ = load_model(run.path)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    at.button(key="job_use").click().run()  # the last good epoch, used by Evaluate
+    goto(at, "evaluate")
+    assert_no_crash(at)
+    assert not at.error and "Accuracy" in [m.label for m in at.metric]
+
+
+def test_stop_mid_epoch_keeps_the_last_completed_epoch(app_env, runner):
+    at = open_page("train")
+    # Batches of 2 make 300 progress events per epoch: Stop lands inside an epoch.
+    set_form(at, model="mlp")
+    set_form(at, mlp_hidden="32", batch_size=2, log_every=1, epochs=200, device="cpu")
+    job = start_job(at)
+    assert wait_for(lambda: len(job.snapshot()["epochs"]) >= 1)
+    at.run()
+    at.button(key="job_stop").click().run()
+    assert job.wait(30)
+    at.run()
+    assert_no_crash(at)
+    snap = job.snapshot()
+    done = len(snap["epochs"])
+    assert snap["status"] == "stopped" and 1 <= done < 200
+    last = snap["batches"][-1]
+    # Stop is seen after one of 300 batch events (inside epoch done + 1), or, once in 301
+    # times, right after an epoch's end.
+    assert last["epoch"] == done + 1 or last["step"] == done * N_TRAIN // 2
+    assert f"stopped after {done} completed epoch(s)" in texts(at.warning)
+    run = load_run(job.run_path)
+    assert run.summary["status"] == "stopped"
+    assert run.summary["epochs_done"] == len(run.metrics) == done
+    assert load_checkpoint(run.path)["epoch"] == done
+    load_model(run.path)
+    assert not [p for p in run.path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_disk_full_while_checkpointing_is_a_message_and_keeps_the_previous_checkpoint(
+        app_env, runner, monkeypatch):
+    free_disk = fill_disk_after(monkeypatch, 2)
+    at = open_page("train")
+    job = start_job(at, epochs=3, device="cpu")
+    assert job.wait(60)
+    free_disk()
+    at.run()
+    assert_no_crash(at)
+    assert job.status == "failed"
+    assert "No space left on device" in texts(at.error)
+    run = load_run(job.run_path)
+    assert run.summary["status"] == "failed" and "No space left" in run.summary["message"]
+    assert load_checkpoint(run.path)["epoch"] == 1
+    load_model(run.path)
+
+
+# ---------------------------------------------------------------- sessions and the job limit
+
+def test_three_sessions_train_at_once_and_match_training_alone(app_env, runner, synthetic_dir,
+                                                               monkeypatch):
+    # Every job holds after its first epoch until all three are there: proof that they train at
+    # the same time, and a still moment to check what each session shows while they are live.
+    arrived, go = threading.Semaphore(0), threading.Event()
+    real_apply = jobs.Job._apply
+
+    def apply(job, event):
+        real_apply(job, event)
+        if event["kind"] == "epoch" and event["epoch"] == 1:
+            arrived.release()
+            go.wait(60)
+
+    monkeypatch.setattr(jobs.Job, "_apply", apply)
+    base = {"epochs": 3, "batch_size": 32, "log_every": 2, "device": "cpu", "train_subset": 0}
+    configs = {
+        "alpha": TrainConfig.from_dict({**base, "model": "mlp", "model_kwargs": {"hidden": [32]}, "seed": 1}),
+        "beta": TrainConfig.from_dict({**base, "model": "cnn", "seed": 2,
+                                       "model_kwargs": {"channels": [4], "hidden": 8}}),
+        "gamma": TrainConfig.from_dict({**base, "model": "logreg", "seed": 3, "augment": True}),
+    }
+    sessions = {}
+    try:
+        for label, config in configs.items():  # each a browser opening a shared link
+            at = open_page("train", config.to_query())
+            set_form(at, train_label=label)
+            sessions[label] = (at, start_job(at))
+        for _ in configs:
+            assert arrived.acquire(timeout=60), "the three jobs were never all training at once"
+        for label, (at, job) in sessions.items():  # live: each session sees only its own job
+            at.run()
+            assert_no_crash(at)
+            assert [h.value for h in at.subheader if h.value.startswith("Run:")] == [f"Run: {label}"]
+            assert shown_losses(at) == pytest.approx([b["loss"] for b in job.snapshot()["batches"]])
+            assert job.config == configs[label] and len(job.snapshot()["epochs"]) == 1
+    finally:
+        go.set()
+    for at, job in sessions.values():
+        assert job.wait(120), job.snapshot()["status"]
+
+    data = load_dataset("mnist", str(synthetic_dir), allow_download=False)
+    for label, (at, job) in sessions.items():
+        at.run()
+        assert_no_crash(at)
+        snap = job.snapshot()
+        assert snap["status"] == "completed", snap["message"]
+        assert shown_losses(at) == pytest.approx([b["loss"] for b in snap["batches"]])
+        alone = [e for e in train(configs[label], data) if e["kind"] == "epoch"]
+        for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            assert [e[key] for e in snap["epochs"]] == [e[key] for e in alone], (label, key)
+    assert len({job.run_id for _, job in sessions.values()}) == 3
+
+
+def test_more_jobs_than_the_limit_queue_then_refuse(app_env, monkeypatch):
+    runner = jobs.JobRunner(max_running=1, max_jobs=2)
+    monkeypatch.setattr(jobs, "_default_runner", runner)
+    long = {"epochs": 200, "device": "cpu"}
+    first = open_page("train")
+    a = start_job(first, **long)
+    assert wait_for(lambda: a.snapshot()["status"] == "running")
+    second = open_page("train")
+    b = start_job(second, **long)
+    try:
+        second.run()
+        assert b.snapshot()["status"] == "queued"
+        assert "Queued" in texts(second.info)
+        third = open_page("train")
+        set_form(third, **long)
+        third.button(key="train_start").click().run()
+        assert_no_crash(third)
+        assert "limit 2" in texts(third.warning)
+        assert "train_job" not in third.session_state
+    finally:
+        a.stop()
+        b.stop()
+        assert a.wait(30) and b.wait(30)
+
+
+# ---------------------------------------------------------------- invalid settings
+
+@pytest.mark.parametrize("query, field", [
+    ({"lr": "abc"}, "lr"),
+    ({"batch_size": "0"}, "batch_size"),
+    ({"model": "nope"}, "model"),
+    ({"colour": "red"}, "colour"),
+    ({"epochs": "2.5"}, "epochs"),
+    ({"label_smoothing": "0.7"}, "label_smoothing"),  # valid for the engine, beyond the form
+    ({"model_kwargs": '{"hidden": 1.5}'}, "model_kwargs"),
+])
+def test_invalid_link_names_the_field_and_starts_nothing(app_env, runner, query, field):
+    at = open_page("train", query)
+    assert_no_crash(at)
+    [message] = [e.value for e in at.error]
+    assert f"address were not used: {field}:" in message
+    assert at.button(key="train_start").disabled
+    assert at.query_params == query  # the address still shows what was refused
+    assert at.number_input(key="cfg_train_subset").value == 10000  # the form kept its preset
+    assert "train_job" not in at.session_state and not runner.active()
+    set_form(at, epochs=2)  # touching the form means going on with the form
+    assert not at.error and not at.button(key="train_start").disabled
+    assert at.query_params == {"epochs": "2", "train_subset": "10000"}
+
+
+def test_invalid_form_value_names_the_field_and_starts_nothing(app_env, runner):
+    at = open_page("train")
+    set_form(at, model="mlp")
+    set_form(at, mlp_hidden="64, abc")
+    assert_no_crash(at)
+    assert "hidden" in texts(at.error) and "abc" in texts(at.error)
+    assert not [b for b in at.button if b.key == "train_start"]
+    assert "train_job" not in at.session_state and not runner.active()
+
+
+def test_link_fills_the_form_and_the_form_writes_the_link(app_env, runner):
+    config = TrainConfig.from_dict({"model": "mlp", "model_kwargs": {"hidden": [48, 24], "dropout": 0.1},
+                                    "lr": 0.003, "epochs": 2, "optimizer": "sgd", "augment": True})
+    at = open_page("train", config.to_query())
+    assert_no_crash(at)
+    assert not at.error
+    assert at.selectbox(key="cfg_model").value == "mlp"
+    assert at.text_input(key="cfg_mlp_hidden").value == "48, 24"
+    assert at.number_input(key="cfg_lr").value == pytest.approx(0.003)
+    assert at.checkbox(key="cfg_augment").value is True
+    assert at.query_params == config.to_query()
+    set_form(at, epochs=4, batch_size=64)
+    changed = config.replace(epochs=4, batch_size=64)
+    assert at.query_params == changed.to_query()
+    job = start_job(at, device="cpu")
+    assert job.config == changed.replace(device="cpu")
+    job.stop()
+    again = open_page("train", dict(at.query_params))  # the shared link, in a new session
+    assert TrainConfig.from_dict(dict(again.query_params)) == changed.replace(device="cpu")
+    assert again.text_input(key="cfg_mlp_hidden").value == "48, 24"
+
+
+def test_label_with_path_characters_stays_text(app_env, runner, tmp_path):
+    label = "../../evil/\x1b[31m\nname\t/.."
+    at = open_page("train")
+    job = start_job(at, train_label=label, epochs=1, device="cpu")
+    assert job.wait(60) and job.status == "completed", job.message
+    [folder] = list(app_env.iterdir())
+    assert RUN_ID.match(folder.name) and Path(job.run_path) == folder
+    assert not [p for p in tmp_path.rglob("*") if "evil" in p.name]
+    assert load_run(folder).summary["label"] == clean_label(label) == "../../evil/[31mname/.."
+    goto(at, "runs")
+    assert_no_crash(at)
+    assert list(at.dataframe[0].value["label"]) == [clean_label(label)]

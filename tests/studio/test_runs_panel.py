@@ -1,0 +1,35 @@
+"""The Runs page's panels and Evaluate's internals, on tiny runs, in AppTest."""
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.support import APP, PAGE_FILES, make_synthetic, tiny_run, write_dataset
+
+
+def test_runs_page_diff_table_and_evaluate_internals_render(tiny_data, runs_dir, tmp_path, monkeypatch):
+    tiny_run(tiny_data, runs_dir, label="a", epochs=1)
+    tiny_run(tiny_data, runs_dir, label="b", epochs=1, lr=0.001)
+    # Tiny generated files keep Evaluate (whole-split scoring, calibration, embeddings) fast.
+    data = write_dataset(tmp_path / "mnist", make_synthetic(n_train=300, n_test=100))
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data))
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE_FILES["runs"])
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Compare settings" in [s.value for s in at.subheader]
+    tables = [df.value for df in at.dataframe]
+    diff = next(t for t in tables if "setting" in t.columns)
+    # Both runs may start in the same second, so which one is A is not fixed.
+    assert sorted(diff.set_index("setting").loc["lr"].tolist()) == ["0.001", "0.01"]
+    assert "label" not in set(diff["setting"])  # labels live in the summary, not the config
+    at.switch_page(PAGE_FILES["evaluate"])
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    charts_before = len(at.get("plotly_chart"))
+    at.button(key="eval_robustness_run").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.get("plotly_chart")) == charts_before + 3  # shift, rotation, thickness
+    at.toggle(key="eval_internals").set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.get("plotly_chart")) == charts_before + 5  # filters grid and embedding map

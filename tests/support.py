@@ -1,0 +1,239 @@
+"""Helpers shared by the tests: data, run folders, images and AppTest sessions.
+
+The one module test files import from (conftest.py holds fixtures only, and no test file imports
+another). Page files come from the app's own page list, studio.nav.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import json
+import os
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from mnist_core.config import TrainConfig
+from mnist_core.data import FILES, write_idx
+from mnist_core.models import build_model
+from mnist_core.recorder import record
+from mnist_core.runs import save_checkpoint, write_json
+from mnist_core.training import Trainer
+from studio.nav import PAGES
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app.py")
+TIMEOUT = 120  # seconds per script run; the machine is small and shared
+# "home", "data", "train", "head_to_head", ... -> the page's file, in the sidebar's order.
+PAGE_FILES = {p.title.lower().replace(" ", "_"): p.file for p in PAGES}
+
+
+def mnist_dir() -> Path:
+    return Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "data" / "mnist")
+
+
+# ---------------------------------------------------------------- data and runs
+
+def make_synthetic(n_train: int = 600, n_test: int = 200, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Digit-like blobs: class k draws a bright 6x6 square at one of ten grid spots, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = torch.arange(n) % 10
+        images = (torch.rand(n, 28, 28, generator=g) * 40).to(torch.uint8)
+        for i, k in enumerate(labels.tolist()):
+            r, c = 3 + (k // 5) * 13, 2 + (k % 5) * 5
+            images[i, r:r + 8, c:c + 5] = 255
+        out[f"{split}_images"], out[f"{split}_labels"] = images, labels
+    return out
+
+
+def write_dataset(folder: Path, tensors: dict[str, torch.Tensor], gz: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, stem in FILES.items():
+        write_idx(folder / (stem + (".gz" if gz else "")), tensors[key])
+    return folder
+
+
+def tiny_run(data, runs_dir, label="t", **kw):
+    """A 2-epoch MLP run recorded in runs_dir: (trainer, run folder)."""
+    c = TrainConfig.from_dict({"model": "mlp", "model_kwargs": {"hidden": [32]}, "epochs": 2,
+                               "batch_size": 64, "device": "cpu", **kw})
+    trainer = Trainer(c, data)
+    events = list(record(trainer, runs_dir, label=label))
+    return trainer, runs_dir / events[-1]["run_id"]
+
+
+def wait_for(pred, timeout: float = 60.0) -> bool:
+    """Poll pred() until it holds or the timeout passes (for background jobs)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def fill_disk_after(monkeypatch, saves: int):
+    """Make checkpoint writes fail with ENOSPC from the given save on, after a partial write.
+
+    Returns a function that frees the disk again."""
+    import mnist_core.runs as runs_mod
+
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def full_disk(obj, fh, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] >= saves:
+            fh.write(b"partial")
+            raise OSError(28, "No space left on device")
+        return real_save(obj, fh, *args, **kwargs)
+
+    monkeypatch.setattr(runs_mod.torch, "save", full_disk)
+    return lambda: monkeypatch.setattr(runs_mod.torch, "save", real_save)
+
+
+def canvas_from_digit(digit, size: int = 280):
+    """A 28x28 MNIST digit drawn large: white strokes on the black canvas, as RGBA."""
+    import numpy as np
+
+    big = np.asarray(Image.fromarray(digit).resize((size, size), Image.Resampling.BILINEAR))
+    rgba = np.zeros((size, size, 4), dtype=np.uint8)
+    rgba[..., :3] = big[..., None]
+    rgba[..., 3] = 255
+    return rgba
+
+
+# ---------------------------------------------------------------- AppTest
+
+def open_page(page: str, query: dict | None = None) -> AppTest:
+    """A new browser session landing on `page`, with the address's query parameters."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(query or {})
+    at.switch_page(PAGE_FILES[page])
+    return at.run()
+
+
+def open_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    at.switch_page(PAGE_FILES[page])
+    return at.run()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def assert_clean(at: AppTest, errors_allowed: bool = False) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+    if not errors_allowed:
+        assert not at.error, [e.value for e in at.error]
+
+
+def assert_no_crash(at: AppTest) -> None:
+    """No traceback, and not the page frame's last-resort message either."""
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Something went wrong" not in texts(at.error), texts(at.error)
+
+
+def set_form(at: AppTest, **fields) -> AppTest:
+    """Set Train form widgets by TrainConfig field (or model option) name, then rerun."""
+    for name, value in fields.items():
+        key = name if name == "train_label" else f"cfg_{name}"
+        for kind in ("number_input", "selectbox", "slider", "text_input", "checkbox", "radio"):
+            try:
+                getattr(at, kind)(key=key).set_value(value)
+                break
+            except KeyError:
+                continue
+        else:
+            raise KeyError(f"no widget {key}")
+    return at.run()
+
+
+# ---------------------------------------------------------------- images
+
+def png(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@functools.cache
+def png_bomb(side: int = 20000) -> bytes:
+    """A valid 1-bit PNG of side x side pixels: about 60 KB as a file, 400 MB once decoded.
+
+    Written chunk by chunk, so making it never holds the decoded image in memory.
+    """
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\0" * (1 + (side + 7) // 8)  # filter byte, then the packed bits
+    z = zlib.compressobj(9)
+    body = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+
+
+# ---------------------------------------------------------------- run folders
+
+class Exploit:
+    """Unpickling this calls open(marker, "w"): proof that code ran."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def small_config() -> TrainConfig:
+    return TrainConfig.from_dict({"model": "mlp", "model_kwargs": {"hidden": [16], "dropout": 0.0},
+                                  "epochs": 1, "device": "cpu"})
+
+
+def fake_run(root: Path, kind: str, marker: Path | None = None) -> Path:
+    """A run folder that looks complete, whose checkpoint is `kind`: good, exploit, other-arch, truncated."""
+    config = small_config()
+    path = root / "20260101-120000-mlp-abc123"
+    path.mkdir(parents=True)
+    epoch = {"kind": "epoch", "epoch": 1, "epochs": 1, "train_loss": 1.0, "train_acc": 0.5,
+             "test_loss": 1.0, "test_acc": 0.5, "lr": 0.01, "epoch_time": 0.1, "elapsed": 0.1}
+    write_json(path / "config.json", config.to_dict())
+    write_json(path / "summary.json", {
+        "run_id": path.name, "label": f"{kind} checkpoint", "status": "completed", "message": "",
+        "model": "mlp", "dataset": "mnist", "params": 1, "epochs": 1, "epochs_done": 1,
+        "best_test_acc": 0.5, "final_test_acc": 0.5, "final_test_loss": 1.0, "duration_s": 0.1})
+    (path / "metrics.jsonl").write_text(json.dumps(epoch) + "\n")
+    torch.manual_seed(0)
+    arch = {"hidden": [32]} if kind == "other-arch" else config.model_kwargs
+    state = {"format": 1, "model_state": build_model("mlp", **arch).state_dict(), "epoch": 1,
+             "config": config.to_dict(), "history": [epoch], "versions": {}}
+    if kind == "exploit":
+        state["extra"] = Exploit(str(marker))
+    save_checkpoint(path / "checkpoint.pt", state)
+    if kind == "truncated":
+        raw = (path / "checkpoint.pt").read_bytes()
+        (path / "checkpoint.pt").write_bytes(raw[: len(raw) // 2])
+    return path
+
+
+# ---------------------------------------------------------------- app scripts for AppTest.from_function
+
+def draw_digit_app(image):
+    """Draw's reading of one image with the bundled model, as the page shows it."""
+    from mnist_core.data import DATASETS
+    from studio import draw_panel, picker
+
+    model, config = picker.load_choice(picker.BUNDLED)
+    spec = DATASETS[config.dataset]
+    draw_panel.show_prediction(draw_panel.read(model, image, spec), spec)
