@@ -95,6 +95,39 @@ def tutorial_cnn() -> nn.Module:
         nn.Flatten(), nn.Linear(320, 500), nn.ReLU(), nn.Linear(500, 10))
 
 
+class ResidualBlock(nn.Module):
+    """He et al.'s basic block: two 3x3 convolutions with batch norm, added to a shortcut (a 1x1
+    convolution where the shape changes), then ReLU. The shortcut lets gradients skip the block."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def resnet(channels: tuple[int, ...] | list[int] = (8, 16, 32), dropout: float = 0.0) -> nn.Module:
+    """A small residual network: a 3x3 stem, one residual block per width (each after the first
+    halves the size), global average pooling and the classifier."""
+    channels = _positive_ints("channels", channels)
+    if len(channels) > 4:
+        raise ModelError("at most 4 residual blocks fit a 28x28 input (each after the first halves the size)")
+    layers: list[nn.Module] = [nn.Conv2d(1, channels[0], 3, padding=1, bias=False),
+                               nn.BatchNorm2d(channels[0]), nn.ReLU(inplace=True)]
+    for i, c in enumerate(channels):
+        layers.append(ResidualBlock(channels[max(i - 1, 0)], c, stride=1 if i == 0 else 2))
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), SeededDropout(dropout), nn.Linear(channels[-1], 10)]
+    return nn.Sequential(*layers)
+
+
 def _positive_ints(name, values, allow_empty=False) -> tuple[int, ...]:
     if isinstance(values, int):
         values = (values,)

@@ -76,6 +76,13 @@ def sequential_parts(model: nn.Sequential) -> Parts:
     return Parts(embedding=model[:-1], features=features, head=head, blocks=tuple(blocks))
 
 
+def residual_parts(model: nn.Sequential) -> Parts:
+    """The stem's ReLU and each residual block end a block; Grad-CAM reads the last block."""
+    last = max(i for i, m in enumerate(model) if isinstance(m, arch.ResidualBlock))
+    blocks = (model[2],) + tuple(m for m in model if isinstance(m, arch.ResidualBlock))
+    return Parts(embedding=model[:-1], features=model[:last + 1], head=model[last + 1:], blocks=blocks)
+
+
 WIDTHS = "Comma-separated layer widths, e.g. 256, 128"
 DROPOUT = Arg("Dropout", "float", "Share of units zeroed at random while training; 0 turns it off.",
               0.0, 0.9, 0.05)
@@ -95,6 +102,10 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
                   "batch_norm": Arg("Batch norm", "bool", "Normalise each block's outputs: trains faster."),
                   "hidden": Arg("Hidden units", "int", "0 removes the hidden layer", 0, 4096, 16),
               }, sequential_parts),
+    ModelSpec("resnet", "Residual CNN", "Residual blocks with shortcut connections, as in ResNet, "
+              "then global average pooling.",
+              arch.resnet, {"channels": Arg("Block widths", "ints", "Channels of each residual block, e.g. 8, 16, 32"),
+                            "dropout": DROPOUT}, residual_parts),
     ModelSpec("tutorial_cnn", "Tutorial CNN", "The conv10-conv20-fc500 network of the PyTorch tutorial.",
               arch.tutorial_cnn, {}, sequential_parts),
 )}
