@@ -158,12 +158,6 @@ def penultimate(model: nn.Module) -> nn.Module:
     return model_parts(model).embedding
 
 
-def describe(name: str) -> str:
-    """'CNN: convolution blocks ...' for captions."""
-    spec = model_spec(name)
-    return f"{spec.title}: {spec.description}"
-
-
 def parameter_count(name: str, kwargs: dict) -> int:
     """Parameters of a config's model, counted on the meta device (no memory is allocated)."""
     with torch.device("meta"):

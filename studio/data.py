@@ -39,8 +39,3 @@ def dataset_or_help(name: str) -> Dataset | None:
         st.error(str(exc))
         return None
 
-
-def training_images(spec) -> Dataset | None:
-    """The dataset behind a model's spec when its files are there, for panels that need it."""
-    status = dataset_status(spec.name)
-    return cached_dataset(spec.name, status["folder"]) if status["found"] else None
