@@ -4,12 +4,23 @@ Helpers live in tests/support.py; this file holds fixtures only.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from mnist_core.data import DATASETS, Dataset
-from tests.support import make_synthetic, mnist_dir
+from tests.support import MnistMissing, make_synthetic, mnist_dir, prepare_mnist
+
+
+def pytest_configure(config):
+    """Find MNIST once, before any test: downloaded into ./data on a fresh clone with internet;
+    offline with no files, one message saying how to provide them instead of dozens of errors."""
+    try:
+        folder = prepare_mnist(os.environ.get("MNIST_DATA_DIR"), offline=os.environ.get("MNIST_OFFLINE") == "1")
+    except MnistMissing as exc:
+        raise pytest.UsageError(f"The tests need the MNIST files. {exc}") from None
+    os.environ["MNIST_DATA_DIR"] = str(folder)  # the app servers the browser tests start read it too
 
 
 def _require_mnist(folder: Path) -> None:

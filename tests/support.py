@@ -33,8 +33,43 @@ TIMEOUT = 120  # seconds per script run; the machine is small and shared
 PAGE_FILES = {p.title.lower().replace(" ", "_"): p.file for p in PAGES}
 
 
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"  # the project's machines and CI
+
+
 def mnist_dir() -> Path:
-    return Path(os.environ.get("MNIST_DATA_DIR") or REPO.parent / "shared" / "data" / "mnist")
+    return Path(os.environ.get("MNIST_DATA_DIR") or SHARED_MNIST)
+
+
+class MnistMissing(Exception):
+    """MNIST is not on this machine and could not be fetched; the message says how to add it."""
+
+
+def prepare_mnist(env: str | None, shared: Path = SHARED_MNIST, fetch_into: Path = REPO / "data",
+                  offline: bool = False) -> Path:
+    """The folder the tests read MNIST from, found the way the app finds it.
+
+    MNIST_DATA_DIR when set, else the project's shared copy, else ./data, where the files are
+    downloaded (through torchvision, as the app does) when missing and the network is reachable.
+    """
+    from mnist_core.data import DATASETS, DatasetError, describe_missing, load_dataset, locate
+
+    spec = DATASETS["mnist"]
+    if env:
+        hit = locate(spec, env)
+        if hit is None:
+            raise MnistMissing(f"MNIST_DATA_DIR={env}, but " + describe_missing(spec, env))
+        return hit[0]
+    for folder in (shared, fetch_into):
+        hit = locate(spec, folder)
+        if hit is not None:
+            return hit[0]
+    if offline:
+        raise MnistMissing("offline (MNIST_OFFLINE=1), and " + describe_missing(spec, fetch_into))
+    try:
+        load_dataset("mnist", fetch_into, allow_download=True)
+    except DatasetError as exc:
+        raise MnistMissing(str(exc)) from None
+    return locate(spec, fetch_into)[0]
 
 
 # ---------------------------------------------------------------- data and runs
