@@ -60,7 +60,7 @@ def cmd_train(args) -> int:
     except KeyboardInterrupt:
         events.close()
         bar.end_line()
-        print("stopped; completed epochs are saved", file=sys.stderr)
+        print("stopped; the completed epochs and the one under way are saved", file=sys.stderr)
         end = {"status": "stopped"}
     print_table(["epoch", "train loss", "train acc", "test loss", "test acc", "time s"],
                 [[h["epoch"], f"{h['train_loss']:.4f}", f"{h['train_acc']:.2%}", f"{h['test_loss']:.4f}",

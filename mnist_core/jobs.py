@@ -156,9 +156,12 @@ class Job:
                     if self._stop.is_set():
                         break
             finally:
-                events.close()  # marks the run "stopped" if it had not ended
+                events.close()  # marks the run "stopped" if it had not ended, keeping a part-epoch
+            for event in trainer.history[len(self.epochs):]:
+                self._apply(event)  # the part-epoch a stop kept
             if self._stop.is_set() and self.status not in FINISHED:
-                self._finish("stopped", f"stopped after {len(self.epochs)} completed epoch(s)")
+                self._finish("stopped", recorder.summary.get("message")
+                             or f"stopped after {len(self.epochs)} completed epoch(s)")
         except Exception as exc:  # the thread must never die silently
             self._finish("failed", f"{type(exc).__name__}: {exc}")
             if os.environ.get("MNIST_DEBUG"):

@@ -84,7 +84,8 @@ def record(trainer: Trainer, root=None, label: str = "",
            recorder: RunRecorder | None = None) -> Iterator[dict]:
     """The trainer's events, each also written to its run folder (events gain a run_id).
 
-    Closing this generator early marks the run "stopped", keeping its completed epochs.
+    Closing this generator early marks the run "stopped", keeping its completed epochs and,
+    when it stops mid-epoch, that part-epoch too (evaluated, with its checkpoint).
     """
     rec = recorder or RunRecorder(trainer, root, label)
     try:
@@ -92,7 +93,7 @@ def record(trainer: Trainer, root=None, label: str = "",
             rec.on_event(event)
             yield {**event, "run_id": rec.run_id}
     except GeneratorExit:
-        rec.finish("stopped", f"stopped by the user after {trainer.epochs_done} epoch(s)")
+        rec.finish("stopped", _keep_part_epoch(trainer, rec))
         raise
     except OSError as exc:
         rec.finish("failed", f"could not write the run folder: {exc}")
@@ -102,3 +103,16 @@ def record(trainer: Trainer, root=None, label: str = "",
         raise
     finally:
         rec.finish("stopped", f"stopped after {trainer.epochs_done} epoch(s)")
+
+
+def _keep_part_epoch(trainer: Trainer, rec: RunRecorder) -> str:
+    """Save the epoch a stop cut short; the stop's message."""
+    try:
+        event = trainer.stop()
+        if event is None:
+            return f"stopped by the user after {trainer.epochs_done:g} epoch(s)"
+        rec.on_event(event)
+    except OSError as exc:  # a full disk must not turn a stop into a crash
+        return f"stopped by the user after {rec.summary['epochs_done']:g} epoch(s); the part-epoch was not saved: {exc}"
+    return f"stopped by the user at epoch {event['epoch']:g}: test accuracy {event['test_acc']:.2%}"
+

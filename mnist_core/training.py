@@ -74,6 +74,7 @@ class Trainer:
         self.eval_seconds = 0.0  # part of the clock spent on test evaluation
         self.used = 0.0  # share of the time budget trained
         self.probes: list[dict] = []  # a budgeted run's test checks
+        self._open_epoch: tuple | None = None  # the epoch under way: what a stop would keep
         # The user's digits this run trained on (count, per class, fingerprint): the set on
         # disk may change afterwards, and the run should say which one it saw.
         self.handwriting_set: dict | None = None
@@ -133,7 +134,8 @@ class Trainer:
         try:
             for epoch in range(1, c.epochs + 1):
                 stats = yield from self._train_epoch(epoch, images, labels, test, steps_per_epoch)
-                yield from self._paused(self._epoch_event(epoch, stats, len(images), test))
+                partial = self.out_of_time and stats.seen < len(images)
+                yield from self._paused(self._epoch_event(epoch, stats, len(images), test, partial))
                 if self.out_of_time:
                     break
         except Diverged as exc:
@@ -149,6 +151,7 @@ class Trainer:
         self.model.train()
         stats = EpochStats(torch.zeros((), device=self.device),
                            torch.zeros((), device=self.device, dtype=torch.long))
+        self._open_epoch = (epoch, stats, len(images), test)
         for batch_idx, (xb, yb) in enumerate(iterate_batches(images, labels, c.batch_size, self.shuffle_gen)):
             logits, loss = self.step(xb, yb)
             self._tick_budget()
@@ -249,12 +252,21 @@ class Trainer:
         self.probes.append(event)
         return event
 
-    def _epoch_event(self, epoch: int, stats: EpochStats, train_size: int, test) -> dict:
+    def stop(self) -> dict | None:
+        """Close the epoch under way when the caller stops the run part-way: it is evaluated and
+        reported as a fraction (0.47), so a stop keeps what the run has learned. None when
+        nothing was trained since the last epoch event."""
+        if self._open_epoch is None or self._open_epoch[1].seen == 0:
+            return None
+        self.clock.stop()
+        return self._epoch_event(*self._open_epoch, partial=True)
+
+    def _epoch_event(self, epoch: int, stats: EpochStats, train_size: int, test, partial: bool) -> dict:
+        self._open_epoch = None
         result = self._evaluate(test)
         elapsed = self.clock.seconds()
-        # A budget can end an epoch part-way: it is reported as a fraction (2.37), so curves
-        # and histories put it where it belongs.
-        partial = self.out_of_time and stats.seen < train_size
+        # A budget or a stop can end an epoch part-way: it is reported as a fraction (2.37), so
+        # curves and histories put it where it belongs.
         self.epochs_done = round(epoch - 1 + stats.seen / train_size, 2) if partial else epoch
         epoch_start = self.history[-1]["elapsed"] if self.history else 0.0
         event = {"kind": "epoch", "epoch": self.epochs_done, "epochs": self.config.epochs,

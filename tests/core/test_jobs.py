@@ -42,7 +42,9 @@ def test_stop_mid_run(tiny_data, runs_dir):
     assert snap["status"] == "stopped"
     run = load_run(snap["run_path"])
     assert run.summary["status"] == "stopped"
-    assert run.summary["epochs_done"] == len(run.metrics) >= 1
+    # Whole epochs, then the part of the next one the stop cut short.
+    assert run.summary["epochs_done"] == run.metrics[-1]["epoch"] == snap["epochs"][-1]["epoch"] >= 1
+    assert [e["epoch"] for e in run.metrics][:-1] == list(range(1, len(run.metrics)))
 
 
 def test_pause_and_resume(tiny_data, runs_dir):
