@@ -35,6 +35,7 @@ class Job:
     progress: float = 0.0
     elapsed: float = 0.0
     images_per_s: float = 0.0
+    learned: bool = True  # False when a completed run ended near chance accuracy
     created: float = field(default_factory=time.time)
 
     def __post_init__(self):
@@ -81,7 +82,7 @@ class Job:
                 "status": self.status, "message": self.message, "run_id": self.run_id,
                 "run_path": self.run_path, "label": self.label, "params": self.params,
                 "device": self.device, "progress": self.progress, "elapsed": self.elapsed,
-                "images_per_s": self.images_per_s, "eta": self.eta(),
+                "images_per_s": self.images_per_s, "eta": self.eta(), "learned": self.learned,
                 "config": self.config.to_dict(),
                 # Events are never changed once appended: copying the lists is enough, and
                 # keeps the lock (which the training thread waits on) short.
@@ -107,6 +108,7 @@ class Job:
                 self.probes.append(event)
             elif kind == "end":
                 self.status, self.message = event["status"], event["message"]
+                self.learned = event.get("learned", True)
                 self.elapsed = event["elapsed"]
                 if event["status"] == "completed":
                     self.progress = 1.0

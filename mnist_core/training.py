@@ -287,8 +287,10 @@ class Trainer:
         else:
             message = (f"completed {self.epochs_done} epoch(s): test accuracy {last['test_acc']:.2%} in "
                        f"{seconds:.1f} s")
+        verdict = chance_verdict(last["test_acc"], len(self.data.spec.classes), self.config)
         return {"kind": "end", "status": "completed", "epochs_done": self.epochs_done, "steps": self.step_count,
-                "message": message, "elapsed": seconds, "train_seconds": seconds - self.eval_seconds}
+                "message": f"{verdict} ({message})" if verdict else message, "learned": verdict is None,
+                "elapsed": seconds, "train_seconds": seconds - self.eval_seconds}
 
     def _diverged(self, epoch: int, value: float) -> dict:
         kept = (f"epoch {self.epochs_done} is kept" if self.epochs_done else "no epoch completed")
@@ -296,6 +298,20 @@ class Trainer:
                 "message": f"training diverged in epoch {epoch}: loss became {value:.4g}. "
                            f"Try a smaller learning rate (now {self.config.lr:g}); {kept}.",
                 "elapsed": self.active_seconds}
+
+
+def chance_verdict(accuracy: float, n_classes: int, config: TrainConfig) -> str | None:
+    """'did not learn: ...' with a likely cause when a run ends near chance (at most 1.5 times
+    1/classes: 15% for digits), else None. A green "completed" would hide that nothing was learned."""
+    if accuracy > 1.5 / n_classes:
+        return None
+    if config.lr <= 1e-4:
+        hint = f"the learning rate {config.lr:g} is probably too low"
+    elif config.lr >= (1.0 if config.optimizer == "sgd" else 0.1):
+        hint = f"the learning rate {config.lr:g} is probably too high"
+    else:
+        hint = "try a learning rate between 1e-3 and 1e-2, or more epochs"
+    return f"did not learn: accuracy {accuracy:.1%} is chance for {n_classes} classes; {hint}"
 
 
 def _with_handwriting(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -63,7 +63,9 @@ def render_job(job) -> bool:
 def show_result(job, snap) -> None:
     status, epochs = snap["status"], snap["epochs"]
     message = snap["message"]
-    if status == "completed":
+    if status == "completed" and not snap["learned"]:
+        st.warning(message, icon=":material/trending_flat:")
+    elif status == "completed":
         st.success(message, icon=":material/check_circle:")
     elif status in ("diverged", "failed"):
         st.error(message)

@@ -6,7 +6,7 @@ import torch
 from mnist_core.config import PRESETS, ConfigError, TrainConfig, preset_config
 from mnist_core.recorder import record
 from mnist_core.runs import load_model, load_run
-from mnist_core.training import Trainer, train
+from mnist_core.training import Trainer, chance_verdict, train
 
 
 def small(**kw):
@@ -187,3 +187,26 @@ def test_a_handwriting_run_records_which_set_it_saw(tiny_data, tmp_path, monkeyp
     again = next(Trainer(cfg, tiny_data).events())["handwriting_set"]
     assert again["samples"] == 4 and again["sha256"] != seen["sha256"]
     assert "handwriting_set" not in next(Trainer(cfg.replace(handwriting=False), tiny_data).events())
+
+
+def test_a_run_that_ends_near_chance_says_it_did_not_learn(tiny_data):
+    # Seed 1 with a rate this small stays at 10.0% on the tiny set (runs are bit-reproducible).
+    end = list(train(small(lr=1e-6, epochs=1, batch_size=128, log_every=10, model_kwargs={"hidden": 32},
+                           optimizer="sgd", momentum=0.0, seed=1), tiny_data))[-1]
+    assert end["status"] == "completed" and end["learned"] is False
+    assert end["message"].startswith("did not learn: accuracy 10.0% is chance for 10 classes; "
+                                     "the learning rate 1e-06 is probably too low")
+    good = list(train(small(epochs=1), tiny_data))[-1]
+    assert good["learned"] is True and good["message"].startswith("completed 1 epoch(s)")
+
+
+@pytest.mark.parametrize("accuracy, changes, words", [
+    (0.151, {}, None),
+    (0.15, {"lr": 1e-5}, "is probably too low"),
+    (0.09, {"lr": 0.5}, "the learning rate 0.5 is probably too high"),
+    (0.09, {"lr": 0.5, "optimizer": "sgd"}, "try a learning rate between"),
+    (0.12, {"lr": 3e-3}, "or more epochs"),
+])
+def test_chance_verdict_names_a_likely_cause(accuracy, changes, words):
+    verdict = chance_verdict(accuracy, 10, TrainConfig(**changes))
+    assert verdict is None if words is None else words in verdict
