@@ -5,6 +5,7 @@ import torch
 
 from mnist_core.data import DATASETS, dataset_status
 from mnist_core.device import describe_device
+from mnist_core.integrity import check_files
 from studio import frame, picker
 from studio.nav import BY_TITLE, PAGES
 
@@ -30,8 +31,14 @@ with frame.page("Home"):
         st.markdown("**Datasets**")
         for name, spec in DATASETS.items():
             status = dataset_status(name)
-            if status["found"]:
-                st.success(f"{spec.title}: found in `{status['folder']}`", icon=":material/check_circle:")
+            problem = check_files(name) if status["found"] else None
+            if status["found"] and problem:
+                st.error(f"{spec.title}: found in `{status['folder']}`, but it is damaged: {problem}. "
+                         "Replace the files, or delete them to download fresh ones.",
+                         icon=":material/broken_image:")
+            elif status["found"]:
+                st.success(f"{spec.title}: found in `{status['folder']}`, files checked",
+                           icon=":material/check_circle:")
             else:
                 st.warning(status["message"], icon=":material/folder_off:")
     with right:

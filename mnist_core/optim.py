@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -56,3 +57,26 @@ def clock_onecycle_lr(max_lr: float, fraction: float) -> float:
     else:
         lo, hi, pct = max_lr, end, (f - ONECYCLE_WARMUP) / (1 - ONECYCLE_WARMUP)
     return hi + (lo - hi) / 2 * (math.cos(math.pi * pct) + 1)
+
+
+def lr_curve(c: TrainConfig, steps_per_epoch: int, points: int = 400) -> tuple[list[tuple[float, float]], str]:
+    """The learning rate over a run, as (x, lr) points and what x is: epochs, or the share of the
+    time budget when one-cycle follows the clock. Computed by stepping torch's own schedulers on
+    one dummy parameter, on a coarser grid of steps for long runs (the shape stays the same)."""
+    if c.time_budget and c.schedule == "onecycle":
+        xs = [i / points for i in range(points + 1)]
+        return [(x, clock_onecycle_lr(c.lr, x)) for x in xs], "share of the time budget"
+    # At most `points` steps in all: the schedule's epochs and warm-ups scale with them.
+    spe = max(1, min(steps_per_epoch, math.ceil(points / c.epochs)))
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=c.lr)
+    out = []
+    with warnings.catch_warnings():
+        # No optimizer.step() between: the first one costs about 1.5 s of imports, and only the
+        # rates are wanted. torch warns about that order; here it is on purpose.
+        warnings.simplefilter("ignore", UserWarning)
+        sched = make_scheduler(opt, c.replace(time_budget=0.0), spe)
+        for step in range(spe * c.epochs + 1):
+            out.append((step / spe, opt.param_groups[0]["lr"]))
+            if sched is not None and step < spe * c.epochs:
+                sched.step()
+    return out, "epoch"

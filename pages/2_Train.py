@@ -1,9 +1,10 @@
 import streamlit as st
 
+from mnist_core.config import ConfigError
 from mnist_core.estimate import estimate_seconds
 from mnist_core.jobs import JobLimitError, default_runner
 from mnist_core.runs import runs_root
-from studio import frame, state, train_form, train_panel
+from studio import frame, state, train_form, train_link, train_panel
 from studio.data import dataset_or_help
 from studio.text import duration
 
@@ -14,7 +15,7 @@ with frame.page("Train"):
         frame.live_panel(lambda: train_panel.render_job(job), not job.finished, "the run")
         st.divider()
     saved = train_form.restore()
-    link_error = train_form.read_link(saved)
+    link_error = train_link.read_link(saved)
     st.subheader("New run")
     if link_error:
         st.error(
@@ -24,35 +25,42 @@ with frame.page("Train"):
     # Checked before the form so that missing data is the first thing a user reads.
     data = dataset_or_help(st.session_state["cfg_dataset"])
     train_form.preset_picker()
+    errors = train_form.field_errors()
     col_model, col_opt, col_run = st.columns(3)
     with col_model:
-        _model, raw_kwargs = train_form.model_controls()
+        train_form.model_controls(errors)
     with col_opt:
-        train_form.optimisation_controls()
+        schedule_slot = train_form.optimisation_controls(errors)
     with col_run:
-        label, hw_empty = train_form.run_controls()
+        label, hw_empty = train_form.run_controls(errors)
     train_form.remember(saved)
-    config = train_form.form_config(raw_kwargs)
+    config = None
+    try:
+        config = train_form.form_config()  # exactly what is on screen
+    except ConfigError as exc:
+        st.error(f"Please fix the form: {exc}", icon=":material/error:")
     if config is not None and not link_error:
-        train_form.write_link(config)
+        train_link.write_link(config)
         with st.popover("Share these settings", icon=":material/share:"):
             st.markdown("The page's address holds the settings above: anyone who opens this link gets "
                         "the same form (the run itself is not included).")
-            st.code(train_form.share_link(config), language=None, wrap_lines=True)
-    if config is None or data is None:
+            st.code(train_link.share_link(config), language=None, wrap_lines=True)
+    if data is None:
         st.stop()
-    key = config.to_json()
+    if config is not None:
+        train_form.schedule_chart(schedule_slot, config, len(data.train_images))
+    key = config.to_json() if config is not None else None
     busy = job is not None and not job.finished
-    blocked = busy or bool(link_error) or hw_empty
+    blocked = busy or bool(link_error) or hw_empty or config is None
     b = st.columns([1, 1, 4])
-    if b[0].button("Estimate time", icon=":material/timer:", key="train_estimate"):
+    if b[0].button("Estimate time", icon=":material/timer:", key="train_estimate", disabled=config is None):
         with st.spinner("Timing a few batches of this model..."):
             with frame.shown_errors():
                 state.store(state.ESTIMATES, key, estimate_seconds(config, data))
     start = b[1].button(
         "Start training", type="primary", icon=":material/play_arrow:", key="train_start", disabled=blocked
     )
-    estimate = state.cached(state.ESTIMATES, key)
+    estimate = state.cached(state.ESTIMATES, key) if key else None
     if estimate is not None:
         b[2].info(
             f"Estimated **{duration(estimate['seconds'])}** here: {estimate['steps']:,} steps of "

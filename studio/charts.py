@@ -6,6 +6,13 @@ import plotly.graph_objects as go
 
 BLUE, ORANGE, GREEN, GREY = "#3b5bdb", "#f08c00", "#2f9e44", "#adb5bd"
 MARGIN = dict(l=10, r=10, t=40, b=10)
+# One colour per class, told apart with the common colour-vision deficiencies: Paul Tol's
+# "muted" scheme, with its pale grey darkened so the tenth class shows on white. Each class
+# also gets its own marker shape, for readers who cannot use colour at all.
+CLASS_COLORS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933",
+                "#DDCC77", "#CC6677", "#882255", "#AA4499", "#777777")
+CLASS_SYMBOLS = ("circle", "square", "diamond", "cross", "x", "triangle-up", "triangle-down",
+                 "star", "hexagon", "pentagon")
 
 
 def _layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
@@ -90,7 +97,12 @@ def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: fl
             fig.add_trace(go.Scatter(x=[p["epoch"] for p in probes], y=[p[f"test_{metric}"] for p in probes],
                                      mode="markers", name="test (checks)",
                                      marker={"color": ORANGE, "size": 6, "symbol": "circle-open"}))
-        fig.update_yaxes(tickformat=fmt)
+        if metric == "loss" and batches:  # the learning rate the loss was made with, on its own axis
+            fig.add_trace(go.Scatter(x=bx, y=[b["lr"] for b in batches], mode="lines", name="learning rate",
+                                     yaxis="y2", line=dict(color=GREEN, width=1.5, dash="dot")))
+            fig.update_layout(yaxis2=dict(overlaying="y", side="right", tickformat=".0e", showgrid=False,
+                                          title="learning rate", rangemode="tozero"))
+        fig.update_layout(yaxis=dict(tickformat=fmt))
         _layout(fig, title, xaxis_title="epoch", legend=dict(orientation="h", y=-0.25))
         figs.append(fig)
     return figs[0], figs[1]
@@ -236,7 +248,8 @@ def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray,
             continue
         fig.add_trace(go.Scattergl(
             x=coords[m, 0], y=coords[m, 1], mode="markers", name=name,
-            marker=dict(size=5, opacity=0.7),
+            marker=dict(size=6, opacity=0.75, color=CLASS_COLORS[c % len(CLASS_COLORS)],
+                        symbol=CLASS_SYMBOLS[c % len(CLASS_SYMBOLS)]),
             # Plain lists: a numpy array reaches the browser as typed arrays, and a clicked
             # point's customdata then comes back as {"0": ..., "1": ...} instead of a list.
             customdata=np.stack([index[m], preds[m]], 1).tolist(),
@@ -280,3 +293,13 @@ def head_to_head_curves(series: dict[str, dict], budget: float) -> tuple[go.Figu
     legend = {"orientation": "h", "y": -0.3}
     return (_layout(acc, "Test accuracy", xaxis_title="seconds of training", legend=legend),
             _layout(loss, "Loss", xaxis_title="seconds of training", legend=legend))
+
+
+def lr_schedule(points: list[tuple[float, float]], x_title: str) -> go.Figure:
+    """The learning rate a config will train with, for beside the form."""
+    fig = go.Figure(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
+                               line=dict(color=GREEN, width=2), hovertemplate="%{x:.2f}: %{y:.2e}<extra></extra>"))
+    fig.update_yaxes(tickformat=".0e", rangemode="tozero")
+    return _layout(fig, "Learning rate over the run", height=200, xaxis_title=x_title,
+                   margin=dict(l=10, r=10, t=30, b=10))
+

@@ -35,14 +35,24 @@ def sidebar() -> None:
     st.divider()
     st.caption(f"Model in use: {model_in_use_text()}")
     job = st.session_state.get(state.TRAIN_JOB)
-    if job is not None and not job.finished:
-        # Drawn on full reruns only (a fragment cannot write to the sidebar), so the numbers
-        # are those of the last page change; the Train page shows them live.
-        st.caption(f"Training in the background: {job.status}, {job.progress:.0%} when this page opened")
-        st.page_link(BY_TITLE["Train"].file, label="Watch it live", icon=":material/monitoring:")
     race = st.session_state.get(state.RACE_JOBS) or {}
-    if any(not j.finished for j in race.values()):
-        st.caption("A head to head is running in the background.")
+    if (job is not None and not job.finished) or any(not j.finished for j in race.values()):
+        # A fragment drawn inside the sidebar may redraw there: the figures stay current on
+        # every page, instead of those of the moment the page opened.
+        st.fragment(run_every=2.0)(_background_jobs)(job, race)
+
+
+def _background_jobs(job, race: dict) -> None:
+    if job is not None:
+        if job.finished:
+            st.caption(f"Your run has ended: {job.status}.")
+        else:
+            st.caption(f"Training in the background: {job.status}, {job.progress:.0%}")
+        st.page_link(BY_TITLE["Train"].file, label="Watch it live" if not job.finished else "See the result",
+                     icon=":material/monitoring:")
+    if race:
+        running = any(not j.finished for j in race.values())
+        st.caption("A head to head is running in the background." if running else "Your head to head has ended.")
         st.page_link(BY_TITLE["Head to head"].file, label="Watch the race", icon=":material/monitoring:")
 
 

@@ -1,125 +1,69 @@
-"""The Train form: its widgets, their ranges, and the shareable link.
+"""The Train form's widgets. What the form shows is what trains: a number is taken as typed,
+and a value that is not valid stays on screen, marked with its reason, while Start is disabled.
 
-The page's address holds every setting that differs from TrainConfig's defaults
-(?model=mlp&lr=0.01&model_kwargs={...}), so a link reproduces a form. A link is checked with
-TrainConfig.from_dict and against the widgets' ranges before anything in the form changes.
+Number inputs have no min or max of their own, because Streamlit keeps the last in-range value
+while showing the out-of-range one in red: the run would train on a number that is not on screen.
+The ranges are checked here instead (train_link.RANGES), for the form and links alike.
 """
-
 from __future__ import annotations
 
 import dataclasses
-from urllib.parse import urlencode
+import math
 
 import streamlit as st
+import torch
 
 from mnist_core import handwriting
-from mnist_core.config import (DEVICES, HANDWRITING_REPEAT, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError,
-                               TrainConfig, preset_config)
+from mnist_core.config import HANDWRITING_REPEAT, OPTIMIZERS, PRESETS, SCHEDULES, ConfigError, TrainConfig, preset_config
 from mnist_core.data import DATASETS
 from mnist_core.models import MODELS
 
 from . import state
 from .nav import BY_TITLE
+from .train_link import RANGES, checked_config, widget_values
 
-NUMBER_KINDS = {"int": int, "float": float}  # model options shown as numbers and sliders, with ranges
+CUSTOM = "custom"  # the preset box once the form differs from every preset
 
-# The form's ranges, used by the widgets and to check a link: a value outside a widget's range
-# would make Streamlit raise instead of drawing the form.
-RANGES = {
-    "lr": (1e-6, 100.0),
-    "momentum": (0.0, 0.99),
-    "weight_decay": (0.0, 1.0),
-    "label_smoothing": (0.0, 0.5),
-    "step_size": (1, 500),
-    "gamma": (0.01, 1.0),
-    "warmup_epochs": (0.0, 100.0),
-    "restart_epochs": (0.1, 1000.0),
-    "epochs": (1, 500),
-    "time_budget": (0.0, 3600.0),
-    "batch_size": (1, 8192),
-    "train_subset": (0, 60000),
-    "seed": (0, 2**31 - 1),
-    "log_every": (1, 10000),
+# One sentence for every setting (shown as the widget's help).
+HELP = {
+    "dataset": "The images to learn from: handwritten digits, or photos of clothes in the same format.",
+    "model": "The network to train; each model's own options appear below it.",
+    "optimizer": "How each step turns the gradient into a change of the weights: Adam adapts its step "
+                 "per weight, SGD follows the gradient (with momentum).",
+    "lr": "How big each step is. Too high and the loss explodes, too low and nothing is learned; "
+          "1e-3 to 1e-2 suits Adam here.",
+    "momentum": "For SGD and RMSprop: how much of the previous steps' direction carries over.",
+    "weight_decay": "Pulls every weight towards zero a little at each step, against overfitting.",
+    "label_smoothing": "Trains towards 90% (at 0.1) rather than 100% confidence in the right class: "
+                       "usually a little more accurate and less overconfident.",
+    "schedule": "How the learning rate changes over the run: onecycle warms up then anneals, step "
+                "decays it, cosine restarts it.",
+    "step_size": "For the step schedule: epochs between two decays.",
+    "gamma": "For the step schedule: the factor the learning rate is multiplied by at each decay.",
+    "warmup_epochs": "For cosine: epochs over which the rate rises linearly from 1% at the start.",
+    "restart_epochs": "For cosine: the length of the first cycle in epochs; each later cycle is twice as long.",
+    "epochs": "How many passes over the training images.",
+    "batch_size": "Images per step: larger batches are faster per image but take fewer steps.",
+    "train_subset": "0 uses the whole training set; fewer images train faster and learn less.",
+    "seed": "Fixes the initial weights and the order of the images, so a run can be repeated exactly.",
+    "device": "Where the run trains; auto picks the GPU when there is one.",
+    "log_every": "Batches between two points of the live curves.",
+    "time_budget": "0 = no limit. Otherwise training stops after this many seconds (test evaluation "
+                   "not counted) or at the last epoch, whichever comes first; one-cycle then follows the clock.",
+    "augment": "Shows each digit slightly rotated, shifted and scaled, so the model copes with "
+               "other people's handwriting.",
+    "handwriting": f"Train on MNIST plus the digits saved on the Draw page, each repeated "
+                   f"{HANDWRITING_REPEAT} times so a few dozen of them count.",
 }
+LABELS = {"lr": "Learning rate", "step_size": "Step size (epochs)", "gamma": "Decay factor",
+          "warmup_epochs": "Warm-up (epochs)", "restart_epochs": "First cycle (epochs)", "epochs": "Epochs",
+          "batch_size": "Batch size", "train_subset": "Training images", "seed": "Seed",
+          "log_every": "Log every (batches)", "time_budget": "Time budget (s)", "weight_decay": "Weight decay"}
 
 
-def widget_values(config: TrainConfig) -> dict:
-    """Widget key -> value for a whole config, model options included."""
-    values = {f"cfg_{k}": v for k, v in config.to_dict().items() if k != "model_kwargs"}
-    spec = MODELS[config.model]
-    for arg, v in {**spec.defaults, **config.model_kwargs}.items():
-        kind = spec.args[arg].kind
-        if kind == "ints":
-            v = ", ".join(map(str, v))
-        elif kind in NUMBER_KINDS:
-            v = NUMBER_KINDS[kind](v)  # JSON's 0 for a float option would upset its slider
-        values[f"cfg_{config.model}_{arg}"] = v
-    return values
-
-
-def link_config(query: dict) -> TrainConfig:
-    """The config a shared link describes; ConfigError naming the field the form cannot take."""
-    config = TrainConfig.from_dict(query)
-    values = config.to_dict()
-    for name, (lo, hi) in RANGES.items():
-        if not lo <= values[name] <= hi:
-            raise ConfigError(name, f"the form takes {_num(lo)} to {_num(hi)}, got {_num(values[name])}")
-    for arg, a in MODELS[config.model].args.items():
-        value = config.model_kwargs[arg]
-        if a.kind in NUMBER_KINDS:
-            lo, hi = NUMBER_KINDS[a.kind](a.low), NUMBER_KINDS[a.kind](a.high)
-            if not lo <= value <= hi:
-                raise ConfigError("model_kwargs", f"{arg} must be {_num(lo)} to {_num(hi)} in the form, got {value}")
-    return config
-
-
-def _num(value) -> str:
-    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
-
-
-def _form_state() -> dict:
-    return {k: v for k, v in st.session_state.items() if isinstance(k, str) and k.startswith("cfg_")}
-
-
-def read_link(saved: dict):
-    """Fill the form from the URL when it holds new settings; returns a refused link's error.
-
-    A refused link stays refused (and Start disabled) until the user changes the form, so a run
-    never starts from settings the user believes came from the link.
-    """
-    link = st.session_state.setdefault(state.TRAIN_LINK, {"query": None, "error": None, "form": None})
-    query = st.query_params.to_dict()
-    if query and query != link["query"]:
-        link["query"] = query
-        try:
-            values = widget_values(link_config(query))
-        except ConfigError as exc:
-            link["error"], link["form"] = str(exc), _form_state()
-        else:
-            link["error"] = None
-            st.session_state.update(values)
-            saved.update(values)
-    elif link["error"] and any(st.session_state.get(k) != v for k, v in link["form"].items()):
-        link["error"] = None
-    return link["error"]
-
-
-def share_link(config: TrainConfig) -> str:
-    """The full address that reproduces `config` (relative when the browser's is unknown)."""
-    base = st.context.url or "/Train"
-    query = urlencode(config.to_query())
-    return f"{base}?{query}" if query else base
-
-
-def write_link(config: TrainConfig) -> None:
-    """Put the form's settings in the URL, so the address reproduces them."""
-    query = config.to_query()
-    if st.query_params.to_dict() != query:
-        st.query_params.from_dict(query)
-    st.session_state[state.TRAIN_LINK]["query"] = query
-
-
-# ---------------------------------------------------------------- the widgets
+def devices() -> list[str]:
+    """Only the devices this server has."""
+    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def parse_int_list(name: str, text: str) -> list[int]:
@@ -130,6 +74,8 @@ def parse_int_list(name: str, text: str) -> list[int]:
     except ValueError:
         raise ConfigError(name, f"must be whole numbers separated by commas, got {text!r}") from None
 
+
+# ---------------------------------------------------------------- the form's state
 
 def restore(default_preset: str = "quick") -> dict:
     """Put the session's saved form back into the widgets (they are dropped on page change)."""
@@ -146,100 +92,174 @@ def remember(saved: dict) -> None:
                   if isinstance(k, str) and (k.startswith("cfg_") or k == "train_preset")})
 
 
+def form_values() -> dict:
+    """TrainConfig's fields as the widgets hold them (model options as typed)."""
+    model = st.session_state["cfg_model"]
+    values = {f.name: st.session_state.get(f"cfg_{f.name}") for f in dataclasses.fields(TrainConfig)
+              if f.name != "model_kwargs"}
+    values["model_kwargs"] = {arg: st.session_state.get(f"cfg_{model}_{arg}") for arg in MODELS[model].args}
+    return values
+
+
+def form_config() -> TrainConfig:
+    """The config on screen, exactly; ConfigError naming the first field that is not valid."""
+    values = form_values()
+    values["model_kwargs"] = {k: parse_int_list(k, v) if isinstance(v, str) else v
+                              for k, v in values["model_kwargs"].items()}
+    return checked_config(values)
+
+
+def field_errors() -> dict[str, str]:
+    """Each field's own problem (field or model option -> reason), to show beside it."""
+    errors = {}
+    values = form_values()
+    for name, value in values.items():
+        if name == "model_kwargs":
+            continue
+        try:
+            checked_config({name: value.strip() if isinstance(value, str) else value})
+        except ConfigError as exc:
+            errors[name] = str(exc).split(": ", 1)[-1]
+    for arg, value in values["model_kwargs"].items():
+        try:
+            kwargs = {arg: parse_int_list(arg, value) if isinstance(value, str) else value}
+            checked_config({"model": values["model"], "model_kwargs": kwargs})
+        except ConfigError as exc:
+            errors[arg] = str(exc).split(": ", 1)[-1]
+    return errors
+
+
+def _mark(errors: dict, name: str, where=st) -> None:
+    if name in errors:
+        where.markdown(f":red[:material/error: {errors[name]}]")
+
+
+# ---------------------------------------------------------------- presets
+
 def apply_preset() -> None:
-    st.session_state.update(widget_values(preset_config(st.session_state["train_preset"])))
+    name = st.session_state["train_preset"]
+    if name in PRESETS:
+        st.session_state.update(widget_values(preset_config(name)))
 
 
 def preset_picker() -> None:
+    """The preset box; it reads "custom" once the form differs from the chosen preset, so that
+    choosing any preset, the same one included, fills the form again."""
+    def matches(preset: str) -> bool:
+        return all(st.session_state.get(k) == v for k, v in widget_values(preset_config(preset)).items())
+
+    name = st.session_state.get("train_preset")
+    if not (name in PRESETS and matches(name)):
+        # A link, or a change that brings the form back to a preset, shows that preset.
+        st.session_state["train_preset"] = next((p for p in PRESETS if matches(p)), CUSTOM)
     p = st.columns([1, 3])
-    p[0].selectbox("Preset", list(PRESETS), key="train_preset", on_change=apply_preset)
-    p[1].caption(PRESETS[st.session_state["train_preset"]][0] + " Choosing a preset fills the form.")
+    p[0].selectbox("Preset", list(PRESETS) + [CUSTOM], key="train_preset", on_change=apply_preset,
+                   format_func=lambda n: "custom (edited)" if n == CUSTOM else n,
+                   help="A preset fills the whole form with a tested recipe.")
+    chosen = st.session_state["train_preset"]
+    p[1].caption("Your own settings: choose a preset to start again from it." if chosen == CUSTOM
+                 else PRESETS[chosen][0] + " Choosing a preset fills the form.")
 
 
-def model_controls() -> tuple[str, dict]:
-    """Dataset, model and one control per argument the registry declares: (model, raw values)."""
+# ---------------------------------------------------------------- the widgets
+
+def _number(errors: dict, col, name: str, step, float_format: bool = False, disabled: bool = False) -> None:
+    """A number input taken as typed (no min or max: the ranges are checked, and shown, here)."""
+    lo, hi = RANGES[name]
+    col.number_input(LABELS[name], step=step, format="%g" if float_format else None, key=f"cfg_{name}",
+                     help=f"{HELP[name]} From {lo:g} to {hi:g}.", disabled=disabled)
+    _mark(errors, name, col)
+
+
+def _text_number(errors: dict, name: str) -> None:
+    """A small float typed as text (3e-4 reads as typed; a number box would show 0.00030 or
+    round it away), checked like every other field."""
+    lo, hi = RANGES[name]
+    st.text_input(LABELS[name], key=f"cfg_{name}", help=f"{HELP[name]} From {lo:g} to {hi:g}; 3e-4 works too.")
+    _mark(errors, name)
+
+
+def model_controls(errors: dict) -> None:
+    """Dataset, model and one control per argument the registry declares."""
     st.markdown("**Data and model**")
     st.radio("Dataset", list(DATASETS), key="cfg_dataset", horizontal=True,
-             format_func=lambda n: DATASETS[n].title)
+             format_func=lambda n: DATASETS[n].title, help=HELP["dataset"])
     model = st.selectbox("Model", list(MODELS), key="cfg_model", format_func=lambda m: MODELS[m].title,
-                         help="; ".join(f"{s.title}: {s.description}" for s in MODELS.values()))
+                         help=HELP["model"])
     spec = MODELS[model]
     st.caption(spec.description)
     if not spec.args:
         st.caption("This model has no options.")
-    raw = {}
     for arg, a in spec.args.items():
         key, default = f"cfg_{model}_{arg}", spec.defaults[arg]
         if key not in st.session_state:
             st.session_state[key] = ", ".join(map(str, default)) if a.kind == "ints" else default
         if a.kind == "ints":
-            raw[arg] = st.text_input(a.label, key=key, help=a.help)
+            st.text_input(a.label, key=key, help=a.help)
         elif a.kind == "bool":
-            raw[arg] = st.checkbox(a.label, key=key, help=a.help)
+            st.checkbox(a.label, key=key, help=a.help)
         elif a.kind == "choice":
-            raw[arg] = st.selectbox(a.label, list(a.choices), key=key, help=a.help)
+            st.selectbox(a.label, list(a.choices), key=key, help=a.help)
         elif a.kind == "float":
-            raw[arg] = st.slider(a.label, a.low, a.high, step=a.step, key=key, help=a.help)
+            st.slider(a.label, a.low, a.high, step=a.step, key=key, help=a.help)
         else:
-            raw[arg] = st.number_input(a.label, int(a.low), int(a.high), step=int(a.step or 1), key=key,
-                                       help=a.help)
-    return model, raw
+            st.number_input(a.label, step=int(a.step or 1), key=key, help=f"{a.help}. From {a.low:g} to {a.high:g}.")
+        _mark(errors, arg)
 
 
-def optimisation_controls() -> None:
+def optimisation_controls(errors: dict):
+    """The optimiser and schedule settings; returns a slot for the schedule's chart."""
     st.markdown("**Optimisation**")
-    optimizer = st.selectbox("Optimizer", OPTIMIZERS, key="cfg_optimizer")
-    st.number_input("Learning rate", *RANGES["lr"], step=1e-4, format="%.5f", key="cfg_lr")
+    optimizer = st.selectbox("Optimizer", OPTIMIZERS, key="cfg_optimizer", help=HELP["optimizer"])
+    _text_number(errors, "lr")
     st.slider("Momentum", *RANGES["momentum"], step=0.01, key="cfg_momentum",
-              disabled=optimizer not in ("sgd", "rmsprop"), help="SGD and RMSprop only")
-    st.number_input("Weight decay", *RANGES["weight_decay"], step=1e-4, format="%.5f", key="cfg_weight_decay")
-    st.slider("Label smoothing", *RANGES["label_smoothing"], step=0.05, key="cfg_label_smoothing")
-    schedule = st.selectbox("Learning-rate schedule", SCHEDULES, key="cfg_schedule")
+              disabled=optimizer not in ("sgd", "rmsprop"), help=HELP["momentum"])
+    _text_number(errors, "weight_decay")
+    st.slider("Label smoothing", *RANGES["label_smoothing"], step=0.05, key="cfg_label_smoothing",
+              help=HELP["label_smoothing"])
+    schedule = st.selectbox("Learning-rate schedule", SCHEDULES, key="cfg_schedule", help=HELP["schedule"])
+    _mark(errors, "schedule")
     s = st.columns(2)
-    s[0].number_input("Step size (epochs)", *RANGES["step_size"], key="cfg_step_size", disabled=schedule != "step")
-    s[1].number_input("Decay factor", *RANGES["gamma"], step=0.05, key="cfg_gamma", disabled=schedule != "step")
-    s[0].number_input("Warm-up (epochs)", *RANGES["warmup_epochs"], step=0.5, key="cfg_warmup_epochs",
-                      disabled=schedule != "cosine")
-    s[1].number_input("First cycle (epochs)", *RANGES["restart_epochs"], step=0.5, key="cfg_restart_epochs",
-                      disabled=schedule != "cosine")
+    _number(errors, s[0], "step_size", 1, disabled=schedule != "step")
+    _number(errors, s[1], "gamma", 0.05, float_format=True, disabled=schedule != "step")
+    _number(errors, s[0], "warmup_epochs", 0.5, float_format=True, disabled=schedule != "cosine")
+    _number(errors, s[1], "restart_epochs", 0.5, float_format=True, disabled=schedule != "cosine")
+    return st.empty()
 
 
-def run_controls() -> tuple[str, bool]:
+def schedule_chart(slot, config: TrainConfig, train_size: int) -> None:
+    """The learning rate the run will use, redrawn as the settings change."""
+    from mnist_core.optim import lr_curve
+
+    from . import charts
+
+    n = min(config.train_subset or train_size, train_size)
+    points, x_title = lr_curve(config, math.ceil(n / config.batch_size))
+    slot.plotly_chart(charts.lr_schedule(points, x_title), key="train_lr_schedule",
+                      config={"displayModeBar": False})
+
+
+def run_controls(errors: dict) -> tuple[str, bool]:
     """Epochs, batch, data and budget settings; returns (run label, handwriting set is empty)."""
     st.markdown("**Run**")
     r = st.columns(2)
-    r[0].number_input("Epochs", *RANGES["epochs"], key="cfg_epochs")
-    r[1].number_input("Batch size", *RANGES["batch_size"], step=32, key="cfg_batch_size")
-    r[0].number_input("Training images", *RANGES["train_subset"], step=1000, key="cfg_train_subset",
-                      help="0 uses the whole training set")
-    r[1].number_input("Seed", *RANGES["seed"], key="cfg_seed")
-    r[0].selectbox("Device", DEVICES, key="cfg_device")
-    r[1].number_input("Log every (batches)", *RANGES["log_every"], key="cfg_log_every")
-    r[0].number_input(
-        "Time budget (s)", *RANGES["time_budget"], step=5.0, format="%g", key="cfg_time_budget",
-        help="0 = no limit. Otherwise training stops after this many seconds (test evaluation "
-        "not counted) or at the last epoch, whichever comes first; one-cycle then follows the clock.")
-    st.checkbox("Augment (random rotation, shift, scale)", key="cfg_augment")
+    _number(errors, r[0], "epochs", 1)
+    _number(errors, r[1], "batch_size", 32)
+    _number(errors, r[0], "train_subset", 1000)
+    _number(errors, r[1], "seed", 1)
+    if st.session_state.get("cfg_device") not in devices():
+        st.session_state["cfg_device"] = "auto"  # a saved form from a machine with a GPU
+    r[0].selectbox("Device", devices(), key="cfg_device", help=HELP["device"])
+    _number(errors, r[1], "log_every", 1)
+    _number(errors, r[0], "time_budget", 5.0, float_format=True)
+    st.checkbox("Augment (random rotation, shift, scale)", key="cfg_augment", help=HELP["augment"])
     hw_empty = False
-    if st.checkbox("Add my handwriting", key="cfg_handwriting",
-                   help=f"Train on MNIST plus the digits saved on the Draw page, each repeated "
-                        f"{HANDWRITING_REPEAT} times so a few dozen of them count."):
+    if st.checkbox("Add my handwriting", key="cfg_handwriting", help=HELP["handwriting"]):
+        _mark(errors, "handwriting")
         if not sum(handwriting.count_set()[0]):
             hw_empty = True
             st.warning("Your handwriting set is empty: save some digits on the Draw page first.")
             st.page_link(BY_TITLE["Draw"].file, label="Open Draw", icon=":material/draw:")
-    label = st.text_input("Run label (optional)", key="train_label", max_chars=80)
+    label = st.text_input("Run label (optional)", key="train_label", max_chars=80,
+                          help="A name for the run on the Runs page; the run's id stays its folder's name.")
     return label, hw_empty
-
-
-def form_config(raw_kwargs: dict) -> TrainConfig | None:
-    """The config the widgets describe, or None after showing what to fix."""
-    try:
-        values = {f.name: st.session_state[f"cfg_{f.name}"]
-                  for f in dataclasses.fields(TrainConfig) if f.name != "model_kwargs"}
-        values["model_kwargs"] = {k: parse_int_list(k, v) if isinstance(v, str) else v
-                                  for k, v in raw_kwargs.items()}
-        return TrainConfig.from_dict(values)
-    except ConfigError as exc:
-        st.error(f"Please fix the form: {exc}")
-        return None

@@ -147,6 +147,17 @@ def canvas_from_digit(digit, size: int = 280):
 
 # ---------------------------------------------------------------- AppTest
 
+N_TRAIN, N_TEST = 600, 200  # the generated dataset AppTest sessions train on (tests/studio/conftest.py)
+
+
+def start_job(at, **fields):
+    if fields:
+        set_form(at, **fields)
+    at.button(key="train_start").click().run()
+    assert_no_crash(at)
+    return at.session_state["train_job"]
+
+
 def open_page(page: str, query: dict | None = None) -> AppTest:
     """A new browser session landing on `page`, with the address's query parameters."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
@@ -186,10 +197,12 @@ def set_form(at: AppTest, **fields) -> AppTest:
         key = name if name == "train_label" else f"cfg_{name}"
         for kind in ("number_input", "selectbox", "slider", "text_input", "checkbox", "radio"):
             try:
-                getattr(at, kind)(key=key).set_value(value)
-                break
+                widget = getattr(at, kind)(key=key)
             except KeyError:
                 continue
+            # A number typed into a text box (the learning rate) is typed as text.
+            widget.set_value(str(value) if kind == "text_input" and not isinstance(value, str) else value)
+            break
         else:
             raise KeyError(f"no widget {key}")
     return at.run()

@@ -1,0 +1,121 @@
+"""The Train form's values and its shareable link: widget values for a config, the form's
+ranges, and reading and writing the page's address.
+
+The address holds the model and every setting that differs from TrainConfig's defaults
+(?model=mlp&lr=0.01&model_kwargs={...}), so a link reproduces a form. A link is checked with
+TrainConfig.from_dict and against the form's ranges before anything in the form changes.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from mnist_core.config import ConfigError, TrainConfig
+from mnist_core.models import MODELS
+
+from . import state
+
+TEXT_FIELDS = ("lr", "weight_decay")  # floats typed as text: the shortest exact form, 1e-06 or 0.003
+NUMBER_KINDS = {"int": int, "float": float}  # model options shown as numbers and sliders, with ranges
+
+# The form's ranges, checked for the form's values and for links alike (the sliders also draw them).
+RANGES = {
+    "lr": (1e-6, 100.0),
+    "momentum": (0.0, 0.99),
+    "weight_decay": (0.0, 1.0),
+    "label_smoothing": (0.0, 0.5),
+    "step_size": (1, 500),
+    "gamma": (0.01, 1.0),
+    "warmup_epochs": (0.0, 100.0),
+    "restart_epochs": (0.1, 1000.0),
+    "epochs": (1, 500),
+    "time_budget": (0.0, 3600.0),
+    "batch_size": (1, 8192),
+    "train_subset": (0, 60000),
+    "seed": (0, 2**31 - 1),
+    "log_every": (1, 10000),
+}
+
+
+def widget_values(config: TrainConfig) -> dict:
+    """Widget key -> value for a whole config, model options included."""
+    values = {f"cfg_{k}": str(v) if k in TEXT_FIELDS else v
+              for k, v in config.to_dict().items() if k != "model_kwargs"}
+    spec = MODELS[config.model]
+    for arg, v in {**spec.defaults, **config.model_kwargs}.items():
+        kind = spec.args[arg].kind
+        if kind == "ints":
+            v = ", ".join(map(str, v))
+        elif kind in NUMBER_KINDS:
+            v = NUMBER_KINDS[kind](v)  # JSON's 0 for a float option would upset its slider
+        values[f"cfg_{config.model}_{arg}"] = v
+    return values
+
+
+def checked_config(values: dict) -> TrainConfig:
+    """The config a link or the form describes; ConfigError naming the first field that is not
+    valid or lies outside the form's range."""
+    config = TrainConfig.from_dict(values)
+    values = config.to_dict()
+    for name, (lo, hi) in RANGES.items():
+        if not lo <= values[name] <= hi:
+            raise ConfigError(name, f"the form takes {_num(lo)} to {_num(hi)}, got {_num(values[name])}")
+    for arg, a in MODELS[config.model].args.items():
+        value = config.model_kwargs[arg]
+        if a.kind in NUMBER_KINDS:
+            lo, hi = NUMBER_KINDS[a.kind](a.low), NUMBER_KINDS[a.kind](a.high)
+            if not lo <= value <= hi:
+                raise ConfigError("model_kwargs", f"{arg} must be {_num(lo)} to {_num(hi)} in the form, got {value}")
+    return config
+
+
+def _num(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _form_state() -> dict:
+    return {k: v for k, v in st.session_state.items() if isinstance(k, str) and k.startswith("cfg_")}
+
+
+def read_link(saved: dict):
+    """Fill the form from the URL when it holds new settings; returns a refused link's error.
+
+    A refused link stays refused (and Start disabled) until the user changes the form, so a run
+    never starts from settings the user believes came from the link.
+    """
+    link = st.session_state.setdefault(state.TRAIN_LINK, {"query": None, "error": None, "form": None})
+    query = st.query_params.to_dict()
+    if query and query != link["query"]:
+        link["query"] = query
+        try:
+            values = widget_values(checked_config(query))
+        except ConfigError as exc:
+            link["error"], link["form"] = str(exc), _form_state()
+        else:
+            link["error"] = None
+            st.session_state.update(values)
+            saved.update(values)
+    elif link["error"] and any(st.session_state.get(k) != v for k, v in link["form"].items()):
+        link["error"] = None
+    return link["error"]
+
+
+def link_query(config: TrainConfig) -> dict[str, str]:
+    """The address's settings: the model, then what differs from TrainConfig's defaults. The
+    model is always there, so the default preset's link is not a bare /Train (the start page)."""
+    return {"model": config.model, **config.to_query()}
+
+
+def share_link(config: TrainConfig) -> str:
+    """The full address that reproduces `config` (relative when the browser's is unknown)."""
+    base = st.context.url or "/Train"
+    return f"{base}?{urlencode(link_query(config))}"
+
+
+def write_link(config: TrainConfig) -> None:
+    """Put the form's settings in the URL, so the address reproduces them."""
+    query = link_query(config)
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+    st.session_state[state.TRAIN_LINK]["query"] = query

@@ -1,0 +1,125 @@
+"""What you see is what trains: the Train form (studio.train_form) and its link (studio.train_link)."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mnist_core.config import PRESETS, TrainConfig, preset_config
+from mnist_core.models import MODELS
+from tests.support import assert_no_crash, open_page, set_form, start_job, texts
+
+
+def shown(at) -> dict:
+    """Every cfg_ widget's value on the page, by key."""
+    return {k: v for k, v in at.session_state.items() if isinstance(k, str) and k.startswith("cfg_")}
+
+
+def carried(at, model: str) -> dict:
+    """The form's values a link carries: every setting, and the chosen model's options only."""
+    others = tuple(f"cfg_{m}_" for m in MODELS if m != model)
+    return {k: v for k, v in shown(at).items() if not k.startswith(others)}
+
+
+def started(at):
+    job = start_job(at)
+    job.stop()
+    return job.config
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_survives_form_link_new_session_and_trains_as_shown(app_env, runner, preset):
+    at = open_page("train")
+    at.selectbox(key="train_preset").set_value(preset).run()
+    assert_no_crash(at)
+    expected = preset_config(preset)
+    link = dict(at.query_params)
+    assert TrainConfig.from_dict(link) == expected
+    again = open_page("train", link)  # the link, opened by someone else
+    assert_no_crash(again)
+    assert not again.error
+    assert carried(again, expected.model) == carried(at, expected.model)
+    assert again.selectbox(key="train_preset").value == preset  # it is that preset, not "custom"
+    assert started(again) == expected
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_every_model_and_its_arguments_survive_the_link(app_env, runner, model):
+    at = open_page("train")
+    set_form(at, model=model)
+    spec = MODELS[model]
+    changed = {}
+    for arg, a in spec.args.items():  # a value other than the default for every argument
+        default = spec.defaults[arg]
+        if a.kind == "choice":
+            value = next(c for c in a.choices if c != default)
+        else:
+            value = {"ints": "24, 12" if arg == "hidden" else "4, 8", "bool": not default, "float": 0.3,
+                     "int": 64}[a.kind]
+        changed[arg] = value
+        set_form(at, **{f"{model}_{arg}": value})
+    assert_no_crash(at)
+    assert not at.error, texts(at.error)
+    expected = started(at)
+    assert expected.model == model
+    for arg, value in changed.items():
+        got = expected.model_kwargs[arg]
+        assert got == ([int(v) for v in value.split(",")] if isinstance(value, str) else value), arg
+    again = open_page("train", dict(at.query_params))
+    assert_no_crash(again)
+    assert {k: v for k, v in shown(again).items() if k.startswith(f"cfg_{model}_")} == \
+        {k: v for k, v in shown(at).items() if k.startswith(f"cfg_{model}_")}
+    assert started(again) == expected
+
+
+def test_the_config_that_starts_is_every_field_on_screen(app_env, runner):
+    at = open_page("train")
+    set_form(at, model="mlp", optimizer="sgd", schedule="step")
+    set_form(at, lr="0.0301", momentum=0.8, weight_decay="2e-05", label_smoothing=0.05,
+             step_size=2, gamma=0.7, epochs=3, batch_size=96, train_subset=300, seed=7, device="cpu",
+             log_every=3, augment=True, mlp_hidden="40", mlp_dropout=0.1)
+    assert not at.error, texts(at.error)
+    config = started(at)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "model_kwargs":
+            assert config.model_kwargs == {"hidden": [40], "dropout": 0.1}
+            continue
+        on_screen = at.session_state[f"cfg_{f.name}"]
+        assert getattr(config, f.name) == type(getattr(config, f.name))(on_screen), f.name
+
+
+@pytest.mark.parametrize("field, typed, words", [
+    ("lr", "abc", "must be a number, got 'abc'"),
+    ("lr", "1000", "must be in (0, 100], got 1000"),
+    ("epochs", 0, "must be between 1 and 500, got 0"),
+    ("batch_size", 1_000_000, "must be between 1 and 8192, got 1000000"),
+])
+def test_an_invalid_value_stays_as_typed_beside_its_reason_and_blocks_start(app_env, runner, field, typed,
+                                                                             words):
+    at = open_page("train")
+    set_form(at, **{field: typed})
+    assert_no_crash(at)
+    assert at.session_state[f"cfg_{field}"] == typed  # not replaced by a valid value
+    assert any(words in m.value for m in at.markdown), [m.value for m in at.markdown]  # beside it
+    assert words in texts(at.error)
+    assert at.button(key="train_start").disabled and at.button(key="train_estimate").disabled
+    assert "train_job" not in at.session_state and not runner.active()
+
+
+def test_choosing_the_shown_preset_again_resets_the_form(app_env, runner):
+    at = open_page("train")
+    assert at.selectbox(key="train_preset").value == "quick"
+    set_form(at, epochs=7, train_subset=500)
+    assert at.selectbox(key="train_preset").value == "custom"
+    at.selectbox(key="train_preset").set_value("quick").run()
+    assert at.number_input(key="cfg_epochs").value == 1
+    assert at.number_input(key="cfg_train_subset").value == 10000
+
+
+def test_the_default_presets_link_opens_the_default_not_the_start_page(app_env, runner):
+    at = open_page("train")
+    at.selectbox(key="train_preset").set_value("default").run()
+    assert dict(at.query_params) == {"model": "cnn"}
+    again = open_page("train", dict(at.query_params))
+    assert again.number_input(key="cfg_train_subset").value == 0  # the whole set, not quick's 10,000
+    assert again.selectbox(key="train_preset").value == "default"
