@@ -3,7 +3,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core.data import DATASETS
 from mnist_core.preprocessing import load_image
-from studio import draw_panel, explain_panel, handwriting_panel, picker, state
+from studio import draw_panel, explain_panel, handwriting_panel, picker
 from studio import frame
 from studio.frame import shown_errors
 
@@ -18,10 +18,6 @@ def why(reading, key: str) -> None:
     if st.toggle("Why? Show what the model looked at and the closest training digits", key=f"{key}-why"):
         explain_panel.show_why(model, reading.prep.tensor, spec, key=key,
                                model_id=(choice, picker.choice_stamp(choice)), top=reading.top)
-
-
-def clear() -> None:
-    st.session_state[state.CANVAS_N] = st.session_state.get(state.CANVAS_N, 0) + 1
 
 
 with frame.page("Draw"):
@@ -56,11 +52,15 @@ with frame.page("Draw"):
                 drawing_mode="freedraw",
                 update_streamlit=True,
                 return_image_data=True,
-                key=f"canvas-{st.session_state.get(state.CANVAS_N, 0)}",
+                # One canvas for the whole visit. Clearing by giving it a new key (a new canvas
+                # after a round trip to the server) lost every stroke drawn in the meantime: 10
+                # of 10 strokes drawn straight after such a Clear. The canvas's own bin clears
+                # it in the browser, at once.
+                key="canvas-draw",
             )
             st.slider("Stroke width", 5, 40, 20, key="draw_stroke")
-            st.button("Clear", icon=":material/delete:", on_click=clear, key="draw_clear")
-            st.caption("Draw one digit, large and centred, like on paper.")
+            st.caption("Draw one digit, large and centred, like on paper. To start again, use the "
+                       ":material/delete: bin above the canvas; the arrows undo and redo a stroke.")
         reading = None
         with right, shown_errors():
             # Preprocessed once: the prediction, Why?, saving and the maps all use this reading.

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from mnist_core.guard import one_digit_problem
 from mnist_core.preprocessing import Preprocessed, classify
 
 from . import charts, state
@@ -20,9 +21,11 @@ BLANK_CANVAS = "Draw a digit in the box: the prediction appears as soon as you l
 
 @dataclass(frozen=True)
 class Reading:
-    """One image as the model saw it: its preprocessing, and its probabilities unless blank."""
+    """One image as the model saw it: its preprocessing, its probabilities unless blank, and
+    why it does not look like one digit (None when it does)."""
     prep: Preprocessed
     probs: np.ndarray | None
+    problem: str | None = None
 
     @property
     def top(self) -> int | None:
@@ -34,7 +37,10 @@ def read(model, image, spec) -> Reading | None:
     if image is None:
         return None
     prep, probs = classify(model, image, spec)
-    return Reading(prep, None if probs is None else probs.numpy())
+    if probs is None:
+        return Reading(prep, None)
+    p = probs.numpy()
+    return Reading(prep, p, one_digit_problem(prep.steps["grayscale"], p))
 
 
 def unsure_text(probs: np.ndarray, classes: list[str], threshold: float) -> str | None:
@@ -55,7 +61,11 @@ def show_prediction(reading: Reading | None, spec, blank_message: str = BLANK_CA
     p, top = reading.probs, reading.top
     left, right = st.columns([1, 2])
     unsure = unsure_text(p, list(spec.classes), float(st.session_state.get(state.ABSTAIN, 0.0)))
-    if unsure:
+    if reading.problem:
+        left.metric("Prediction", "Not one digit?")
+        left.caption(f"This doesn't look like one digit: {reading.problem}. "
+                     f"Best guess: {spec.classes[top]} ({p[top]:.0%}).")
+    elif unsure:
         left.metric("Prediction", "Not sure")
         left.caption(unsure)
     else:

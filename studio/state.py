@@ -18,7 +18,6 @@ TRAIN_JOB = "train_job"  # this session's training Job
 TRAIN_FORM = "train_saved"  # the Train form's values, which outlive its widgets on page change
 TRAIN_LINK = "train_link"  # the URL settings last read or written, and why a link was refused
 RACE_JOBS = "h2h_jobs"  # head to head: contender name -> Job
-CANVAS_N = "canvas_n"  # bumped by Clear: a new key is a new, empty canvas
 DELETE_PENDING = "runs_confirm_delete"  # the run id a Delete... click asks to confirm
 EMBEDDING_PICK = "eval_embedding_pick"  # the test digit clicked on the embedding map
 

@@ -137,10 +137,16 @@ STROKES = {
 
 
 def canvas(page: Page):
-    """The drawing surface; its key changes with each Clear, hence the partial class match."""
+    """The drawing surface (its key is "canvas-draw")."""
     # The canvas is a components-v2 element in a shadow root, not an iframe; CSS locators
     # reach into open shadow roots, and the mouse works in page coordinates either way.
     return page.locator('[class*="st-key-canvas-"] canvas.upper-canvas')
+
+
+def clear_canvas(page: Page) -> None:
+    """The bin above the canvas, which shows while the pointer is over it."""
+    canvas(page).hover()
+    page.locator('[class*="st-key-canvas-"] button[title^="Reset canvas"]').click()
 
 
 def draw(page: Page, points) -> None:

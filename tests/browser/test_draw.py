@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from tests.support import mnist_dir
 
 from .helpers import (
+    clear_canvas,
     STROKES,
     assert_clean,
     canvas,
@@ -52,7 +53,7 @@ def test_drawn_digits_are_read_and_clear_resets(app_server, page):
         if digit == "7":
             page.mouse.move(0, 0)  # hides the canvas toolbar, which shows on hover
             screenshot(page, "draw")
-        widget(page, "draw_clear").get_by_role("button").click()
+        clear_canvas(page)
         expect(panel.get_by_text(BLANK)).to_be_visible()
         expect(panel.locator('[data-testid="stMetricValue"]')).to_have_count(0)
         wait_idle(page)
@@ -83,3 +84,27 @@ def test_uploaded_png_is_classified(app_server, page, tmp_path):
     assert_clean(page)
     assert metric(page, "Prediction", panel) == label
     expect(panel.locator('[data-testid="stImageCaption"]').first).to_have_text("digit.png")
+
+
+@pytest.mark.parametrize("after", ["clear", "stroke width"])
+def test_a_stroke_drawn_straight_after_clear_or_a_width_change_is_read(app_server, page, after):
+    """Twenty times each, a stroke drawn at once after the bin or after the width slider is read.
+
+    Clearing with a server-side button (a new canvas after a round trip) lost all ten of ten such
+    strokes; the canvas's own bin clears it in the browser."""
+    goto(page, app_server.url, "draw")
+    panel = draw_panel(page)
+    slider = widget(page, "draw_stroke").get_by_role("slider")
+    for i in range(20):
+        digit = "17"[i % 2]  # a different digit each time, so a stroke left over would show
+        clear_canvas(page)
+        if after == "stroke width":
+            wait_idle(page)
+            slider.focus()
+            slider.press("ArrowRight" if i % 2 else "ArrowLeft")
+        draw(page, STROKES[digit])  # straight away, without waiting for the page
+        expect(panel.locator('[data-testid="stMetricValue"]'), f"stroke {i} after {after} was lost").to_be_visible(
+            timeout=30_000)
+        wait_idle(page)
+        assert metric(page, "Prediction", panel) == digit, f"stroke {i} after {after}"
+    assert_clean(page)

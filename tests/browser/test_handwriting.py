@@ -11,6 +11,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from .helpers import (
+    clear_canvas,
     STROKES,
     assert_clean,
     choose,
@@ -67,7 +68,7 @@ def test_drawn_digits_are_saved_with_their_labels_and_scored(app_server, handwri
     # Saved under the label the model read, then under one it did not.
     draw_and_save(page, "7", "7")
     expect(set_caption(page)).to_contain_text(f"1 saved digit in {handwriting_dir}. {per_class({7: 1})}")
-    widget(page, "draw_clear").get_by_role("button").click()
+    clear_canvas(page)
     wait_idle(page)
     draw_and_save(page, "1", "4")
     expect(set_caption(page)).to_contain_text(f"2 saved digits in {handwriting_dir}. {per_class({4: 1, 7: 1})}")

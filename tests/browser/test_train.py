@@ -144,8 +144,10 @@ def test_quick_run_finishes_with_its_accuracy_and_is_saved(app_server, page):
     expect(page.locator('[data-testid="stAlertContentSuccess"]')).to_contain_text("completed")
     for key in ("live_loss", "live_acc"):
         gd = widget(page, key).last.locator(".js-plotly-plot")
-        batches, train_epoch, test_epoch = gd.evaluate("gd => gd.data.map(t => t.x.length)")
+        batches, train_epoch, test_epoch, *lr = gd.evaluate("gd => gd.data.map(t => t.x.length)")
         assert batches > 1 and train_epoch == test_epoch == 1, (key, batches, train_epoch, test_epoch)
+        # The loss chart also draws the learning rate at every logged batch.
+        assert lr == ([batches] if key == "live_loss" else []), (key, lr)
     widget(page, "live_loss").last.scroll_into_view_if_needed()
     screenshot(page, "train")
 

@@ -54,3 +54,17 @@ def test_draw_logic_reads_real_digits_and_guards_blank_canvases(real_env):
         assert_clean(at)
         assert not at.metric
         assert "Draw a digit" in texts(at.info)
+
+
+def test_what_is_not_one_digit_says_so_with_its_best_guess(real_env):
+    from benchmarks.guard import dots, pairs
+    from mnist_core.data import load_dataset
+
+    rng = np.random.default_rng(3)
+    digits = load_dataset("mnist", mnist_dir(), allow_download=False).test_images.numpy()
+    for image, words in ((next(dots(rng, 1)), "too little ink"), (next(pairs(rng, digits, 1)), "2 separate shapes")):
+        at = AppTest.from_function(draw_digit_app, args=(image,), default_timeout=TIMEOUT).run()
+        assert_clean(at)
+        assert at.metric[0].value == "Not one digit?"
+        caption = texts(at.caption)
+        assert "This doesn't look like one digit" in caption and words in caption and "Best guess: " in caption
