@@ -62,8 +62,8 @@ def show_prediction(reading: Reading | None, spec, blank_message: str = BLANK_CA
     left, right = st.columns([1, 2])
     unsure = unsure_text(p, list(spec.classes), float(st.session_state.get(state.ABSTAIN, 0.0)))
     if reading.problem:
-        left.metric("Prediction", "Not one digit?")
-        left.caption(f"This doesn't look like one digit: {reading.problem}. "
+        left.metric("Prediction", "?")  # a longer word is cut short in this narrow column
+        left.caption(f"**This doesn't look like one digit:** {reading.problem}. "
                      f"Best guess: {spec.classes[top]} ({p[top]:.0%}).")
     elif unsure:
         left.metric("Prediction", "Not sure")
