@@ -102,8 +102,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
                   "batch_norm": Arg("Batch norm", "bool", "Normalise each block's outputs: trains faster."),
                   "hidden": Arg("Hidden units", "int", "0 removes the hidden layer", 0, 4096, 16),
               }, sequential_parts),
-    ModelSpec("resnet", "Residual CNN", "Residual blocks with shortcut connections, as in ResNet, "
-              "then global average pooling.",
+    ModelSpec("resnet", "Residual CNN", "Residual blocks with shortcut connections, as in ResNet, then "
+              "global average pooling: deeper, and slower than the CNN on a small CPU.",
               arch.resnet, {"channels": Arg("Block widths", "ints", "Channels of each residual block, e.g. 8, 16, 32"),
                             "dropout": DROPOUT}, residual_parts),
     ModelSpec("tutorial_cnn", "Tutorial CNN", "The conv10-conv20-fc500 network of the PyTorch tutorial.",
