@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from .data import DATASETS
-from .models import MODELS, ModelError, build_model, model_arguments
+from .models import MODELS, ModelError, build_model, coerce_arguments, model_arguments
 
 HANDWRITING_REPEAT = 20
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -58,6 +58,11 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "model_kwargs", dict(self.model_kwargs or {}))
+        if self.model in MODELS:  # an unknown model is reported by _validate
+            try:
+                object.__setattr__(self, "model_kwargs", coerce_arguments(self.model, self.model_kwargs))
+            except ModelError as exc:
+                raise ConfigError("model_kwargs", str(exc)) from None
         _validate(self)
         # Record every architecture argument, defaults included, so a saved run rebuilds the
         # same network even after a builder's defaults change.

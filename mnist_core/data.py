@@ -116,6 +116,8 @@ def read_idx(path: str | os.PathLike, kind: str) -> torch.Tensor:
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     if kind == "images" and dims[1:] != [SIDE, SIDE]:
         raise DatasetError(f"{path}: images are {dims[1]}x{dims[2]}, expected {SIDE}x{SIDE}")
+    if dims[0] == 0:  # it would train on nothing, or score an empty test set as 0%
+        raise DatasetError(f"{path}: holds no {kind} (its header counts 0)")
     expected = header_len + math.prod(dims)
     if len(raw) != expected:
         problem = "truncated" if len(raw) < expected else "has trailing bytes"

@@ -123,6 +123,50 @@ def model_arguments(name: str) -> dict[str, object]:
     return model_spec(name).defaults
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _coerce_arg(arg: str, a: Arg, value):
+    """One argument as its declared kind: "no" is False, "5" is 5, "256, 128" is [256, 128]."""
+    def bad(kind: str):
+        return ModelError(f"{arg} must be {kind}, got {value!r}")
+
+    if a.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise bad("true or false")
+    if a.kind in ("int", "choice") or (a.kind == "ints" and not isinstance(value, (list, tuple, str))):
+        if isinstance(value, bool):
+            raise bad("a whole number")
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            raise bad("a whole number") from None
+        if number != int(number):
+            raise bad("a whole number")
+        return int(number) if a.kind != "ints" else [int(number)]
+    if a.kind == "float":
+        if isinstance(value, bool):
+            raise bad("a number")
+        try:
+            return float(str(value).strip())
+        except ValueError:
+            raise bad("a number") from None
+    if isinstance(value, str):  # ints as text
+        value = value.replace(",", " ").split()
+    return [_coerce_arg(arg, Arg("", "int"), v) for v in value]
+
+
+def coerce_arguments(name: str, kwargs: dict) -> dict:
+    """A model's arguments as their declared kinds (from a link, a CLI or a JSON file);
+    arguments it does not declare are left for build_model to refuse by name."""
+    args = model_spec(name).args
+    return {k: _coerce_arg(k, args[k], v) if k in args else v for k, v in kwargs.items()}
+
+
 def build_model(name: str, **kwargs) -> nn.Module:
     spec = model_spec(name)
     allowed = spec.defaults

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from .data import DATASETS, DatasetSpec, normalise
 
@@ -173,6 +173,9 @@ def load_image(data: bytes) -> Image.Image:
                 raise ImageInputError(f"the image is {w}x{h} pixels; the limit is "
                                       f"{MAX_UPLOAD_PIXELS:,} pixels (for example 4096x4096)")
             img.load()
+            # A phone stores "rotate me" in EXIF rather than rotating the pixels: an upright 7
+            # photographed in portrait otherwise reads as a 7 lying on its side.
+            img = ImageOps.exif_transpose(img)
             # Browsers, and so st.image, cannot show 16-bit images; the first 8-bit frame is
             # also exactly what the model reads, so every caller gets that.
             img = Image.fromarray(pil_to_array(img))

@@ -198,14 +198,16 @@ def delete_run(root, run_id: str) -> None:
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
     path = Path(path)
+    if not path.exists():
+        raise RunError(f"{path} is missing: there is no such run folder or checkpoint file")
     if path.is_dir():
         path = path / "checkpoint.pt"
-    if not path.is_file():
-        raise RunError(f"{path} is missing: the run has no completed epoch yet")
+        if not path.is_file():
+            raise RunError(f"{path} is missing: the run has no completed epoch yet")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle refusals, truncation and zip errors all land here
-        raise RunError(f"{path} could not be loaded safely: {_first_line(exc)}") from None
+        raise RunError(f"{path} could not be loaded safely: {_why_not_loaded(exc)}") from None
     if not isinstance(state, dict) or "model_state" not in state or "config" not in state:
         raise RunError(f"{path} is not an MNIST Studio checkpoint (no model_state/config)")
     return state
@@ -229,6 +231,17 @@ def model_from_checkpoint(state: dict, source: str = "checkpoint") -> tuple[nn.M
 def load_model(path: str | os.PathLike = BUNDLED_DIR) -> tuple[nn.Module, TrainConfig]:
     """A model and its config, rebuilt from a run folder or checkpoint file alone."""
     return model_from_checkpoint(load_checkpoint(path), str(path))
+
+
+def _why_not_loaded(exc: Exception) -> str:
+    """What a failed torch.load means for a person: a cut-short file says "[Errno 22] Invalid
+    argument" or "failed finding central directory", which point the wrong way."""
+    text = str(exc)
+    if "weights_only" in text or "Unsupported global" in text or "Unpickler" in text:
+        return f"it holds objects a checkpoint never has, so it was not unpickled ({_first_line(exc)})"
+    if isinstance(exc, (OSError, EOFError)) or "central directory" in text or "zip archive" in text:
+        return "the file is truncated or corrupt (not a complete checkpoint)"
+    return _first_line(exc)
 
 
 def _first_line(exc: Exception, limit: int = 200) -> str:

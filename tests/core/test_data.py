@@ -134,3 +134,11 @@ def test_augment_moves_ink_but_keeps_it(real_mnist):
     assert not torch.allclose(out, x)
     ratio = out.sum(dim=(1, 2, 3)) / x.sum(dim=(1, 2, 3))
     assert ratio.min() > 0.7 and ratio.max() < 1.4  # scale 0.9-1.1 changes area by ~20% at most
+
+
+def test_an_empty_split_is_refused_naming_the_file(tmp_path):
+    tensors = make_synthetic(20, 10)
+    tensors["test_images"], tensors["test_labels"] = tensors["test_images"][:0], tensors["test_labels"][:0]
+    folder = write_dataset(tmp_path, tensors, gz=False)
+    with pytest.raises(DatasetError, match="t10k-.*holds no .*header counts 0"):
+        load_dataset("mnist", folder, allow_download=False)

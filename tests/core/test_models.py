@@ -52,3 +52,19 @@ def test_bad_model_arguments(name, kwargs, words):
 
 def test_model_arguments_lists_defaults():
     assert model_arguments("mlp") == {"hidden": (256, 128), "dropout": 0.2}
+
+
+def test_arguments_are_coerced_by_their_declared_kinds():
+    from mnist_core.config import ConfigError, TrainConfig
+    from mnist_core.models import coerce_arguments
+
+    assert coerce_arguments("cnn", {"batch_norm": "no", "kernel_size": "5", "channels": "4, 8",
+                                    "dropout": "0.1", "hidden": 64.0}) == {
+        "batch_norm": False, "kernel_size": 5, "channels": [4, 8], "dropout": 0.1, "hidden": 64}
+    for text in ("false", "0", "off", "No"):
+        assert TrainConfig.from_dict({"model_kwargs": {"batch_norm": text}}).model_kwargs["batch_norm"] is False
+    assert TrainConfig.from_dict({"model_kwargs": '{"kernel_size": "5"}'}).model_kwargs["kernel_size"] == 5
+    for bad, words in (({"batch_norm": "maybe"}, "true or false"), ({"kernel_size": "five"}, "whole number"),
+                       ({"hidden": 1.5}, "whole number"), ({"dropout": "lots"}, "a number")):
+        with pytest.raises(ConfigError, match=words):
+            TrainConfig.from_dict({"model_kwargs": bad})

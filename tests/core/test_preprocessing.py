@@ -133,3 +133,18 @@ def test_large_but_not_bomb_image_gets_size_message():
     big = _png(Image.new("L", (5000, 5000)))
     with pytest.raises(ImageInputError, match="5000x5000"):
         load_image(big)
+
+
+def test_a_photos_exif_rotation_is_applied():
+    # A phone keeps the sensor's pixels and records "rotate 90 degrees" in EXIF: a digit that
+    # stands upright in the photo is stored lying on its side.
+    upright = np.zeros((280, 280), np.uint8)
+    upright[40:240, 130:150] = 255  # a "1", tall and thin
+    stored = Image.fromarray(255 - upright).rotate(90, expand=True)  # how the sensor kept it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to view"
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    img = np.asarray(load_image(buf.getvalue()).convert("L"))
+    rows, cols = np.nonzero(img < 128)
+    assert np.ptp(rows) > 3 * np.ptp(cols), "the 1 is still lying on its side"

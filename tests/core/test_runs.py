@@ -166,3 +166,18 @@ def test_a_budgeted_run_keeps_its_test_checks_apart_from_its_epochs(tiny_data, r
     assert [m["epoch"] for m in run.metrics] == [e["epoch"] for e in epochs]  # epochs only
     _, plain = tiny_run(tiny_data, runs_dir)
     assert load_run(plain).probes == [] and not (plain / "probes.jsonl").exists()
+
+
+def test_messages_say_what_happened(tmp_path, tiny_data, runs_dir):
+    from mnist_core.runs import BUNDLED_DIR
+
+    raw = (BUNDLED_DIR / "checkpoint.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(RunError, match="truncated or corrupt"):
+        load_checkpoint(tmp_path / "cut.pt")
+    with pytest.raises(RunError, match="no such run folder"):
+        load_model(runs_dir / "20990101-000000-cnn-abcdef")
+    _, path = tiny_run(tiny_data, runs_dir)
+    (path / "checkpoint.pt").unlink()
+    with pytest.raises(RunError, match="no completed epoch yet"):
+        load_model(path)
