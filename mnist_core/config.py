@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .budget import over_budget
 from .data import DATASETS
 from .models import MODELS, ModelError, build_model, coerce_arguments, model_arguments
 
@@ -194,6 +195,11 @@ def _validate(c: TrainConfig) -> None:
             build_model(c.model, **c.model_kwargs)
     except ModelError as exc:
         raise ConfigError("model_kwargs", str(exc)) from None
+    # Before anything is allocated: a link, the form, the CLI or a checkpoint asking for a
+    # model that would not fit this server is refused with its estimate and the limit.
+    problem = over_budget(c.model, c.model_kwargs, c.batch_size)
+    if problem:
+        raise ConfigError("model_kwargs", problem)
 
 
 # Presets: name -> (description, settings). Times are measured on the 2-core dev machine.

@@ -337,6 +337,8 @@ def test_more_jobs_than_the_limit_queue_then_refuse(app_env, monkeypatch):
     ({"epochs": "2.5"}, "epochs"),
     ({"label_smoothing": "0.7"}, "label_smoothing"),  # valid for the engine, beyond the form
     ({"model_kwargs": '{"hidden": 1.5}'}, "model_kwargs"),
+    # 64 layers of 4096 units: about 17 GB to train, over the model budget.
+    ({"model": "mlp", "model_kwargs": '{"hidden": [' + ", ".join(["4096"] * 64) + "]}"}, "model_kwargs"),
 ])
 def test_invalid_link_names_the_field_and_starts_nothing(app_env, runner, query, field):
     at = open_page("train", query)
