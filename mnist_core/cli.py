@@ -160,12 +160,14 @@ def cmd_runs(args) -> int:
                     [[r.run_id, r.summary.get("label", ""), r.summary["status"], r.summary.get("model"),
                       f"{r.summary.get('params') or 0:,}", r.summary.get("epochs_done"),
                       _pct(r.summary.get("best_test_acc")), r.summary.get("duration_s")] for r in runs])
+        for r in runs:
+            if r.damaged:
+                print(f"damaged: {r.run_id}: {r.damaged}")
     elif args.action == "show":
         run = load_run(_run_dir(args))
         print(json.dumps({"summary": run.summary, "config": run.config, "metrics": run.metrics}, indent=2))
     elif args.action == "delete":
-        delete_run(args.runs_dir, args.run_id)
-        print(f"deleted {args.run_id}")
+        print(delete_run(args.runs_dir, args.run_id))
     return 0
 
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from .config import ConfigError, TrainConfig
 from .models import ModelError, build_model
+from .run_schema import check_metrics, check_summary, clean_text
 
 RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9_]{1,20}-[0-9a-f]{6}$")
 STALE_SECONDS = 60.0
@@ -131,6 +132,7 @@ class Run:
     summary: dict
     metrics: list[dict]
     probes: list[dict] = field(default_factory=list)  # budgeted runs' mid-run test checks
+    damaged: str | None = None  # why its files cannot be trusted; its status is then "damaged"
 
     @property
     def run_id(self) -> str:
@@ -160,20 +162,32 @@ def effective_status(summary: dict) -> str:
 
 def load_run(path: str | os.PathLike, curves: bool = True) -> Run:
     """A run folder's config and summary, and with `curves` its metrics and probes too (a
-    model picker needs only the summaries, and runs can hold thousands of rows)."""
+    model picker needs only the summaries, and runs can hold thousands of rows).
+
+    Fields of the wrong type are replaced by None and the run is marked damaged, with the
+    reason; only a folder whose summary cannot be read at all raises RunError."""
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"{path} is not a run folder")
     summary = read_json(path / "summary.json")
-    summary["status"] = effective_status(summary)
-    if not curves:
-        return Run(path, read_json(path / "config.json"), summary, [])
-    return Run(path, read_json(path / "config.json"), summary, read_metrics(path / "metrics.jsonl"),
-               read_metrics(path / "probes.jsonl"))
+    problems = check_summary(summary)
+    try:
+        config = read_json(path / "config.json")
+    except RunError as exc:
+        config, problems = {}, problems + [str(exc)]
+    metrics, probes = [], []
+    if curves:
+        metrics, dropped = check_metrics(read_metrics(path / "metrics.jsonl"))
+        probes = read_metrics(path / "probes.jsonl")
+        if dropped:
+            problems.append(f"metrics.jsonl: {dropped} row(s) without numbers were skipped")
+    summary["status"] = "damaged" if problems else effective_status(summary)
+    return Run(path, config, summary, metrics, probes, "; ".join(problems) or None)
 
 
 def list_runs(root=None, curves: bool = True) -> list[Run]:
-    """Every readable run under root, newest first; unreadable folders are skipped."""
+    """Every run under root, newest first. A run whose files are wrong is listed as "damaged"
+    with the reason, beside the healthy ones; one whose summary is unreadable too."""
     root = runs_root(root)
     if not root.is_dir():
         return []
@@ -182,18 +196,29 @@ def list_runs(root=None, curves: bool = True) -> list[Run]:
         if child.is_dir() and RUN_ID.match(child.name):
             try:
                 runs.append(load_run(child, curves))
-            except RunError:
-                continue
+            except RunError as exc:
+                runs.append(Run(child, {}, {"run_id": child.name, "status": "damaged"}, [],
+                                damaged=clean_text(exc)))
     return runs
 
 
-def delete_run(root, run_id: str) -> None:
+def delete_run(root, run_id: str) -> str:
+    """Delete a run folder; returns what was done. A run that is a symbolic link loses the link
+    only: the folder it points to may be anyone's."""
     path = run_path(runs_root(root), run_id)
+    if path.is_symlink():
+        path.unlink()
+        return f"removed the link {run_id}; the folder it pointed to was left alone"
     if not path.is_dir():
         raise RunError(f"no run {run_id} in {runs_root(root)}")
-    if effective_status(read_json(path / "summary.json")) == "running":
+    try:
+        running = effective_status(read_json(path / "summary.json")) == "running"
+    except RunError:
+        running = False  # a damaged run can be deleted
+    if running:
         raise RunError(f"run {run_id} is still training; stop it first")
     shutil.rmtree(path)
+    return f"deleted run {run_id}"
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

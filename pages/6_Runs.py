@@ -1,11 +1,14 @@
 import streamlit as st
 
 from mnist_core.runs import list_runs, runs_root
-from studio import charts, frame, picker, runs_panel
+from studio import charts, frame, picker, runs_panel, state
 from studio.nav import BY_TITLE
 
 with frame.page("Runs"):
     st.title("Runs")
+    done = st.session_state.pop(state.RUNS_MESSAGE, None)
+    if done:
+        st.success(done[:1].upper() + done[1:] + ".", icon=":material/check:")
     root = runs_root()
     runs = list_runs(root)
     if not runs:

@@ -33,7 +33,7 @@ def model_options() -> dict[str, str]:
     """Choice key -> label: the bundled model, then every run with a completed epoch."""
     options = {BUNDLED: "Bundled model (small CNN trained on MNIST)"}
     for run in list_runs(runs_root(), curves=False):
-        if run.summary.get("epochs_done") and (run.path / "checkpoint.pt").is_file():
+        if not run.damaged and run.summary.get("epochs_done") and (run.path / "checkpoint.pt").is_file():
             options[str(run.path)] = run_title(run)
     return options
 

@@ -29,7 +29,7 @@ def curve(run, by_time: bool) -> list[dict]:
 def _epochs_text(run) -> str:
     done = run.summary.get("epochs_done") or 0
     budget = (run.config or {}).get("time_budget")
-    if budget:  # the clock, not the epoch count, ended it
+    if isinstance(budget, (int, float)) and budget:  # the clock, not the epoch count, ended it
         return f"{done:g} in {budget:g} s"
     return f"{done:g}/{run.summary.get('epochs', '?')}"
 
@@ -59,6 +59,10 @@ def runs_table(runs: list[Run]) -> None:
             for r in runs
         ]
     )
+    for r in runs:
+        if r.damaged:
+            st.warning(f"Run {r.run_id} is damaged: {r.damaged}. It is listed with what could be read; "
+                       "delete it, or repair its files.", icon=":material/broken_image:")
     pct = st.column_config.NumberColumn(format="%.2f%%")  # one precision for every row
     st.dataframe(
         table,
@@ -147,7 +151,7 @@ def manage(run: Run, root) -> None:
         if d[0].button("Yes, delete", type="primary", key="runs_delete_yes"):
             st.session_state.pop(state.DELETE_PENDING, None)
             try:
-                delete_run(root, run_id)
+                st.session_state[state.RUNS_MESSAGE] = delete_run(root, run_id)
             except RunError as exc:
                 st.error(str(exc))
             else:

@@ -19,6 +19,7 @@ TRAIN_FORM = "train_saved"  # the Train form's values, which outlive its widgets
 TRAIN_LINK = "train_link"  # the URL settings last read or written, and why a link was refused
 RACE_JOBS = "h2h_jobs"  # head to head: contender name -> Job
 DELETE_PENDING = "runs_confirm_delete"  # the run id a Delete... click asks to confirm
+RUNS_MESSAGE = "runs_message"  # what the last delete did, shown once after the rerun
 EMBEDDING_PICK = "eval_embedding_pick"  # the test digit clicked on the embedding map
 
 # Session caches: (name, entries kept). One model's worth is enough for most: a user looks at

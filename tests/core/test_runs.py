@@ -9,7 +9,7 @@ from mnist_core.config import TrainConfig
 from mnist_core.evaluation import evaluate_tensors
 from mnist_core.recorder import record
 from mnist_core.runs import (RunError, clean_label, delete_run, effective_status, list_runs,
-                             load_checkpoint, load_model, load_run, run_path, save_checkpoint)
+                             load_checkpoint, load_model, load_run, run_path, save_checkpoint, write_json)
 from mnist_core.training import Trainer
 from tests.support import fill_disk_after, tiny_run
 
@@ -181,3 +181,36 @@ def test_messages_say_what_happened(tmp_path, tiny_data, runs_dir):
     (path / "checkpoint.pt").unlink()
     with pytest.raises(RunError, match="no completed epoch yet"):
         load_model(path)
+
+
+def test_a_damaged_run_is_listed_with_its_reason_beside_the_healthy_ones(tiny_data, runs_dir, capsys):
+    from mnist_core.cli import main
+
+    _, good = tiny_run(tiny_data, runs_dir, label="good")
+    _, bad = tiny_run(tiny_data, runs_dir, label="bad")
+    summary = json.loads((bad / "summary.json").read_text())
+    summary.update(params="lots", final_test_acc="high", label="evil\x1b[31m red\x1b[0m")
+    write_json(bad / "summary.json", summary)
+    unreadable = runs_dir / "20200101-000000-cnn-abcdef"
+    unreadable.mkdir()
+    (unreadable / "summary.json").write_text("{not json")
+    runs = {r.run_id: r for r in list_runs(runs_dir)}
+    assert set(runs) == {good.name, bad.name, unreadable.name}
+    assert runs[good.name].damaged is None and runs[good.name].summary["status"] == "completed"
+    assert runs[bad.name].summary["status"] == "damaged"
+    assert "params should be a number, not 'lots'" in runs[bad.name].damaged
+    assert runs[bad.name].summary["params"] is None and runs[bad.name].summary["label"] == "evil[31m red[0m"
+    assert runs[unreadable.name].summary["status"] == "damaged" and "unreadable" in runs[unreadable.name].damaged
+    assert main(["runs", "list"]) == 0  # MNIST_RUNS_DIR is runs_dir
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and f"damaged: {bad.name}: summary.json: params" in out
+    assert delete_run(runs_dir, bad.name) == f"deleted run {bad.name}"
+
+
+def test_deleting_a_run_that_is_a_link_removes_the_link_only(tiny_data, runs_dir, tmp_path):
+    _, real = tiny_run(tiny_data, tmp_path / "elsewhere")
+    link = runs_dir / real.name
+    runs_dir.mkdir(exist_ok=True)
+    link.symlink_to(real, target_is_directory=True)
+    assert "removed the link" in delete_run(runs_dir, real.name)
+    assert not link.exists() and (real / "summary.json").is_file()

@@ -33,3 +33,28 @@ def test_runs_page_diff_table_and_evaluate_internals_render(tiny_data, runs_dir,
     at.toggle(key="eval_internals").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert len(at.get("plotly_chart")) == charts_before + 5  # filters grid and embedding map
+
+
+def test_one_damaged_run_does_not_hide_the_others(tiny_data, runs_dir, monkeypatch):
+    import json
+
+    from mnist_core.runs import write_json
+
+    _, good = tiny_run(tiny_data, runs_dir, label="good", epochs=1)
+    _, bad = tiny_run(tiny_data, runs_dir, label="bad", epochs=1)
+    summary = json.loads((bad / "summary.json").read_text())
+    summary.update(final_test_acc="99%", epochs_done="one")
+    write_json(bad / "summary.json", summary)
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE_FILES["runs"]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {good.name, bad.name}
+    assert dict(zip(table["run"], table["status"]))[bad.name] == "damaged"
+    assert any(f"Run {bad.name} is damaged: summary.json: epochs_done should be a number" in w.value
+               for w in at.warning)
+    at.switch_page(PAGE_FILES["evaluate"]).run()  # the model picker offers the healthy run only
+    assert not at.exception
+    options = at.selectbox(key="eval_model").options
+    assert any("good" in o for o in options) and not any("bad" in o for o in options)
