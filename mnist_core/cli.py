@@ -125,14 +125,14 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .preprocessing import ImageInputError, classify, load_image
+    from .preprocessing import ImageInputError, classify, load_image, read_capped
 
     model, config = load_model(_model_source(args))
     spec = get_spec(config.dataset)
     status = 0
     for name in args.images:
         try:
-            prep, probs = classify(model, load_image(Path(name).read_bytes()), spec)
+            prep, probs = classify(model, load_image(read_capped(name)), spec)
         except OSError as exc:
             print(f"{name}: cannot read ({exc.strerror})")
             status = 2

@@ -19,13 +19,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .preprocessing import ImageInputError, load_image, pil_to_array, to_grayscale
+from .limits import MAX_CSV_FIELD, MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_ENTRY_BYTES
+from .preprocessing import ImageInputError, image_size, load_image, pil_to_array, to_grayscale
 
 LABELS = "labels.csv"
 SIDE = 28
-MAX_ZIP_ENTRIES = 5000
-MAX_ZIP_BYTES = 50 * 1024 * 1024  # uncompressed total, against zip bombs
-MAX_ZIP_ENTRY_BYTES = 64 * 1024  # a 28x28 PNG is well under 1 kB
 # Only names this module generates are ever read or written, so no user text reaches a path.
 _NAME = re.compile(r"^[0-9a-f]{32}\.png$")
 
@@ -105,11 +103,13 @@ def save_sample(image, label, folder=None) -> Path:
 def _decode(data: bytes) -> np.ndarray:
     """PNG bytes -> uint8 (28,28) ink image, or HandwritingError."""
     try:
+        # From the header first: a 4096x4096 blank PNG is a few kB, but seconds to decode.
+        size = image_size(data)
+        if size != (SIDE, SIDE):
+            raise HandwritingError(f"the image is {size[0]}x{size[1]}, not 28x28")
         img = load_image(data)
     except ImageInputError as exc:
         raise HandwritingError(str(exc)) from None
-    if img.size != (SIDE, SIDE):
-        raise HandwritingError(f"the image is {img.size[0]}x{img.size[1]}, not 28x28")
     arr = pil_to_array(img)
     if arr.ndim == 2:
         return arr.astype(np.uint8)
@@ -269,6 +269,8 @@ def import_zip(data: bytes, folder=None) -> tuple[int, int]:
         first_problem = ""
         for row in rows:
             try:
+                if any(len(f) > MAX_CSV_FIELD for f in row):
+                    raise HandwritingError(f"a labels.csv field is over {MAX_CSV_FIELD} characters")
                 name = row[0]
                 if not name.lower().endswith(".png") or name not in by_name:
                     raise HandwritingError(f"{name!r} is not a PNG entry of this zip")

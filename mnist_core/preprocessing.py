@@ -14,14 +14,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from .limits import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
 from .data import DATASETS, DatasetSpec, normalise
 
 BOX = 20
 SIDE = 28
 INK_THRESHOLD = 0.15  # of full intensity, above the background
 MIN_INK_PIXELS = 0.0005  # of the image area: fewer inked pixels than this is "blank"
-MAX_UPLOAD_PIXELS = 4096 * 4096
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 
 
 class ImageInputError(ValueError):
@@ -152,6 +151,25 @@ def pil_to_array(img: Image.Image) -> np.ndarray:
     elif img.mode not in ("L", "RGB", "RGBA"):
         img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
     return np.asarray(img)
+
+
+def read_capped(path) -> bytes:
+    """A file's bytes, refusing it once it passes MAX_UPLOAD_BYTES: a stream (/dev/zero) is
+    never read to its end."""
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ImageInputError(f"the file is over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB limit")
+    return data
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from an image's header, without decoding its pixels."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise ImageInputError(f"this file is not a readable image ({exc.__class__.__name__})") from None
 
 
 def load_image(data: bytes) -> Image.Image:

@@ -196,3 +196,50 @@ def test_deleting_a_crafted_run_id_cannot_reach_outside_the_runs_folder(tmp_path
     with pytest.raises(RunError, match="not a run id"):
         delete_run(runs, run_id.format(absolute=victim))
     assert (victim / "summary.json").exists()
+
+
+# ---------------------------------------------------------------- sizes bounded before the work
+
+IDX_BOMB = PEAK_MB + """
+import json, sys
+from mnist_core.data import DatasetError, read_idx
+before = peak_mb()
+try:
+    read_idx(sys.argv[1], "images")
+    print(json.dumps({"error": None}))
+except DatasetError as exc:
+    print(json.dumps({"error": str(exc), "growth_mb": peak_mb() - before}))
+"""
+
+
+def test_an_idx_gzip_bomb_is_refused_after_its_header_with_memory_flat(tmp_path):
+    import gzip
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    header = (2051).to_bytes(4, "big") + (10).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(header)
+        zeros = b"\0" * (1 << 20)
+        for _ in range(256):  # 256 MB of zeros behind a header that announces 10 images
+            fh.write(zeros)
+    assert path.stat().st_size < 5 * 2**20
+    out = run_child(IDX_BOMB, path)
+    assert "has trailing bytes" in out["error"], out
+    assert out["growth_mb"] < 20, out  # the whole file would be 256 MB
+
+
+def test_a_header_counting_too_many_images_is_refused_before_reading(tmp_path):
+    from mnist_core.data import DatasetError, read_idx
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes((2051).to_bytes(4, "big") + (2**31).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)
+    with pytest.raises(DatasetError, match="counts 2,147,483,648 images; the limit is 1,000,000"):
+        read_idx(path, "images")
+
+
+def test_predict_reads_a_stream_only_up_to_the_limit():
+    # Read to its end, /dev/zero never ends: the timeout is the failure, not a measurement.
+    out = subprocess.run([sys.executable, "-m", "mnist_core", "predict", "/dev/zero"], capture_output=True,
+                         text=True, env=ENV, timeout=120, cwd=REPO)
+    assert out.returncode != 0 and "over the 10 MB limit" in out.stdout + out.stderr, out
+    assert "Traceback" not in out.stderr

@@ -176,3 +176,24 @@ def test_training_with_handwriting_adds_oversampled_samples(tiny_data, tmp_path,
 
 
 
+
+
+def test_huge_pngs_in_a_zip_are_refused_from_their_header_without_decoding(tmp_path, monkeypatch):
+    from tests.support import png_bomb
+
+    monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "hw"))
+    decoded = []
+    real_load = handwriting.load_image
+    monkeypatch.setattr(handwriting, "load_image", lambda data: decoded.append(len(data)) or real_load(data))
+    bomb = png_bomb(4096)  # blank, 4096x4096: a few kB in the zip, seconds to decode
+    good = io.BytesIO()
+    Image.new("L", (28, 28)).save(good, "PNG")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("labels.csv", "file,label\nok.png,3\n" + "".join(f"b{i}.png,{i % 10}\n" for i in range(40))
+                    + ("x" * 300) + ".png,1\n")
+        zf.writestr("ok.png", good.getvalue())
+        for i in range(40):
+            zf.writestr(f"b{i}.png", bomb)
+    assert handwriting.import_zip(buf.getvalue()) == (1, 41)
+    assert decoded == [len(good.getvalue())]  # only the 28x28 sample was decoded
