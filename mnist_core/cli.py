@@ -15,6 +15,7 @@ from .data import DatasetError, get_spec, load_dataset
 from .runs import (BUNDLED_DIR, RunError, delete_run, list_runs, load_model, load_run, run_path,
                    runs_root)
 from .console import ProgressLine, print_table
+from .fsfault import describe as describe_fs_error
 from .recorder import record
 from .training import Trainer
 
@@ -283,4 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ConfigError, DatasetError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only folder, a path that is a file
+        print(f"error: {describe_fs_error(exc)}", file=sys.stderr)
         return 2

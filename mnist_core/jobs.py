@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .config import TrainConfig
 from .data import Dataset
+from .fsfault import describe as describe_fs_error
 from .recorder import RunRecorder, record
 from .training import Trainer
 
@@ -164,6 +165,8 @@ class Job:
             if self._stop.is_set() and self.status not in FINISHED:
                 self._finish("stopped", recorder.summary.get("message")
                              or f"stopped after {len(self.epochs)} completed epoch(s)")
+        except OSError as exc:  # the run folder could not be made or written
+            self._finish("failed", describe_fs_error(exc))
         except Exception as exc:  # the thread must never die silently
             self._finish("failed", f"{type(exc).__name__}: {exc}")
             if os.environ.get("MNIST_DEBUG"):

@@ -7,6 +7,7 @@ import os
 import time
 from typing import Iterator
 
+from .fsfault import describe as describe_fs_error
 from .models import count_parameters
 from .runs import (RunError, clean_label, mark_active, new_run_id, now, runs_root, save_checkpoint,
                    write_json)
@@ -97,7 +98,7 @@ def record(trainer: Trainer, root=None, label: str = "",
         raise
     except OSError as exc:
         rec.finish("failed", f"could not write the run folder: {exc}")
-        raise RunError(f"could not write run {rec.run_id}: {exc}") from exc
+        raise RunError(f"could not write run {rec.run_id}: {describe_fs_error(exc)} ({exc.strerror})") from exc
     except Exception as exc:
         rec.finish("failed", f"{type(exc).__name__}: {exc}")
         raise

@@ -7,6 +7,7 @@ import streamlit as st
 
 from mnist_core.config import ConfigError
 from mnist_core.data import DatasetError
+from mnist_core.fsfault import describe as describe_fs_error
 from mnist_core.jobs import JobLimitError
 from mnist_core.models import ModelError
 from mnist_core.preprocessing import ImageInputError
@@ -70,6 +71,9 @@ def page(title: str):
         yield
     except EXPECTED_ERRORS as exc:
         st.error(str(exc))
+    except OSError as exc:  # a full disk, a read-only runs folder, a path that is a file
+        st.error(describe_fs_error(exc)[:1].upper() + describe_fs_error(exc)[1:] + ".",
+                 icon=":material/hard_drive:")
     except Exception as exc:  # the last line of defence: a message, never a traceback
         st.error(f"Something went wrong on this page: {type(exc).__name__}: {exc}")
 

@@ -82,3 +82,29 @@ def test_headtohead_prints_a_scoreboard_and_saves_both_runs(tmp_path, real_mnist
     with pytest.raises(SystemExit) as exit_:
         main(["headtohead", "--budget", "0.5"])
     assert exit_.value.code == 2 and "must be between 2 and 600 seconds, got 0.5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, words", [
+    (lambda f: ["--runs-dir", str(f / "a-file" / "runs"), "train", "--preset", "quick", "--train-subset", "200"],
+     "part of that path is a file, not a folder"),
+    (lambda f: ["export", "--out", str(f)], "that path is a folder: name a file inside it"),
+])
+def test_filesystem_faults_are_one_line_not_a_traceback(tmp_path, capsys, argv, words):
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(argv(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "error: could not use " in err and words in err and "Traceback" not in err, err
+
+
+def test_a_full_disk_is_one_line_naming_what_to_do(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import mnist_core.recorder as recorder
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "runs" / "x"))
+
+    monkeypatch.setattr(recorder, "write_json", full)
+    assert main(["--runs-dir", str(tmp_path / "runs"), "train", "--preset", "quick", "--train-subset", "200"]) == 2
+    err = capsys.readouterr().err
+    assert "the disk is full: free some space" in err and "Traceback" not in err, err

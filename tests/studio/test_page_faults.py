@@ -398,3 +398,18 @@ def test_label_with_path_characters_stays_text(app_env, runner, tmp_path):
     goto(at, "runs")
     assert_no_crash(at)
     assert list(at.dataframe[0].value["label"]) == [clean_label(label)]
+
+
+def test_a_runs_folder_that_is_a_file_is_a_message_on_train_and_runs(app_env, runner, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the runs folder should be")
+    monkeypatch.setenv("MNIST_RUNS_DIR", str(blocker / "runs"))
+    at = open_page("train")
+    job = start_job(at, train_subset=200, device="cpu")
+    assert job.wait(30)
+    at.run()
+    assert_no_crash(at)
+    assert job.status == "failed"
+    assert "part of that path is a file, not a folder" in texts(at.error), texts(at.error)
+    goto(at, "runs")
+    assert_no_crash(at)
