@@ -10,6 +10,7 @@ feature.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -145,16 +146,19 @@ def _coerce_arg(arg: str, a: Arg, value):
             number = float(str(value).strip())
         except ValueError:
             raise bad("a whole number") from None
-        if number != int(number):
+        if not math.isfinite(number) or number != int(number):
             raise bad("a whole number")
         return int(number) if a.kind != "ints" else [int(number)]
     if a.kind == "float":
         if isinstance(value, bool):
             raise bad("a number")
         try:
-            return float(str(value).strip())
+            number = float(str(value).strip())
         except ValueError:
             raise bad("a number") from None
+        if not math.isfinite(number):
+            raise bad("a finite number")
+        return number
     if isinstance(value, str):  # ints as text
         value = value.replace(",", " ").split()
     return [_coerce_arg(arg, Arg("", "int"), v) for v in value]
