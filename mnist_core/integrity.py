@@ -10,7 +10,8 @@ import gzip
 import math
 from pathlib import Path
 
-from .data import IMAGE_MAGIC, SIDE, DatasetError, get_spec, locate, read_idx
+from .data import get_spec, locate
+from .idx import IMAGE_MAGIC, SIDE, DatasetError, read_idx
 
 
 def _image_header(path: Path) -> tuple[int, list[int], int]:

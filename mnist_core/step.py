@@ -1,8 +1,10 @@
 """One training step's arithmetic: the forward pass on a uint8 batch, the loss reported on the
-curves, and the check that the loss has not blown up."""
+curves, the check that the loss has not blown up, and an epoch's running sums."""
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -46,3 +48,13 @@ def reported_loss(logits, yb, loss, c: TrainConfig) -> torch.Tensor:
 def healthy(loss: torch.Tensor) -> bool:
     value = loss.item()
     return math.isfinite(value) and value < DIVERGENCE_LOSS
+
+
+@dataclass
+class EpochStats:
+    """Running sums of one epoch; tensors so that the CPU never waits on the device per batch."""
+    loss_sum: torch.Tensor
+    correct: torch.Tensor
+    seen: int = 0
+    window_seen: int = 0  # images since the last batch event, for images/s
+    window_start: float = field(default_factory=time.perf_counter)

@@ -16,7 +16,6 @@ import hashlib
 import math
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Iterator
 
 import torch
@@ -27,7 +26,8 @@ from .device import configure_threads, resolve_device
 from .evaluation import evaluate_tensors
 from .models import build_model, count_parameters, set_dropout_generator
 from .clock import Clock
-from .step import Diverged, forward_batch, healthy, reported_loss
+from .outcome import chance_verdict
+from .step import Diverged, EpochStats, forward_batch, healthy, reported_loss
 from .versions import versions
 from .optim import clock_onecycle_lr, make_optimizer, make_scheduler
 
@@ -36,16 +36,6 @@ _INIT_LOCK = threading.Lock()
 # A budgeted run is evaluated this many times, at the same shares of the budget whatever the
 # model, so runs of different speeds can be compared point for point.
 BUDGET_PROBES = 10
-
-
-@dataclass
-class EpochStats:
-    """Running sums of one epoch; tensors so that the CPU never waits on the device per batch."""
-    loss_sum: torch.Tensor
-    correct: torch.Tensor
-    seen: int = 0
-    window_seen: int = 0  # images since the last batch event, for images/s
-    window_start: float = field(default_factory=time.perf_counter)
 
 
 class Trainer:
@@ -300,20 +290,6 @@ class Trainer:
                 "message": f"training diverged in epoch {epoch}: loss became {value:.4g}. "
                            f"Try a smaller learning rate (now {self.config.lr:g}); {kept}.",
                 "elapsed": self.active_seconds}
-
-
-def chance_verdict(accuracy: float, n_classes: int, config: TrainConfig) -> str | None:
-    """'did not learn: ...' with a likely cause when a run ends near chance (at most 1.5 times
-    1/classes: 15% for digits), else None. A green "completed" would hide that nothing was learned."""
-    if accuracy > 1.5 / n_classes:
-        return None
-    if config.lr <= 1e-4:
-        hint = f"the learning rate {config.lr:g} is probably too low"
-    elif config.lr >= (1.0 if config.optimizer == "sgd" else 0.1):
-        hint = f"the learning rate {config.lr:g} is probably too high"
-    else:
-        hint = "try a learning rate between 1e-3 and 1e-2, or more epochs"
-    return f"did not learn: accuracy {accuracy:.1%} is chance for {n_classes} classes; {hint}"
 
 
 def _with_handwriting(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

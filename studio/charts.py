@@ -15,7 +15,7 @@ CLASS_SYMBOLS = ("circle", "square", "diamond", "cross", "x", "triangle-up", "tr
                  "star", "hexagon", "pentagon")
 
 
-def _layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
+def layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
     kw.setdefault("margin", MARGIN)
     fig.update_layout(title=title, height=height, **kw)
     return fig
@@ -28,14 +28,14 @@ def pixel_heatmap(image: np.ndarray, title: str = "") -> go.Figure:
                                hovertemplate="row %{y}, col %{x}: %{z}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", visible=False)
     fig.update_xaxes(constrain="domain", visible=False)
-    return _layout(fig, title, height=460)
+    return layout(fig, title, height=460)
 
 
 def class_balance(counts: list[int], classes: list[str]) -> go.Figure:
     fig = go.Figure(go.Bar(x=list(classes), y=counts, marker_color=BLUE, text=counts,
                            textposition="outside"))
     fig.update_xaxes(type="category")
-    return _layout(fig, "Images per class", yaxis_title="images")
+    return layout(fig, "Images per class", yaxis_title="images")
 
 
 def mean_images(means: np.ndarray, classes: list[str]) -> go.Figure:
@@ -50,7 +50,7 @@ def mean_images(means: np.ndarray, classes: list[str]) -> go.Figure:
     fig.update_xaxes(tickvals=[i * (side + gap) + side / 2 for i in range(len(means))],
                      ticktext=list(classes), showgrid=False, zeroline=False)
     fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
-    return _layout(fig, "Mean image per class", height=220, plot_bgcolor="rgba(0,0,0,0)")
+    return layout(fig, "Mean image per class", height=220, plot_bgcolor="rgba(0,0,0,0)")
 
 
 def intensity_histogram(hist: np.ndarray, bins: int = 32) -> go.Figure:
@@ -60,7 +60,7 @@ def intensity_histogram(hist: np.ndarray, bins: int = 32) -> go.Figure:
     fig = go.Figure(go.Bar(x=np.arange(bins) * width + width / 2, y=grouped, width=width * 0.9,
                            marker_color=BLUE,
                            hovertemplate="%{x}: %{y:,.0f} pixels<extra></extra>"))
-    return _layout(fig, "Pixel intensities", xaxis_title="value (0-255)",
+    return layout(fig, "Pixel intensities", xaxis_title="value (0-255)",
                    yaxis_title="pixels (log)", yaxis_type="log")
 
 
@@ -72,40 +72,7 @@ def probability_bars(probs: np.ndarray, classes: list[str]) -> go.Figure:
                            hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
     fig.update_xaxes(type="category")
     fig.update_yaxes(range=[0, 1.1], tickformat=".0%")
-    return _layout(fig, "Class probabilities", height=300)
-
-
-def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: float,
-                    probes: list[dict] = ()) -> tuple[go.Figure, go.Figure]:
-    """Loss and accuracy against epochs: per-batch lines, per-epoch train/test markers, and a
-    budgeted run's test checks between epochs."""
-    spe = max(steps_per_epoch, 1)
-    bx = [b["step"] / spe for b in batches]
-    ex = [e["epoch"] for e in epochs]
-    figs = []
-    for metric, title, fmt in (("loss", "Loss", ".3f"), ("acc", "Accuracy", ".1%")):
-        fig = go.Figure()
-        fig.add_trace(go.Scatter(x=bx, y=[b[metric] for b in batches], mode="lines",
-                                 name="train (batches)", line=dict(color=GREY, width=1.5)))
-        fig.add_trace(go.Scatter(x=ex, y=[e[f"train_{metric}"] for e in epochs],
-                                 mode="lines+markers", name="train (epoch)",
-                                 line=dict(color=BLUE), marker=dict(size=9)))
-        fig.add_trace(go.Scatter(x=ex, y=[e[f"test_{metric}"] for e in epochs],
-                                 mode="lines+markers", name="test (epoch)",
-                                 line=dict(color=ORANGE), marker=dict(size=9, symbol="diamond")))
-        if probes:
-            fig.add_trace(go.Scatter(x=[p["epoch"] for p in probes], y=[p[f"test_{metric}"] for p in probes],
-                                     mode="markers", name="test (checks)",
-                                     marker={"color": ORANGE, "size": 6, "symbol": "circle-open"}))
-        if metric == "loss" and batches:  # the learning rate the loss was made with, on its own axis
-            fig.add_trace(go.Scatter(x=bx, y=[b["lr"] for b in batches], mode="lines", name="learning rate",
-                                     yaxis="y2", line=dict(color=GREEN, width=1.5, dash="dot")))
-            fig.update_layout(yaxis2=dict(overlaying="y", side="right", tickformat=".0e", showgrid=False,
-                                          title="learning rate", rangemode="tozero"))
-        fig.update_layout(yaxis=dict(tickformat=fmt))
-        _layout(fig, title, xaxis_title="epoch", legend=dict(orientation="h", y=-0.25))
-        figs.append(fig)
-    return figs[0], figs[1]
+    return layout(fig, "Class probabilities", height=300)
 
 
 def confusion(cm: np.ndarray, classes: list[str], normalise: bool) -> go.Figure:
@@ -135,7 +102,7 @@ def confusion(cm: np.ndarray, classes: list[str], normalise: bool) -> go.Figure:
     ticks = dict(tickmode="array", tickvals=list(range(n)), ticktext=list(classes))
     fig.update_xaxes(title="predicted", side="top", **ticks)
     fig.update_yaxes(title="true", autorange="reversed", **ticks)
-    return _layout(fig, "", height=520, clickmode="event+select", dragmode=False,
+    return layout(fig, "", height=520, clickmode="event+select", dragmode=False,
                    margin=dict(l=10, r=10, t=60, b=10))
 
 
@@ -154,8 +121,8 @@ def epoch_overlay(series: dict[str, list[dict]], by_time: bool = False) -> tuple
     acc.update_yaxes(tickformat=".1%", range=[max(0.0, min(accs, default=0) - 0.02), 1.005])
     legend = dict(orientation="h", y=-0.3)
     x_title = "seconds of training" if by_time else "epoch"
-    return (_layout(acc, "Test accuracy", xaxis_title=x_title, legend=legend),
-            _layout(loss, "Test loss", xaxis_title=x_title, legend=legend))
+    return (layout(acc, "Test accuracy", xaxis_title=x_title, legend=legend),
+            layout(loss, "Test loss", xaxis_title=x_title, legend=legend))
 
 
 def saliency_overlay(image01: np.ndarray, attribution: np.ndarray, title: str = "") -> go.Figure:
@@ -173,7 +140,7 @@ def saliency_overlay(image01: np.ndarray, attribution: np.ndarray, title: str = 
                              hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", visible=False)
     fig.update_xaxes(constrain="domain", visible=False)
-    return _layout(fig, title, height=340)
+    return layout(fig, title, height=340)
 
 
 def reliability(confidence: np.ndarray, accuracy: np.ndarray, count: np.ndarray, edges: np.ndarray,
@@ -189,7 +156,7 @@ def reliability(confidence: np.ndarray, accuracy: np.ndarray, count: np.ndarray,
                              line=dict(color=GREY, dash="dash")))
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title="confidence (top probability)")
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="accuracy")
-    return _layout(fig, title, height=340, legend=dict(orientation="h", y=-0.3))
+    return layout(fig, title, height=340, legend=dict(orientation="h", y=-0.3))
 
 
 def coverage_accuracy(threshold: np.ndarray, coverage: np.ndarray, accuracy: np.ndarray,
@@ -203,7 +170,7 @@ def coverage_accuracy(threshold: np.ndarray, coverage: np.ndarray, accuracy: np.
                              marker=dict(color=ORANGE, size=11)))
     fig.update_xaxes(tickformat=".0%", title="coverage (share answered)", autorange="reversed")
     fig.update_yaxes(tickformat=".1%", title="accuracy on answered")
-    return _layout(fig, "Coverage vs accuracy", height=340, legend=dict(orientation="h", y=-0.3))
+    return layout(fig, "Coverage vs accuracy", height=340, legend=dict(orientation="h", y=-0.3))
 
 
 def robustness_lines(results: dict[str, dict]) -> list[go.Figure]:
@@ -217,7 +184,7 @@ def robustness_lines(results: dict[str, dict]) -> list[go.Figure]:
                                    line_color=BLUE,
                                    hovertemplate="%{x}: %{y:.2%}<extra></extra>"))
         fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
-        figs.append(_layout(fig, f"Accuracy vs {family}", height=280, xaxis_title=axis.get(family, family)))
+        figs.append(layout(fig, f"Accuracy vs {family}", height=280, xaxis_title=axis.get(family, family)))
     return figs
 
 
@@ -235,7 +202,7 @@ def weight_grid(weights: np.ndarray, per_row: int = 8, title: str = "") -> go.Fi
                                showscale=False, hoverinfo="skip"))
     fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", visible=False)
     fig.update_xaxes(constrain="domain", visible=False)
-    return _layout(fig, title, height=max(160, 70 * rows + 40))
+    return layout(fig, title, height=max(160, 70 * rows + 40))
 
 
 def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray,
@@ -257,49 +224,5 @@ def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray,
             hovertemplate="#%{customdata[0]}: %{text}<extra></extra>"))
     fig.update_xaxes(title="PC 1", zeroline=False)
     fig.update_yaxes(title="PC 2", zeroline=False)
-    return _layout(fig, "Test embeddings (PCA of the penultimate layer)", height=480,
+    return layout(fig, "Test embeddings (PCA of the penultimate layer)", height=480,
                    clickmode="event+select", dragmode="zoom")
-
-
-def head_to_head_curves(series: dict[str, dict], budget: float) -> tuple[go.Figure, go.Figure]:
-    """Test accuracy and loss against seconds of training for each contender, on shared axes.
-
-    `series` maps a contender to {"batches", "probes", "epochs"} training events. Seconds, not
-    epochs, are the x axis: that is what the contenders share. Test points come from the checks
-    at each tenth of the budget and from the ends of epochs; diamonds mark the epoch ends.
-    """
-    colours = [BLUE, ORANGE, GREEN, GREY]
-    acc, loss = go.Figure(), go.Figure()
-    for i, (name, s) in enumerate(series.items()):
-        colour = colours[i % len(colours)]
-        points = sorted(s.get("probes", []) + s["epochs"], key=lambda e: e["train_seconds"])
-        x = [p["train_seconds"] for p in points]
-        symbols = ["diamond" if p["kind"] == "epoch" else "circle" for p in points]
-        sizes = [11 if p["kind"] == "epoch" else 6 for p in points]
-        epochs = [f"epoch {p['epoch']:g}" for p in points]
-        loss.add_trace(go.Scatter(x=[b["train_seconds"] for b in s["batches"]], y=[b["loss"] for b in s["batches"]],
-                                  mode="lines", name=f"{name} train", opacity=0.5,
-                                  line={"color": colour, "width": 1}))
-        for fig, metric, fmt in ((acc, "test_acc", ".2%"), (loss, "test_loss", ".4f")):
-            fig.add_trace(go.Scatter(x=x, y=[p[metric] for p in points], mode="lines+markers",
-                                     name=f"{name} test", line={"color": colour, "width": 3},
-                                     marker={"symbol": symbols, "size": sizes}, customdata=epochs,
-                                     hovertemplate=f"%{{y:{fmt}}} after %{{x:.1f}} s (%{{customdata}})"
-                                                   f"<extra>{name}</extra>"))
-    tests = [p["test_acc"] for s in series.values() for p in s.get("probes", []) + s["epochs"]]
-    acc.update_yaxes(tickformat=".1%", range=[max(0.0, min(tests, default=0.9) - 0.01), 1.0])
-    for fig in (acc, loss):
-        fig.update_xaxes(range=[0, budget * 1.04])
-    legend = {"orientation": "h", "y": -0.3}
-    return (_layout(acc, "Test accuracy", xaxis_title="seconds of training", legend=legend),
-            _layout(loss, "Loss", xaxis_title="seconds of training", legend=legend))
-
-
-def lr_schedule(points: list[tuple[float, float]], x_title: str) -> go.Figure:
-    """The learning rate a config will train with, for beside the form."""
-    fig = go.Figure(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
-                               line=dict(color=GREEN, width=2), hovertemplate="%{x:.2f}: %{y:.2e}<extra></extra>"))
-    fig.update_yaxes(tickformat=".0e", rangemode="tozero")
-    return _layout(fig, "Learning rate over the run", height=200, xaxis_title=x_title,
-                   margin=dict(l=10, r=10, t=30, b=10))
-

@@ -6,7 +6,7 @@ import streamlit as st
 
 from mnist_core.headtohead import score, verdict
 
-from . import charts
+from . import train_charts
 from .nav import BY_TITLE
 
 
@@ -29,7 +29,7 @@ def render(jobs: dict) -> bool:
     series = {name: {"batches": s["batches"], "probes": s["probes"], "epochs": s["epochs"]}
               for name, s in snaps.items() if s["batches"]}
     if series:
-        acc_fig, loss_fig = charts.head_to_head_curves(series, budget)
+        acc_fig, loss_fig = train_charts.head_to_head_curves(series, budget)
         c = st.columns(2)
         c[0].plotly_chart(acc_fig, key="h2h_acc")
         c[1].plotly_chart(loss_fig, key="h2h_loss")

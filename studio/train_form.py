@@ -231,11 +231,11 @@ def schedule_chart(slot, config: TrainConfig, train_size: int) -> None:
     """The learning rate the run will use, redrawn as the settings change."""
     from mnist_core.optim import lr_curve
 
-    from . import charts
+    from . import train_charts
 
     n = min(config.train_subset or train_size, train_size)
     points, x_title = lr_curve(config, math.ceil(n / config.batch_size))
-    slot.plotly_chart(charts.lr_schedule(points, x_title), key="train_lr_schedule",
+    slot.plotly_chart(train_charts.lr_schedule(points, x_title), key="train_lr_schedule",
                       config={"displayModeBar": False})
 
 

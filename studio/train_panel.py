@@ -5,7 +5,7 @@ import streamlit as st
 
 from mnist_core.jobs import default_runner
 
-from . import charts, picker
+from . import picker, train_charts
 from .nav import BY_TITLE
 from .text import duration
 
@@ -51,7 +51,7 @@ def render_job(job) -> bool:
         b[1].button("Stop", icon=":material/stop:", on_click=job.stop, key="job_stop")
     if batches:
         steps_per_epoch = batches[-1]["total_steps"] / config["epochs"]
-        loss_fig, acc_fig = charts.training_curves(batches, epochs, steps_per_epoch, snap["probes"])
+        loss_fig, acc_fig = train_charts.training_curves(batches, epochs, steps_per_epoch, snap["probes"])
         c = st.columns(2)
         c[0].plotly_chart(loss_fig, key="live_loss")
         c[1].plotly_chart(acc_fig, key="live_acc")

@@ -19,7 +19,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from mnist_core.config import TrainConfig
-from mnist_core.data import FILES, write_idx
+from mnist_core.data import FILES
+from mnist_core.idx import write_idx
 from mnist_core.models import build_model
 from mnist_core.recorder import record
 from mnist_core.runs import save_checkpoint, write_json

@@ -6,7 +6,8 @@ import torch
 from mnist_core.config import PRESETS, ConfigError, TrainConfig, preset_config
 from mnist_core.recorder import record
 from mnist_core.runs import load_model, load_run
-from mnist_core.training import Trainer, chance_verdict, train
+from mnist_core.outcome import chance_verdict
+from mnist_core.training import Trainer, train
 
 
 def small(**kw):

@@ -22,7 +22,8 @@ import mnist_core.training as training_mod
 from tests.support import fill_disk_after, make_synthetic, mnist_dir, wait_for, write_dataset
 from mnist_core import jobs
 from mnist_core.config import TrainConfig
-from mnist_core.data import load_dataset, read_idx, write_idx
+from mnist_core.data import load_dataset
+from mnist_core.idx import read_idx, write_idx
 from mnist_core.runs import RUN_ID, clean_label, load_checkpoint, load_model, load_run
 from mnist_core.training import train
 from tests.support import (N_TEST, N_TRAIN, assert_no_crash, fake_run, goto, open_page, png, png_bomb,

@@ -1,0 +1,83 @@
+"""Plotly figures of training: live curves with the learning rate, the schedule beside the form,
+and a head to head's overlaid curves. Pure functions of numbers, like charts."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from .charts import BLUE, GREEN, GREY, ORANGE, layout
+
+
+def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: float,
+                    probes: list[dict] = ()) -> tuple[go.Figure, go.Figure]:
+    """Loss and accuracy against epochs: per-batch lines, per-epoch train/test markers, and a
+    budgeted run's test checks between epochs."""
+    spe = max(steps_per_epoch, 1)
+    bx = [b["step"] / spe for b in batches]
+    ex = [e["epoch"] for e in epochs]
+    figs = []
+    for metric, title, fmt in (("loss", "Loss", ".3f"), ("acc", "Accuracy", ".1%")):
+        fig = go.Figure()
+        fig.add_trace(go.Scatter(x=bx, y=[b[metric] for b in batches], mode="lines",
+                                 name="train (batches)", line=dict(color=GREY, width=1.5)))
+        fig.add_trace(go.Scatter(x=ex, y=[e[f"train_{metric}"] for e in epochs],
+                                 mode="lines+markers", name="train (epoch)",
+                                 line=dict(color=BLUE), marker=dict(size=9)))
+        fig.add_trace(go.Scatter(x=ex, y=[e[f"test_{metric}"] for e in epochs],
+                                 mode="lines+markers", name="test (epoch)",
+                                 line=dict(color=ORANGE), marker=dict(size=9, symbol="diamond")))
+        if probes:
+            fig.add_trace(go.Scatter(x=[p["epoch"] for p in probes], y=[p[f"test_{metric}"] for p in probes],
+                                     mode="markers", name="test (checks)",
+                                     marker={"color": ORANGE, "size": 6, "symbol": "circle-open"}))
+        if metric == "loss" and batches:  # the learning rate the loss was made with, on its own axis
+            fig.add_trace(go.Scatter(x=bx, y=[b["lr"] for b in batches], mode="lines", name="learning rate",
+                                     yaxis="y2", line=dict(color=GREEN, width=1.5, dash="dot")))
+            fig.update_layout(yaxis2=dict(overlaying="y", side="right", tickformat=".0e", showgrid=False,
+                                          title="learning rate", rangemode="tozero"))
+        fig.update_layout(yaxis=dict(tickformat=fmt))
+        layout(fig, title, xaxis_title="epoch", legend=dict(orientation="h", y=-0.25))
+        figs.append(fig)
+    return figs[0], figs[1]
+
+
+def head_to_head_curves(series: dict[str, dict], budget: float) -> tuple[go.Figure, go.Figure]:
+    """Test accuracy and loss against seconds of training for each contender, on shared axes.
+
+    `series` maps a contender to {"batches", "probes", "epochs"} training events. Seconds, not
+    epochs, are the x axis: that is what the contenders share. Test points come from the checks
+    at each tenth of the budget and from the ends of epochs; diamonds mark the epoch ends.
+    """
+    colours = [BLUE, ORANGE, GREEN, GREY]
+    acc, loss = go.Figure(), go.Figure()
+    for i, (name, s) in enumerate(series.items()):
+        colour = colours[i % len(colours)]
+        points = sorted(s.get("probes", []) + s["epochs"], key=lambda e: e["train_seconds"])
+        x = [p["train_seconds"] for p in points]
+        symbols = ["diamond" if p["kind"] == "epoch" else "circle" for p in points]
+        sizes = [11 if p["kind"] == "epoch" else 6 for p in points]
+        epochs = [f"epoch {p['epoch']:g}" for p in points]
+        loss.add_trace(go.Scatter(x=[b["train_seconds"] for b in s["batches"]], y=[b["loss"] for b in s["batches"]],
+                                  mode="lines", name=f"{name} train", opacity=0.5,
+                                  line={"color": colour, "width": 1}))
+        for fig, metric, fmt in ((acc, "test_acc", ".2%"), (loss, "test_loss", ".4f")):
+            fig.add_trace(go.Scatter(x=x, y=[p[metric] for p in points], mode="lines+markers",
+                                     name=f"{name} test", line={"color": colour, "width": 3},
+                                     marker={"symbol": symbols, "size": sizes}, customdata=epochs,
+                                     hovertemplate=f"%{{y:{fmt}}} after %{{x:.1f}} s (%{{customdata}})"
+                                                   f"<extra>{name}</extra>"))
+    tests = [p["test_acc"] for s in series.values() for p in s.get("probes", []) + s["epochs"]]
+    acc.update_yaxes(tickformat=".1%", range=[max(0.0, min(tests, default=0.9) - 0.01), 1.0])
+    for fig in (acc, loss):
+        fig.update_xaxes(range=[0, budget * 1.04])
+    legend = {"orientation": "h", "y": -0.3}
+    return (layout(acc, "Test accuracy", xaxis_title="seconds of training", legend=legend),
+            layout(loss, "Loss", xaxis_title="seconds of training", legend=legend))
+
+
+def lr_schedule(points: list[tuple[float, float]], x_title: str) -> go.Figure:
+    """The learning rate a config will train with, for beside the form."""
+    fig = go.Figure(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
+                               line=dict(color=GREEN, width=2), hovertemplate="%{x:.2f}: %{y:.2e}<extra></extra>"))
+    fig.update_yaxes(tickformat=".0e", rangemode="tozero")
+    return layout(fig, "Learning rate over the run", height=200, xaxis_title=x_title,
+                   margin=dict(l=10, r=10, t=30, b=10))
