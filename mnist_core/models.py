@@ -132,33 +132,27 @@ def _coerce_arg(arg: str, a: Arg, value):
     def bad(kind: str):
         return ModelError(f"{arg} must be {kind}, got {value!r}")
 
-    if a.kind == "bool":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE or text in _FALSE:
-            return text in _TRUE
-        raise bad("true or false")
-    if a.kind in ("int", "choice") or (a.kind == "ints" and not isinstance(value, (list, tuple, str))):
-        if isinstance(value, bool):
-            raise bad("a whole number")
+    def finite(kind: str) -> float:
         try:
-            number = float(str(value).strip())
+            number = float(str(value).strip()) if not isinstance(value, bool) else math.nan
         except ValueError:
-            raise bad("a whole number") from None
-        if not math.isfinite(number) or number != int(number):
+            number = math.nan
+        if not math.isfinite(number):
+            raise bad(kind)
+        return number
+
+    if a.kind == "bool":
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text in _TRUE or text in _FALSE:
+            return value if isinstance(value, bool) else text in _TRUE
+        raise bad("true or false")
+    if a.kind == "float":
+        return finite("a number")
+    if a.kind in ("int", "choice") or not isinstance(value, (list, tuple, str)):
+        number = finite("a whole number")
+        if number != int(number):
             raise bad("a whole number")
         return int(number) if a.kind != "ints" else [int(number)]
-    if a.kind == "float":
-        if isinstance(value, bool):
-            raise bad("a number")
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            raise bad("a number") from None
-        if not math.isfinite(number):
-            raise bad("a finite number")
-        return number
     if isinstance(value, str):  # ints as text
         value = value.replace(",", " ").split()
     return [_coerce_arg(arg, Arg("", "int"), v) for v in value]
