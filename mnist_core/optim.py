@@ -32,9 +32,14 @@ def make_scheduler(opt: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: 
     if c.schedule == "step":
         return sched.StepLR(opt, step_size=c.step_size * steps_per_epoch, gamma=c.gamma)
     if c.schedule == "onecycle":
+        total = c.epochs * steps_per_epoch
+        if total < 3:
+            return None  # too short to warm up and anneal: a constant rate
+        # OneCycleLR divides by zero when its warm-up is under one step (4 steps or fewer at
+        # 25%), so a very short run warms up for at least one step.
         # Momentum cycling would override the user's momentum and Adam's betas; keep them.
-        return sched.OneCycleLR(opt, max_lr=c.lr, total_steps=c.epochs * steps_per_epoch,
-                                pct_start=ONECYCLE_WARMUP, cycle_momentum=False)
+        return sched.OneCycleLR(opt, max_lr=c.lr, total_steps=total,
+                                pct_start=max(ONECYCLE_WARMUP, 2 / total), cycle_momentum=False)
     cosine = sched.CosineAnnealingWarmRestarts(
         opt, T_0=max(1, round(c.restart_epochs * steps_per_epoch)), T_mult=2)
     warm = round(c.warmup_epochs * steps_per_epoch)

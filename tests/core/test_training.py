@@ -211,3 +211,9 @@ def test_a_run_that_ends_near_chance_says_it_did_not_learn(tiny_data):
 def test_chance_verdict_names_a_likely_cause(accuracy, changes, words):
     verdict = chance_verdict(accuracy, 10, TrainConfig(**changes))
     assert verdict is None if words is None else words in verdict
+
+
+@pytest.mark.parametrize("images", [50, 100, 150, 200, 250])  # 1 to 5 steps in all
+def test_a_very_short_one_cycle_run_trains(tiny_data, images):
+    end = list(train(small(train_subset=images, batch_size=50, schedule="onecycle"), tiny_data))[-1]
+    assert end["status"] == "completed", end
