@@ -31,6 +31,9 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+START_PEAK_MB = _peak_mb()  # before any example runs
+
+
 def _parse(values: dict) -> None:
     for parser in (TrainConfig.from_dict, checked_config):
         try:
@@ -72,5 +75,5 @@ def test_any_model_arguments_validate_or_are_a_config_error(model, kwargs, as_te
 
 def test_fuzzing_kept_memory_bounded():
     # Run last in this file: every oversized model above was refused from its estimate, on the
-    # meta device, so the process never grew by a model's worth of memory.
-    assert _peak_mb() < 4096
+    # meta device. Built for real, the largest would have added gigabytes to the peak.
+    assert _peak_mb() - START_PEAK_MB < 300, (START_PEAK_MB, _peak_mb())
