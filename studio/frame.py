@@ -72,8 +72,8 @@ def page(title: str):
     except EXPECTED_ERRORS as exc:
         st.error(str(exc))
     except OSError as exc:  # a full disk, a read-only runs folder, a path that is a file
-        st.error(describe_fs_error(exc)[:1].upper() + describe_fs_error(exc)[1:] + ".",
-                 icon=":material/hard_drive:")
+        text = describe_fs_error(exc)
+        st.error(text[:1].upper() + text[1:] + ".", icon=":material/hard_drive:")
     except Exception as exc:  # the last line of defence: a message, never a traceback
         st.error(f"Something went wrong on this page: {type(exc).__name__}: {exc}")
 

@@ -8,6 +8,7 @@ The ranges are checked here instead (train_link.RANGES), for the form and links 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 
 import streamlit as st
@@ -111,6 +112,11 @@ def form_config() -> TrainConfig:
 
 def field_errors() -> dict[str, str]:
     """Each field's own problem (field or model option -> reason), to show beside it."""
+    try:
+        form_config()
+        return {}  # the usual case: one check of the whole form, not one per field
+    except ConfigError:
+        pass
     errors = {}
     values = form_values()
     for name, value in values.items():
@@ -139,14 +145,21 @@ def _mark(errors: dict, name: str, where=st) -> None:
 def apply_preset() -> None:
     name = st.session_state["train_preset"]
     if name in PRESETS:
-        st.session_state.update(widget_values(preset_config(name)))
+        st.session_state.update(_preset_values(name))
+
+
+@functools.cache
+def _preset_values(name: str) -> tuple:
+    # Presets never change while the server runs; building and validating nine configs on
+    # every rerun of the form would be wasted.
+    return tuple(widget_values(preset_config(name)).items())
 
 
 def preset_picker() -> None:
     """The preset box; it reads "custom" once the form differs from the chosen preset, so that
     choosing any preset, the same one included, fills the form again."""
     def matches(preset: str) -> bool:
-        return all(st.session_state.get(k) == v for k, v in widget_values(preset_config(preset)).items())
+        return all(st.session_state.get(k) == v for k, v in _preset_values(preset))
 
     name = st.session_state.get("train_preset")
     if not (name in PRESETS and matches(name)):
