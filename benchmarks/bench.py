@@ -109,11 +109,24 @@ def run_preset(name: str, data, **overrides) -> dict:
             if reached is None and e["test_acc"] >= TARGET:
                 reached = time.perf_counter() - wall
     total = time.perf_counter() - wall
-    return {"name": name, "final_acc": history[-1]["test_acc"], "best_acc": max(h["test_acc"] for h in history),
+    return {"name": name, "final_acc": history[-1]["test_acc"], "seed": config.seed,
+            "train_s": trainer.active_seconds - trainer.eval_seconds, "eval_s": trainer.eval_seconds, "best_acc": max(h["test_acc"] for h in history),
             "time_to_99": reached, "wall_s": total, "epochs": len(history),
             "seconds_per_epoch": history[0]["epoch_time"],
             "images_per_s": float(np.median(batch_rates)) if batch_rates else None,
             "history": [{"test_acc": h["test_acc"], "elapsed": h["elapsed"]} for h in history]}
+
+
+def default_over_seeds(data, seeds=(0, 1, 2)) -> dict:
+    """The default preset from three seeds: its accuracy must not hang on a lucky one."""
+    runs = [run_preset("default", data, seed=s) for s in seeds]
+    first = runs[0]
+    return {**first, "seeds": [{k: r[k] for k in ("seed", "final_acc", "train_s", "eval_s", "wall_s")}
+                               for r in runs],
+            "mean_acc": float(np.mean([r["final_acc"] for r in runs])),
+            "min_acc": min(r["final_acc"] for r in runs),
+            "median_train_s": float(np.median([r["train_s"] for r in runs])),
+            "median_wall_s": float(np.median([r["wall_s"] for r in runs]))}
 
 
 # ---------------------------------------------------------------- 3. drawing latency
@@ -148,27 +161,49 @@ def drawing_latency(data, n: int = 1000) -> dict:
 
 # ---------------------------------------------------------------- 4. job runner vs plain loop
 
-def job_runner_overhead(data, subset: int = 20000) -> dict:
-    config = preset_config("default", epochs=1, train_subset=subset)
+def _plain_seconds(config, data) -> float:
     t = time.perf_counter()
     for _ in Trainer(config, data).events():
         pass
-    plain = time.perf_counter() - t
+    return time.perf_counter() - t
 
+
+def _job_seconds(config, data, runs_dir) -> tuple[float, str]:
+    t = time.perf_counter()
+    job = JobRunner(max_running=1).submit(config, data, runs_dir)
+    while not job.wait(1.0):  # a reader polling every second, as the Train page does
+        job.snapshot()
+    return time.perf_counter() - t, job.snapshot()["status"]
+
+
+def job_runner_overhead(data, subset: int = 20000, pairs: int = 3) -> dict:
+    """Median ratio over `pairs` alternating plain/job runs of one epoch: single runs on this
+    shared machine drifted by 10-25% between repeats (2026-12-02)."""
+    config = preset_config("default", epochs=1, train_subset=subset)
     runs_dir = tempfile.mkdtemp(prefix="mnist-bench-runs-")
     try:
+        # Once per server: the fork server imports torch (the app starts it at start-up).
         t = time.perf_counter()
-        job = JobRunner(max_running=1).submit(config, data, runs_dir)
-        polls = 0
-        while not job.wait(1.0):  # a reader polling every second, as the Train page does
-            job.snapshot()
-            polls += 1
-        in_job = time.perf_counter() - t
-        status = job.snapshot()["status"]
+        _job_seconds(preset_config("default", epochs=1, train_subset=512), data, runs_dir)
+        first_start = time.perf_counter() - t
+        ratios, plains, jobs, statuses = [], [], [], set()
+        for i in range(pairs):
+            if i % 2:  # alternate which goes first, so drift does not favour either
+                job_s, status = _job_seconds(config, data, runs_dir)
+                plain = _plain_seconds(config, data)
+            else:
+                plain = _plain_seconds(config, data)
+                job_s, status = _job_seconds(config, data, runs_dir)
+            ratios.append(job_s / plain)
+            plains.append(plain)
+            jobs.append(job_s)
+            statuses.add(status)
     finally:
         shutil.rmtree(runs_dir, ignore_errors=True)
-    return {"plain_s": plain, "job_s": in_job, "ratio_job_over_plain": in_job / plain, "polls": polls,
-            "status": status, "images": subset}
+    return {"plain_s": float(np.median(plains)), "job_s": float(np.median(jobs)),
+            "ratio_job_over_plain": float(np.median(ratios)), "ratios": ratios,
+            "first_job_start_s": first_start, "status": "/".join(sorted(statuses)),
+            "images": subset or len(data.train_labels)}
 
 
 def peak_rss_in_job(data_dir: str | None) -> dict:
@@ -201,7 +236,8 @@ def _rss_child() -> None:
         job.snapshot()
     peak = _peak_mb()
     shutil.rmtree(runs_dir, ignore_errors=True)
-    print(json.dumps({"peak_rss_mb": peak, "rss_after_load_mb": before, "status": job.status}))
+    print(json.dumps({"peak_rss_mb": peak, "rss_after_load_mb": before, "status": job.status,
+                      "worker_peak_rss_mb": job.worker_peak_mb}))
 
 
 # ---------------------------------------------------------------- report
@@ -217,9 +253,13 @@ def table(results: dict) -> str:
     def add(measure, target, measured, ok):
         rows.append((measure, target, measured, "-" if ok is None else ("yes" if ok else "NO")))
 
-    t99 = default["time_to_99"]
-    add("default preset: time to 99.0%", "<= 15 s", f"{_fmt(t99, ' s')} ({default['final_acc']:.2%})",
-        t99 is not None and t99 <= 15)
+    ok = (default["mean_acc"] >= 0.99 and default["min_acc"] >= 0.989
+          and default["median_train_s"] <= 4)
+    add("default preset, 3 seeds: mean (min) accuracy; median training s (with the test evaluation)",
+        ">= 99.0% (each >= 98.9%) in <= 4 s",
+        f"{default['mean_acc']:.2%} ({default['min_acc']:.2%}); {default['median_train_s']:.1f} s "
+        f"({default['median_wall_s']:.1f} s)", ok)
+    t99 = default["median_wall_s"] if default["min_acc"] >= TARGET else default["time_to_99"]
     if seed.get("time_to_99"):
         ratio = seed["time_to_99"] / t99 if t99 else None
         add("seed-002 time to 99% / default's", ">= 6x",
@@ -228,7 +268,7 @@ def table(results: dict) -> str:
     else:
         add("seed-002 time to 99% / default's", ">= 6x",
             f"seed not at 99% within {seed['limit_s']:.0f} s ({seed['final_acc']:.2%})", None)
-    add("seconds per epoch (seed / default)", "", f"{seed['seconds_per_epoch']:.1f} / {default['seconds_per_epoch']:.1f}", None)
+    add("seconds for the first pass over the training digits (seed: 60,000 / default: 40,000)", "", f"{seed['seconds_per_epoch']:.1f} / {default['seconds_per_epoch']:.1f}", None)
     add("images/s training (seed / default)", "", f"{seed['images_per_s']:,.0f} / {default['images_per_s']:,.0f}", None)
     if "best" in results:
         b = results["best"]
@@ -239,11 +279,17 @@ def table(results: dict) -> str:
         add(f"{name} preset", f">= {target:.0%}", f"{r['final_acc']:.2%} in {r['wall_s']:.1f} s", r["final_acc"] >= target)
     lat = results["latency"]
     add("drawing prediction p50 / p99", "p50 <= 2 ms", f"{lat['p50_ms']:.2f} / {lat['p99_ms']:.2f} ms", lat["p50_ms"] <= 2)
-    job = results["job"]
-    add("job runner time / plain loop", "<= 1.10", f"{job['ratio_job_over_plain']:.3f}", job["ratio_job_over_plain"] <= 1.10)
+    for key, what in (("job", "full epoch"), ("job_subset", "20,000 images")):
+        job = results[key]
+        add(f"job runner time / plain loop, {what}", "<= 1.10",
+            f"{job['ratio_job_over_plain']:.3f} (median of {len(job['ratios'])})",
+            job["ratio_job_over_plain"] <= 1.10)
     rss = results["rss"]
     if "peak_rss_mb" in rss:
-        add("peak RSS training in a job", "< 1024 MB", f"{rss['peak_rss_mb']:.0f} MB", rss["peak_rss_mb"] < 1024)
+        add("peak RSS training in a job: server", "< 1024 MB", f"{rss['peak_rss_mb']:.0f} MB", rss["peak_rss_mb"] < 1024)
+        if rss.get("worker_peak_rss_mb"):
+            add("peak RSS training in a job: its worker (shares torch's pages with the fork server)",
+                "", f"{rss['worker_peak_rss_mb']:.0f} MB", None)
     text = _markdown(rows)
     presets = [("preset", "epochs", "test accuracy", "training wall s", "images/s")]
     for name, r in results.get("presets", {}).items():
@@ -283,12 +329,13 @@ def main(argv=None) -> int:
                            "cpus": os.cpu_count(), "threads": threads, "device": describe_device(),
                            "torch": str(torch.__version__), "python": platform.python_version()},
                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data_load_s": load_s}
-    steps = [("default", lambda: run_preset("default", data)),
+    steps = [("default", lambda: default_over_seeds(data)),
              ("seed", lambda: seed_pipeline(data.source, args.seed_limit)),
              ("mlp", lambda: run_preset("mlp", data)),
              ("logistic", lambda: run_preset("logistic", data)),
              ("latency", lambda: drawing_latency(data)),
-             ("job", lambda: job_runner_overhead(data)),
+             ("job", lambda: job_runner_overhead(data, subset=0)),
+             ("job_subset", lambda: job_runner_overhead(data, subset=20000)),
              ("rss", lambda: peak_rss_in_job(args.data_dir or data.source))]
     if not args.quick:
         steps.append(("best", lambda: run_preset("best", data)))

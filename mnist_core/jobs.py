@@ -1,21 +1,30 @@
-"""Background training jobs: a thread drives the training generator; readers take snapshots.
+"""Background training jobs: each trains in a worker process (mnist_core.worker) that a thread
+of the server watches; readers take snapshots.
 
 Nothing here knows about Streamlit. A page keeps the Job object in its session and polls
-`snapshot()`; the thread never calls back into the UI.
+`snapshot()`; the job never calls back into the UI.
 """
 from __future__ import annotations
 
+import contextlib
+import multiprocessing as mp
+import multiprocessing.forkserver
 import os
+import signal
+import sys
 import threading
 import time
 import traceback
+import types
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import torch.multiprocessing  # noqa: F401 - registers the pickling that shares tensors' memory
+
+from . import worker
 from .config import TrainConfig
 from .data import Dataset
-from .fsfault import describe as describe_fs_error
-from .recorder import RunRecorder, record
-from .training import Trainer
+from .runs import RunError, read_json, runs_root, write_json
 
 FINISHED = ("completed", "stopped", "diverged", "failed")
 
@@ -46,6 +55,8 @@ class Job:
         self._resume.set()
         self._done = threading.Event()
         self.thread: threading.Thread | None = None
+        self.pid: int | None = None  # of the worker process
+        self.worker_peak_mb: float | None = None  # its peak resident memory, once it finished
 
     # --------------------------------------------------------- control, from any thread
     def stop(self) -> None:
@@ -130,9 +141,23 @@ class Job:
         self._finish("stopped", "stopped before it started")
         return False
 
+    def _receive(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "run":
+            with self._lock:
+                self.run_id, self.run_path = message[1], message[2]
+                if self.status == "starting":
+                    self.status, self.message = "running", ""
+        elif kind == "event":
+            self._apply(message[1])
+        elif kind == "finish":
+            self.worker_peak_mb = message[3]
+            self._finish(message[1], message[2])
+
     def run(self, data: Dataset | None, runs_dir, slots: threading.Semaphore | None,
-            after: Job | None = None) -> None:
-        """Body of the worker thread: wait for `after` and a slot, then drive the training generator."""
+            after: Job | None = None, mode: str = "process") -> None:
+        """Body of the job's thread: wait for `after` and a slot, then train in a worker
+        process (mode "process") or in this thread (mode "thread")."""
         acquired = False
         try:
             if after is not None and not self._wait_unless_stopped(lambda: after.wait(0.2)):
@@ -143,31 +168,12 @@ class Job:
                     return
             with self._lock:
                 self.status, self.message = "starting", "loading data and building the model"
-            trainer = Trainer(self.config, data)
-            recorder = RunRecorder(trainer, runs_dir, self.label)
-            with self._lock:
-                self.run_id, self.run_path = recorder.run_id, str(recorder.path)
-                if self.status == "starting":
-                    self.status, self.message = "running", ""
-            events = record(trainer, recorder=recorder)
-            try:
-                for event in events:
-                    self._apply(event)
-                    while not self._resume.is_set():
-                        recorder.heartbeat()  # a paused run is alive, not interrupted
-                        self._resume.wait(1.0)
-                    if self._stop.is_set():
-                        break
-            finally:
-                events.close()  # marks the run "stopped" if it had not ended, keeping a part-epoch
-            for event in trainer.history[len(self.epochs):]:
-                self._apply(event)  # the part-epoch a stop kept
-            if self._stop.is_set() and self.status not in FINISHED:
-                self._finish("stopped", recorder.summary.get("message")
-                             or f"stopped after {len(self.epochs)} completed epoch(s)")
-        except OSError as exc:  # the run folder could not be made or written
-            self._finish("failed", describe_fs_error(exc))
-        except Exception as exc:  # the thread must never die silently
+            if mode == "thread":
+                self._finish(*worker.start(self.config, data, runs_dir, self.label, self._receive,
+                                           self._stop, self._resume))
+            else:
+                self._run_in_process(data, runs_dir)
+        except Exception as exc:  # noqa: BLE001 - the thread must never die silently
             self._finish("failed", f"{type(exc).__name__}: {exc}")
             if os.environ.get("MNIST_DEBUG"):
                 traceback.print_exc()
@@ -176,16 +182,128 @@ class Job:
                 slots.release()
             self._done.set()
 
+    def _run_in_process(self, data: Dataset | None, runs_dir) -> None:
+        ctx = _context()
+        here, there = ctx.Pipe(duplex=False)
+        stop, resume = ctx.Event(), ctx.Event()
+        resume.set()
+        process = ctx.Process(
+            target=worker.work, name=f"train-{self.config.model}", daemon=True,
+            args=(self.config, data, str(runs_root(runs_dir)), self.label, there, stop, resume,
+                  dict(os.environ)))
+        with _main_hidden():
+            process.start()
+        there.close()  # so that the pipe reads as closed once the worker has gone
+        self.pid = process.pid
+        try:
+            message = ("",)
+            while message[0] != "finish":
+                self._relay(stop, resume)
+                if here.poll(0.25):
+                    try:
+                        message = here.recv()
+                    except EOFError:  # the worker has gone
+                        break
+                    self._receive(message)
+        finally:
+            here.close()
+            process.join(timeout=30)
+        if not self.finished:  # the worker went without a word: killed, out of memory...
+            message = f"the training process ended unexpectedly ({_describe_exit(process.exitcode)})"
+            if self.run_path:  # first, so that a reader woken by the job finds the folder marked
+                fail_run(self.run_path, message)
+            self._finish("failed", message)
+
+    def _relay(self, stop, resume) -> None:
+        """Pass Stop, Pause and Resume on to the worker."""
+        if self._stop.is_set():
+            stop.set()
+            resume.set()
+        elif self._resume.is_set() != resume.is_set():
+            resume.set() if self._resume.is_set() else resume.clear()
+
+
+def _context():
+    """Workers fork from a server process that imported torch but never ran it (so no OpenMP
+    pool or lock is copied mid-use), and starting one takes milliseconds, not an import of
+    torch; where there is no fork server (Windows), each worker is a fresh interpreter."""
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        # torch's optimizers import torch._dynamo on first use: 1.8 s here. Preloaded, the fork
+        # server pays it once and each worker starts with it; the server itself never needs it.
+        ctx.set_forkserver_preload(["mnist_core.worker", "torch._dynamo"])
+    return ctx
+
+
+_MAIN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _main_hidden():
+    """Start a worker without it importing this process's __main__ script again, as
+    multiprocessing does for a script: under `streamlit run` that is Streamlit's command line,
+    which cost each worker 0.5 s and 34 MB here. The worker's target lives in mnist_core."""
+    with _MAIN_LOCK:
+        main = sys.modules["__main__"]
+        stand_in = types.ModuleType("__main__")
+        sys.modules["__main__"] = stand_in
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "it did not exit"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = "; the system may have run out of memory" if -code == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
+
+
+def fail_run(path, message: str) -> None:
+    """Mark a run folder whose worker died as failed, keeping its saved epochs."""
+    try:
+        summary = read_json(Path(path) / "summary.json")
+        if summary.get("status") == "running":
+            summary.update(status="failed", message=message)
+            write_json(Path(path) / "summary.json", summary)
+    except (OSError, RunError):
+        pass  # the folder is unreadable; it then reads as interrupted
+
 
 class JobRunner:
-    """Starts jobs in threads; at most `max_running` train at once, the rest wait as "queued"."""
+    """Starts jobs; at most `max_running` train at once, the rest wait as "queued".
 
-    def __init__(self, max_running: int | None = None, max_jobs: int | None = None):
+    mode "process" (the default; MNIST_JOB_MODE overrides) trains each job in a worker
+    process, "thread" in a thread of this process (tests that patch the trainer use it)."""
+
+    def __init__(self, max_running: int | None = None, max_jobs: int | None = None,
+                 mode: str | None = None):
         self.max_running = max_running or int(os.environ.get("MNIST_MAX_RUNNING_JOBS", 2))
         self.max_jobs = max_jobs or int(os.environ.get("MNIST_MAX_JOBS", 8))
+        self.mode = mode or os.environ.get("MNIST_JOB_MODE", "process")
+        if self.mode not in ("process", "thread"):
+            raise ValueError(f"job mode must be 'process' or 'thread', not {self.mode!r}")
         self._slots = threading.Semaphore(self.max_running)
         self._jobs: list[Job] = []
         self._lock = threading.Lock()
+        self._warmed = False
+
+    def warm(self) -> None:
+        """Start the worker fork server in the background, so that the first job starts at
+        once instead of after its import of torch (4 s here)."""
+        if self.mode == "process" and not self._warmed:
+            self._warmed = True
+            if _context().get_start_method() == "forkserver":
+                threading.Thread(target=mp.forkserver.ensure_running, name="worker-server",
+                                 daemon=True).start()
 
     def active(self) -> list[Job]:
         with self._lock:
@@ -210,7 +328,7 @@ class JobRunner:
             jobs = [Job(config=config, label=label) for config, label in items]
             self._jobs.extend(jobs)
         for before, job in zip([None, *jobs], jobs):
-            job.thread = threading.Thread(target=job.run, args=(data, runs_dir, self._slots, before),
+            job.thread = threading.Thread(target=job.run, args=(data, runs_dir, self._slots, before, self.mode),
                                           name=f"train-{job.config.model}", daemon=True)
             job.thread.start()
         return jobs

@@ -21,8 +21,8 @@ def forward_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, c: Train
                   spec, aug_gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 batch -> (logits, loss): scale, augment, normalise on whole tensors."""
     x = xb.float().div_(255).unsqueeze(1)
-    if c.augment:
-        x = augment(x, aug_gen)
+    if c.augment or c.distort:
+        x = augment(x, aug_gen, distort=c.distort)
     x = normalise(x, spec).contiguous(memory_format=torch.channels_last)
     logits = model(x)
     return logits, F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)

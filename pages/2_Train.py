@@ -10,6 +10,7 @@ from studio.text import duration
 
 with frame.page("Train"):
     st.title("Train")
+    default_runner().warm()  # so that the first run starts at once
     job = st.session_state.get(state.TRAIN_JOB)
     if job is not None:
         frame.live_panel(lambda: train_panel.render_job(job), not job.finished, "the run")

@@ -22,6 +22,7 @@ def contenders_table() -> pd.DataFrame:
 
 with frame.page("Head to head"):
     st.title("Head to head")
+    default_runner().warm()  # so that the first run starts at once
     st.markdown(
         "**Is the CNN really better than the MLP?** Both train on the same images in the same "
         "order, from the same seed, for the same number of seconds, one after the other so "

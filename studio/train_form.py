@@ -51,6 +51,9 @@ HELP = {
     "log_every": "Batches between two points of the live curves.",
     "time_budget": "0 = no limit. Otherwise training stops after this many seconds (test evaluation "
                    "not counted) or at the last epoch, whichever comes first; one-cycle then follows the clock.",
+    "distort": "Also slants each digit, bends it elastically and makes its strokes thicker or "
+               "thinner, as digits drawn by other people with other pens differ from MNIST's. "
+               "Slower to learn, but reads drawn digits better.",
     "augment": "Shows each digit slightly rotated, shifted and scaled, so the model copes with "
                "other people's handwriting.",
     "handwriting": f"Train on MNIST plus the digits saved on the Draw page, each repeated "
@@ -266,6 +269,8 @@ def run_controls(errors: dict) -> tuple[str, bool]:
     _number(errors, r[1], "log_every", 1)
     _number(errors, r[0], "time_budget", 5.0, float_format=True)
     st.checkbox("Augment (random rotation, shift, scale)", key="cfg_augment", help=HELP["augment"])
+    st.checkbox("Distort like other writers (shear, elastic, stroke width)", key="cfg_distort",
+                help=HELP["distort"])
     hw_empty = False
     if st.checkbox("Add my handwriting", key="cfg_handwriting", help=HELP["handwriting"]):
         _mark(errors, "handwriting")

@@ -3,6 +3,7 @@ import gzip
 import pytest
 import torch
 
+from mnist_core import data as data_mod
 from mnist_core.data import (DATASETS, DatasetError, augment, dataset_status, iterate_batches,
                              load_dataset, normalise, read_idx)
 from tests.support import make_synthetic, mnist_dir, write_dataset
@@ -134,6 +135,40 @@ def test_augment_moves_ink_but_keeps_it(real_mnist):
     assert not torch.allclose(out, x)
     ratio = out.sum(dim=(1, 2, 3)) / x.sum(dim=(1, 2, 3))
     assert ratio.min() > 0.7 and ratio.max() < 1.4  # scale 0.9-1.1 changes area by ~20% at most
+
+
+def test_distort_slants_bends_and_restrokes_but_keeps_the_digit(real_mnist):
+    x = real_mnist.test_images[:64].float().div(255).unsqueeze(1)
+    plain = augment(x, torch.Generator().manual_seed(0))
+    out = augment(x, torch.Generator().manual_seed(0), distort=True)
+    again = augment(x, torch.Generator().manual_seed(0), distort=True)
+    assert out.shape == x.shape and torch.equal(out, again)  # seeded: the same draw twice
+    assert not torch.allclose(out, plain)
+    assert out.min() >= 0 and out.max() <= 1 + 1e-6
+    ratio = out.sum(dim=(1, 2, 3)) / x.sum(dim=(1, 2, 3))
+    assert ratio.min() > 0.25 and ratio.max() < 2.5  # thinner or thicker strokes, never gone
+    assert out.amax(dim=(1, 2, 3)).min() > 0.5  # and never faded to nothing
+
+
+def test_restroke_is_a_dilation_or_an_erosion_by_amount():
+    x = torch.zeros(3, 1, 9, 9)
+    x[:, :, 3:6, 4] = 1.0  # a vertical stroke one pixel wide
+    one = torch.tensor([1.0, -1.0, 0.0]).view(3, 1, 1, 1)
+    out = data_mod._restroke(x, one)
+    assert out[0].sum() == 15  # dilated by 3x3: 5 rows by 3 columns
+    assert out[1].sum() == 0  # a 1-pixel stroke erodes away entirely
+    assert torch.equal(out[2], x[2])
+
+
+def test_elastic_field_has_simards_scale():
+    g = torch.Generator().manual_seed(0)
+    noise = torch.rand(256, 2, 28, 28, generator=g) * 2 - 1
+    field = data_mod._elastic_field(noise, 28)
+    pixels = field * 28 / 2  # back from grid units to pixels of the 28-pixel image
+    # Uniform noise smoothed by a Gaussian of sigma 4 has an std of about 0.577 / (2 sqrt(pi) 4)
+    # = 0.041; times alpha 34 that is 1.4 pixels.
+    assert 1.0 < pixels.std().item() < 1.8
+    assert field.shape == (256, 28, 28, 2)
 
 
 def test_an_empty_split_is_refused_naming_the_file(tmp_path):

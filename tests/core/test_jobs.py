@@ -1,3 +1,5 @@
+import os
+import signal
 import time
 
 import pytest
@@ -7,6 +9,13 @@ from mnist_core.config import TrainConfig
 from mnist_core.jobs import JobLimitError, JobRunner
 from mnist_core.runs import load_run
 from mnist_core.training import train
+
+
+@pytest.fixture(autouse=True, params=["process", "thread"])
+def job_mode(request, monkeypatch):
+    """Every test here runs with jobs in worker processes (the default) and in threads."""
+    monkeypatch.setenv("MNIST_JOB_MODE", request.param)
+    return request.param
 
 
 def cfg(**kw):
@@ -95,3 +104,24 @@ def test_concurrent_jobs_match_running_alone(tiny_data, runs_dir):
     together = [[e["train_loss"] for e in j.snapshot()["epochs"]] for j in jobs]
     assert together == alone
     assert len({j.snapshot()["run_id"] for j in jobs}) == 3
+
+
+def test_a_killed_worker_fails_its_job_and_nothing_else(tiny_data, runs_dir, job_mode):
+    if job_mode == "thread":
+        pytest.skip("a thread cannot be killed on its own")
+    runner = JobRunner(max_running=2)
+    doomed = runner.submit(cfg(epochs=500), tiny_data, runs_dir, label="doomed")
+    other = runner.submit(cfg(epochs=3), tiny_data, runs_dir, label="other")
+    assert wait_for(lambda: doomed.snapshot()["epochs"] and doomed.pid)
+    os.kill(doomed.pid, signal.SIGKILL)
+    assert doomed.wait(30)
+    snap = doomed.snapshot()
+    assert snap["status"] == "failed"
+    assert "ended unexpectedly" in snap["message"] and "SIGKILL" in snap["message"], snap["message"]
+    run = load_run(snap["run_path"])
+    assert run.summary["status"] == "failed" and "SIGKILL" in run.summary["message"]
+    assert run.metrics  # the epochs it had saved are kept
+    assert other.wait(60) and other.snapshot()["status"] == "completed"
+    # ...and the runner goes on taking work.
+    again = runner.submit(cfg(epochs=1), tiny_data, runs_dir)
+    assert again.wait(60) and again.snapshot()["status"] == "completed"

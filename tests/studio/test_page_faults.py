@@ -181,6 +181,7 @@ def test_learning_rate_100_diverges_with_a_message(app_env, runner):
 
 
 def test_nan_loss_keeps_the_last_good_epoch_usable_in_the_app(app_env, runner, monkeypatch):
+    runner.mode = "thread"  # the fault is patched into this process, so the job must train here
     steps_per_epoch = N_TRAIN // 100
     _poison_after(steps_per_epoch, monkeypatch)  # epoch 1 completes, epoch 2 meets NaN
     at = open_page("train")
@@ -233,6 +234,7 @@ def test_stop_mid_epoch_keeps_the_part_epoch(app_env, runner):
 
 def test_disk_full_while_checkpointing_is_a_message_and_keeps_the_previous_checkpoint(
         app_env, runner, monkeypatch):
+    runner.mode = "thread"  # the fault is patched into this process, so the job must train here
     free_disk = fill_disk_after(monkeypatch, 2)
     at = open_page("train")
     job = start_job(at, epochs=3, device="cpu")

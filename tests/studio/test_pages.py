@@ -176,6 +176,9 @@ def test_job_limit_is_a_message_not_a_traceback(real_env, monkeypatch):
     class FullRunner:
         max_running = 2
 
+        def warm(self):
+            pass
+
         def submit(self, *args, **kwargs):
             raise jobs.JobLimitError("8 training jobs are already running or queued (limit 8)")
 

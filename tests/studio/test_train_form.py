@@ -119,7 +119,7 @@ def test_choosing_the_shown_preset_again_resets_the_form(app_env, runner):
 def test_the_default_presets_link_opens_the_default_not_the_start_page(app_env, runner):
     at = open_page("train")
     at.selectbox(key="train_preset").set_value("default").run()
-    assert dict(at.query_params) == {"model": "cnn"}
+    assert dict(at.query_params) == {"model": "cnn", "lr": "0.02", "train_subset": "40000"}
     again = open_page("train", dict(at.query_params))
-    assert again.number_input(key="cfg_train_subset").value == 0  # the whole set, not quick's 10,000
+    assert again.number_input(key="cfg_train_subset").value == 40000  # not quick's 10,000
     assert again.selectbox(key="train_preset").value == "default"

@@ -1,0 +1,99 @@
+"""The training side of a job: drive one run's events, in a worker process or a thread.
+
+A job trains in its own process by default (mnist_core.jobs). In a thread of a busy server the
+same epoch took 1.6-1.9x as long as in a process's main thread here (docs/benchmarks.md): torch's
+OpenMP pool and glibc's per-thread malloc arenas both favour the main thread. A process also
+keeps a run that dies (killed, out of memory) from taking the server with it.
+
+Messages from `work` to the job, over a pipe:
+- ("run", run_id, path) once the run folder exists;
+- ("event", event) for each training event;
+- ("finish", status, message, peak_mb) last: "completed"/"diverged" repeat the end event,
+  "stopped" and "failed" carry their reason; peak_mb is the worker's peak resident memory.
+"""
+from __future__ import annotations
+
+import os
+import traceback
+
+from .fsfault import describe as describe_fs_error
+from .recorder import RunRecorder, record
+from .training import Trainer
+
+
+def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume) -> tuple[str, str] | None:
+    """Train, passing each event to `emit`; pause while `resume` is clear, end early once `stop`
+    is set. Returns ("stopped", message) after a stop, else None (the end event said it all)."""
+    events = record(trainer, recorder=recorder)
+    sent_epochs, ended = 0, False
+    try:
+        for event in events:
+            emit(event)
+            sent_epochs += event["kind"] == "epoch"
+            ended = ended or event["kind"] == "end"
+            while not resume.is_set():
+                recorder.heartbeat()  # a paused run is alive, not interrupted
+                resume.wait(1.0)
+            if stop.is_set():
+                break
+    finally:
+        events.close()  # marks the run "stopped" if it had not ended, keeping a part-epoch
+    for event in trainer.history[sent_epochs:]:
+        emit(event)  # the part-epoch a stop kept
+    if ended:
+        return None
+    return "stopped", (recorder.summary.get("message")
+                       or f"stopped after {trainer.epochs_done:g} completed epoch(s)")
+
+
+def start(config, data, runs_dir, label: str, emit, stop, resume) -> tuple[str, str]:
+    """One run from config to its final (status, message); `emit` gets ("run", ...) and
+    ("event", ...) messages. Never raises: a failure is a status."""
+    try:
+        trainer = Trainer(config, data)
+        recorder = RunRecorder(trainer, runs_dir, label)
+        emit(("run", recorder.run_id, str(recorder.path)))
+        stopped = drive(trainer, recorder, lambda event: emit(("event", event)), stop, resume)
+        if stopped:
+            return stopped
+        return recorder.summary["status"], recorder.summary.get("message", "")
+    except OSError as exc:  # the run folder could not be made or written
+        return "failed", describe_fs_error(exc)
+    except Exception as exc:  # noqa: BLE001 - a run must never die silently
+        if os.environ.get("MNIST_DEBUG"):
+            traceback.print_exc()
+        return "failed", f"{type(exc).__name__}: {exc}"
+
+
+def work(config, data, runs_dir, label: str, conn, stop, resume, env: dict) -> None:
+    """Body of a worker process."""
+    # A fork server started before a setting changed would otherwise train with the old one.
+    os.environ.clear()
+    os.environ.update(env)
+    lower_priority()
+    try:
+        status, message = start(config, data, runs_dir, label, conn.send, stop, resume)
+        conn.send(("finish", status, message, peak_mb()))
+    except (BrokenPipeError, EOFError):  # the server went away; nobody is listening
+        pass
+    finally:
+        conn.close()
+
+
+def lower_priority() -> None:
+    """Training yields the cores to the server: a drawing waits behind a run otherwise. With
+    two runs training on 2 cores, a stroke took a median 1.2 s to be read at equal priority
+    (benchmarks/browser.py, 2026-12-02). MNIST_WORKER_NICE sets the niceness (default 10)."""
+    try:
+        os.nice(int(os.environ.get("MNIST_WORKER_NICE") or 10))
+    except (OSError, ValueError, AttributeError):  # not allowed, not a number, or no nice (Windows)
+        pass
+
+
+def peak_mb() -> float | None:
+    """This process's peak resident memory (VmHWM; Linux only)."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration, ValueError):
+        return None

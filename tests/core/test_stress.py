@@ -1,0 +1,37 @@
+"""The drawn-digit stress benchmark's redrawing (benchmarks/stress.py): real widths and shapes."""
+import torch
+
+from benchmarks.stress import CANVAS, pen, skeletons, slices
+
+
+def _bar(width: int) -> torch.Tensor:
+    """A vertical bar `width` pixels wide in a 28x28 uint8 image."""
+    img = torch.zeros(1, 28, 28, dtype=torch.uint8)
+    img[0, 4:24, 14 - width // 2:14 - width // 2 + width] = 255
+    return img
+
+
+def test_a_thick_bar_thins_to_a_one_pixel_line():
+    skel = skeletons(_bar(4), up=4)[0]
+    middle = skel[40:72]  # rows well inside the bar, 4x upscaled
+    assert (middle.sum(dim=1) == 1).all()
+
+
+def test_the_pen_draws_strokes_of_its_width():
+    skel = skeletons(_bar(4), up=4)
+    for width in (8, 20, 30):
+        ink = pen(skel, width)[0, 0]
+        row = ink[CANVAS // 2]
+        drawn = (row > 0.5).sum().item()
+        assert abs(drawn - width) <= 4, (width, drawn)
+
+
+def test_every_slice_keeps_the_digit_on_the_canvas(real_mnist):
+    digits = real_mnist.test_images[5000:5008]
+    for name, canvases in slices(digits).items():
+        assert canvases.shape == (8, 1, CANVAS, CANVAS), name
+        ink = canvases.sum(dim=(1, 2, 3))
+        assert (ink > 200).all(), name  # at least a short stroke's worth of white pixels
+        # Nothing is cut off at the canvas's edge.
+        edge = torch.cat([canvases[..., 0, :], canvases[..., -1, :], canvases[..., :, 0], canvases[..., :, -1]], -1)
+        assert edge.amax().item() < 0.5, name
