@@ -27,6 +27,8 @@ from .data import Dataset
 from .runs import RunError, read_json, runs_root, write_json
 
 FINISHED = ("completed", "stopped", "diverged", "failed")
+# Seconds a worker gets after Stop to save its part-epoch and exit (it took under 2 s here).
+STOP_GRACE_S = 60.0
 
 
 @dataclass
@@ -187,18 +189,36 @@ class Job:
         here, there = ctx.Pipe(duplex=False)
         stop, resume = ctx.Event(), ctx.Event()
         resume.set()
-        process = ctx.Process(
-            target=worker.work, name=f"train-{self.config.model}", daemon=True,
-            args=(self.config, data, str(runs_root(runs_dir)), self.label, there, stop, resume,
-                  dict(os.environ)))
-        with _main_hidden():
-            process.start()
+
+        def start(shared):
+            process = ctx.Process(
+                target=worker.work, name=f"train-{self.config.model}", daemon=True,
+                args=(self.config, shared, str(runs_root(runs_dir)), self.label, there, stop,
+                      resume, dict(os.environ)))
+            with _main_hidden():
+                process.start()
+            return process
+
+        try:
+            # The tensors go to the worker through shared memory, without a copy...
+            process = start(data)
+        except (RuntimeError, OSError):
+            # ...unless /dev/shm is too small for them (a container's default is 64 MB): then
+            # the worker reads the same files itself.
+            if data is None or not Path(data.source).is_dir():
+                raise
+            process = start(worker.files_of(data))
         there.close()  # so that the pipe reads as closed once the worker has gone
         self.pid = process.pid
+        stopped_at = None
         try:
             message = ("",)
             while message[0] != "finish":
                 self._relay(stop, resume)
+                if self._stop.is_set():
+                    stopped_at = stopped_at or time.monotonic()
+                    if time.monotonic() - stopped_at > STOP_GRACE_S and process.is_alive():
+                        process.kill()  # a worker deaf to Stop; then read as ended unexpectedly
                 if here.poll(0.25):
                     try:
                         message = here.recv()
@@ -309,6 +329,20 @@ class JobRunner:
         with self._lock:
             self._jobs = [j for j in self._jobs if not j.finished]
             return list(self._jobs)
+
+    def queue_place(self, job: Job) -> tuple[int, float | None] | None:
+        """Where a queued job stands: (1 for the next to start, seconds until it should start,
+        or None when no running job can tell yet); None once it is no longer queued.
+
+        The n-th in the queue takes the slot that the n-th running job to finish frees; past
+        the running jobs' count the wait depends on queued runs not yet started."""
+        jobs = self.active()
+        waiting = [j for j in jobs if j.status == "queued"]
+        if job not in waiting:
+            return None
+        place = waiting.index(job) + 1
+        etas = sorted(e for e in (j.eta() for j in jobs if j.status in ("running", "paused")) if e is not None)
+        return place, etas[place - 1] if place <= len(etas) else None
 
     def submit(self, config: TrainConfig, data: Dataset | None = None, runs_dir=None,
                label: str = "") -> Job:

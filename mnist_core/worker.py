@@ -16,9 +16,15 @@ from __future__ import annotations
 import os
 import traceback
 
+from .data import Dataset, load_dataset
 from .fsfault import describe as describe_fs_error
 from .recorder import RunRecorder, record
 from .training import Trainer
+
+
+def files_of(data: Dataset) -> tuple[str, str, str]:
+    """What a worker needs to read a dataset from its files itself."""
+    return ("files", data.spec.name, data.source)
 
 
 def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume) -> tuple[str, str] | None:
@@ -50,6 +56,8 @@ def start(config, data, runs_dir, label: str, emit, stop, resume) -> tuple[str, 
     """One run from config to its final (status, message); `emit` gets ("run", ...) and
     ("event", ...) messages. Never raises: a failure is a status."""
     try:
+        if isinstance(data, tuple):
+            data = load_dataset(*data[1:], allow_download=False)
         trainer = Trainer(config, data)
         recorder = RunRecorder(trainer, runs_dir, label)
         emit(("run", recorder.run_id, str(recorder.path)))

@@ -16,11 +16,8 @@ def render_job(job) -> bool:
     name = snap["label"] or snap["run_id"] or "new run"
     st.subheader(f"Run: {name}")
     if status == "queued":
-        st.info(
-            f"Queued: all {default_runner().max_running} training slots on this server are "
-            "busy; it starts when one frees up.",
-            icon=":material/hourglass:",
-        )
+        st.info(queued_text(default_runner().queue_place(job), default_runner().max_running),
+                icon=":material/hourglass:")
     elif status == "starting":
         st.info("Starting: loading the data and building the model...")
     batches, epochs = snap["batches"], snap["epochs"]
@@ -58,6 +55,18 @@ def render_job(job) -> bool:
     if job.finished:
         show_result(job, snap)
     return job.finished
+
+
+def queued_text(place: tuple[int, float | None] | None, slots: int) -> str:
+    """What a waiting student reads: their place in the server's queue and when it should start."""
+    text = f"Queued: all {slots} training slots on this server are busy"
+    if place is None:
+        return text + "; it starts when one frees up."
+    n, wait = place
+    ahead = "it is next in line" if n == 1 else f"it is number {n} in line"
+    when = (f"it should start in about {duration(wait)}" if wait is not None
+            else "its start time is known once the runs ahead of it have started")
+    return f"{text}: {ahead}, and {when}."
 
 
 def show_result(job, snap) -> None:

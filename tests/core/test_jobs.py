@@ -125,3 +125,44 @@ def test_a_killed_worker_fails_its_job_and_nothing_else(tiny_data, runs_dir, job
     # ...and the runner goes on taking work.
     again = runner.submit(cfg(epochs=1), tiny_data, runs_dir)
     assert again.wait(60) and again.snapshot()["status"] == "completed"
+
+
+def test_the_queue_tells_each_waiting_job_its_place_and_start(tiny_data, runs_dir):
+    runner = JobRunner(max_running=1, max_jobs=3)
+    first = runner.submit(cfg(epochs=50), tiny_data, runs_dir)
+    second = runner.submit(cfg(epochs=1), tiny_data, runs_dir)
+    third = runner.submit(cfg(epochs=1), tiny_data, runs_dir)
+    try:
+        assert wait_for(lambda: first.snapshot()["status"] == "running" and first.eta() is not None)
+        assert runner.queue_place(first) is None
+        place, wait = runner.queue_place(second)
+        assert place == 1 and wait is not None and 0 < wait <= first.eta() + 1
+        assert runner.queue_place(third) == (2, None)  # behind a run that has not started
+    finally:
+        first.stop()
+    assert second.wait(60) and third.wait(60)
+    assert runner.queue_place(second) is None
+
+
+def test_without_room_in_shared_memory_the_worker_reads_the_files_itself(real_mnist, runs_dir,
+                                                                          job_mode, monkeypatch):
+    if job_mode == "thread":
+        pytest.skip("a thread shares the server's memory")
+    from multiprocessing.reduction import ForkingPickler
+
+    import torch
+
+    refused = []
+
+    def no_room(tensor):
+        refused.append(tensor.shape)
+        raise RuntimeError("unable to write to file </torch_1_2>: No space left on device (28)")
+
+    monkeypatch.setitem(ForkingPickler._extra_reducers, torch.Tensor, no_room)
+    job = JobRunner().submit(TrainConfig(model="logreg", epochs=1, train_subset=2000, device="cpu"),
+                             real_mnist, runs_dir)
+    assert job.wait(120)
+    assert refused  # the tensors were offered first...
+    snap = job.snapshot()
+    assert snap["status"] == "completed", snap["message"]  # ...then the files were read instead
+    assert snap["epochs"][-1]["test_acc"] > 0.8

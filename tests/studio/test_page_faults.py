@@ -317,7 +317,7 @@ def test_more_jobs_than_the_limit_queue_then_refuse(app_env, monkeypatch):
     try:
         second.run()
         assert b.snapshot()["status"] == "queued"
-        assert "Queued" in texts(second.info)
+        assert "Queued" in texts(second.info) and "it is next in line" in texts(second.info)
         third = open_page("train")
         set_form(third, **long)
         third.button(key="train_start").click().run()
