@@ -269,7 +269,7 @@ def run_controls(errors: dict) -> tuple[str, bool]:
     _number(errors, r[1], "log_every", 1)
     _number(errors, r[0], "time_budget", 5.0, float_format=True)
     st.checkbox("Augment (random rotation, shift, scale)", key="cfg_augment", help=HELP["augment"])
-    st.checkbox("Distort like other writers (shear, elastic, stroke width)", key="cfg_distort",
+    st.checkbox("Distort like other hands", key="cfg_distort",
                 help=HELP["distort"])
     hw_empty = False
     if st.checkbox("Add my handwriting", key="cfg_handwriting", help=HELP["handwriting"]):
