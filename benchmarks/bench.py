@@ -30,6 +30,7 @@ from mnist_core.models import build_model
 from mnist_core.preprocessing import classify
 from mnist_core.runs import load_model
 from mnist_core.training import Trainer
+from mnist_core.worker import peak_mb
 
 TARGET = 0.99
 
@@ -220,21 +221,15 @@ def peak_rss_in_job(data_dir: str | None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _peak_mb() -> float:
-    # VmHWM, not ru_maxrss: a child process inherits its parent's ru_maxrss on Linux.
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
-
-
 def _rss_child() -> None:
     configure_threads()
     data = load_dataset("mnist")
-    before = _peak_mb()
+    before = peak_mb()
     runs_dir = tempfile.mkdtemp()
     job = JobRunner().submit(preset_config("default", epochs=1), data, runs_dir)
     while not job.wait(1.0):
         job.snapshot()
-    peak = _peak_mb()
+    peak = peak_mb()
     shutil.rmtree(runs_dir, ignore_errors=True)
     print(json.dumps({"peak_rss_mb": peak, "rss_after_load_mb": before, "status": job.status,
                       "worker_peak_rss_mb": job.worker_peak_mb}))

@@ -17,10 +17,11 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+
+from benchmarks.bench import _markdown
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, AppServer
 from tests.browser.helpers import (PAGE_PATHS, STROKES, VIEWPORT, canvas, clear_canvas, draw, goto,
@@ -37,14 +38,7 @@ def _interactive(page) -> None:
 
 def cold_start(server: AppServer, started: float, browser) -> dict:
     """Seconds from the server's start to its health check, and to a usable Home page."""
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(server.url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.05)
+    server.wait_healthy()  # polls every 0.5 s
     healthy = time.perf_counter() - started
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
@@ -173,8 +167,6 @@ def report(r: dict) -> None:
             rows.append((f"stroke to prediction, {what}: p50 / p90", f"p50 <= {BUSY_TARGET_MS} ms",
                          f"{b['p50_ms']:.0f} / {b['p90_ms']:.0f} ms",
                          "yes" if b["p50_ms"] <= BUSY_TARGET_MS else "NO"))
-    from benchmarks.bench import _markdown
-
     print(_markdown(rows))
     print(f"\nload average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f}; "
           f"{idle['n']} strokes each", file=sys.stdout)

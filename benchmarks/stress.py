@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mnist_core.data import DATASETS, load_dataset
+from mnist_core.data import DATASETS, elastic_field, load_dataset
 from mnist_core.preprocessing import classify
 from mnist_core.runs import BUNDLED_DIR, load_model
 
@@ -107,20 +107,13 @@ def small_off_centre(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return _warp(images, theta)
 
 
-def elastic(images: torch.Tensor, g: torch.Generator, alpha: float = 34.0, sigma: float = 4.0) -> torch.Tensor:
-    """Simard et al.'s elastic distortion, its field drawn at 28 px and applied on the canvas."""
+def elastic(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """The training augmentation's elastic distortion (mnist_core.data.elastic_field), its
+    field drawn at 28 px and applied on the canvas."""
     n = len(images)
-    field = torch.rand(n, 2, 28, 28, generator=g) * 2 - 1
-    k = int(4 * sigma) | 1
-    ax = torch.arange(k) - k // 2
-    kernel = torch.exp(-(ax.float() ** 2) / (2 * sigma ** 2))
-    kernel = kernel / kernel.sum()
-    field = F.conv2d(field.reshape(-1, 1, 28, 28), kernel.view(1, 1, 1, k), padding=(0, k // 2))
-    field = F.conv2d(field, kernel.view(1, 1, k, 1), padding=(k // 2, 0)).reshape(n, 2, 28, 28)
-    field = field * alpha * 2 / 28  # 28-pixel displacements in grid_sample's [-1, 1] units
-    field = F.interpolate(field, size=(CANVAS, CANVAS), mode="bilinear", align_corners=False)
+    field = elastic_field(torch.rand(n, 2, 28, 28, generator=g) * 2 - 1, CANVAS)
     base = F.affine_grid(torch.eye(2, 3).expand(n, 2, 3), [n, 1, CANVAS, CANVAS], align_corners=False)
-    return F.grid_sample(images, base + field.permute(0, 2, 3, 1), align_corners=False)
+    return F.grid_sample(images, base + field, align_corners=False)
 
 
 def slices(digits: torch.Tensor, seed: int = 0) -> dict[str, torch.Tensor]:

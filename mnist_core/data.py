@@ -220,11 +220,14 @@ def augment(x01: torch.Tensor, generator: torch.Generator, degrees: float = 10.0
     s = uniform(*scale)
     tx, ty = uniform(-translate, translate) * 2, uniform(-translate, translate) * 2
     cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
-    shear = torch.tan(uniform(-SHEAR_DEGREES, SHEAR_DEGREES) * math.pi / 180) if distort else 0 * s
-    theta = torch.stack([torch.stack([cos, -sin + shear * cos, tx], 1), torch.stack([sin, cos + shear * sin, ty], 1)], 1)
+    a01, a11 = -sin, cos
+    if distort:  # a horizontal shear after the rotation
+        shear = torch.tan(uniform(-SHEAR_DEGREES, SHEAR_DEGREES) * math.pi / 180)
+        a01, a11 = a01 + shear * cos, a11 + shear * sin
+    theta = torch.stack([torch.stack([cos, a01, tx], 1), torch.stack([sin, a11, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x01.shape), align_corners=False)
     if distort:
-        grid = grid + _elastic_field(uniform(-1, 1, n, 2, 28, 28), x01.shape[-1])
+        grid = grid + elastic_field(uniform(-1, 1, n, 2, 28, 28), x01.shape[-1])
     out = F.grid_sample(x01, grid, align_corners=False, padding_mode="zeros")
     if distort:
         out = _restroke(out, uniform(-RESTROKE, RESTROKE).view(n, 1, 1, 1))
@@ -239,7 +242,7 @@ ELASTIC_ALPHA, ELASTIC_SIGMA = 34.0, 4.0  # Simard et al. 2003, in 28-pixel unit
 RESTROKE = 0.6
 
 
-def _elastic_field(noise: torch.Tensor, side: int) -> torch.Tensor:
+def elastic_field(noise: torch.Tensor, side: int) -> torch.Tensor:
     """(N,2,28,28) uniform noise -> a smooth displacement grid (N,side,side,2) for grid_sample."""
     k = int(4 * ELASTIC_SIGMA) | 1
     ax = torch.arange(k, device=noise.device, dtype=noise.dtype) - k // 2

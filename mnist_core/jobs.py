@@ -24,7 +24,7 @@ import torch.multiprocessing  # noqa: F401 - registers the pickling that shares 
 from . import worker
 from .config import TrainConfig
 from .data import Dataset
-from .runs import RunError, read_json, runs_root, write_json
+from .runs import mark_failed, runs_root
 
 FINISHED = ("completed", "stopped", "diverged", "failed")
 # Seconds a worker gets after Stop to save its part-epoch and exit (it took under 2 s here).
@@ -231,7 +231,7 @@ class Job:
         if not self.finished:  # the worker went without a word: killed, out of memory...
             message = f"the training process ended unexpectedly ({_describe_exit(process.exitcode)})"
             if self.run_path:  # first, so that a reader woken by the job finds the folder marked
-                fail_run(self.run_path, message)
+                mark_failed(self.run_path, message)
             self._finish("failed", message)
 
     def _relay(self, stop, resume) -> None:
@@ -285,17 +285,6 @@ def _describe_exit(code: int | None) -> str:
         hint = "; the system may have run out of memory" if -code == signal.SIGKILL else ""
         return f"killed by {name}{hint}"
     return f"exit code {code}"
-
-
-def fail_run(path, message: str) -> None:
-    """Mark a run folder whose worker died as failed, keeping its saved epochs."""
-    try:
-        summary = read_json(Path(path) / "summary.json")
-        if summary.get("status") == "running":
-            summary.update(status="failed", message=message)
-            write_json(Path(path) / "summary.json", summary)
-    except (OSError, RunError):
-        pass  # the folder is unreadable; it then reads as interrupted
 
 
 class JobRunner:

@@ -185,6 +185,18 @@ def load_run(path: str | os.PathLike, curves: bool = True) -> Run:
     return Run(path, config, summary, metrics, probes, "; ".join(problems) or None)
 
 
+def mark_failed(path, message: str) -> None:
+    """Mark a run whose writer died without a word (its worker killed) as failed, keeping its
+    saved epochs; a folder that cannot be read or written is left to read as interrupted."""
+    try:
+        summary = read_json(Path(path) / "summary.json")
+        if summary.get("status") == "running":
+            summary.update(status="failed", message=message)
+            write_json(Path(path) / "summary.json", summary)
+    except (OSError, RunError):
+        pass
+
+
 def list_runs(root=None, curves: bool = True) -> list[Run]:
     """Every run under root, newest first. A run whose files are wrong is listed as "damaged"
     with the reason, beside the healthy ones; one whose summary is unreadable too."""

@@ -22,9 +22,9 @@ from .recorder import RunRecorder, record
 from .training import Trainer
 
 
-def files_of(data: Dataset) -> tuple[str, str, str]:
-    """What a worker needs to read a dataset from its files itself."""
-    return ("files", data.spec.name, data.source)
+def files_of(data: Dataset) -> tuple[str, str]:
+    """What a worker needs to read a dataset from its files itself: (name, folder)."""
+    return data.spec.name, data.source
 
 
 def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume) -> tuple[str, str] | None:
@@ -57,7 +57,7 @@ def start(config, data, runs_dir, label: str, emit, stop, resume) -> tuple[str, 
     ("event", ...) messages. Never raises: a failure is a status."""
     try:
         if isinstance(data, tuple):
-            data = load_dataset(*data[1:], allow_download=False)
+            data = load_dataset(*data, allow_download=False)
         trainer = Trainer(config, data)
         recorder = RunRecorder(trainer, runs_dir, label)
         emit(("run", recorder.run_id, str(recorder.path)))
@@ -99,7 +99,8 @@ def lower_priority() -> None:
 
 
 def peak_mb() -> float | None:
-    """This process's peak resident memory (VmHWM; Linux only)."""
+    """This process's peak resident memory (VmHWM; Linux only). Not ru_maxrss: a child
+    process inherits its parent's ru_maxrss on Linux."""
     try:
         with open("/proc/self/status") as fh:
             return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024

@@ -16,8 +16,8 @@ def render_job(job) -> bool:
     name = snap["label"] or snap["run_id"] or "new run"
     st.subheader(f"Run: {name}")
     if status == "queued":
-        st.info(queued_text(default_runner().queue_place(job), default_runner().max_running),
-                icon=":material/hourglass:")
+        runner = default_runner()
+        st.info(queued_text(runner.queue_place(job), runner.max_running), icon=":material/hourglass:")
     elif status == "starting":
         st.info("Starting: loading the data and building the model...")
     batches, epochs = snap["batches"], snap["epochs"]

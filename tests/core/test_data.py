@@ -163,7 +163,7 @@ def test_restroke_is_a_dilation_or_an_erosion_by_amount():
 def test_elastic_field_has_simards_scale():
     g = torch.Generator().manual_seed(0)
     noise = torch.rand(256, 2, 28, 28, generator=g) * 2 - 1
-    field = data_mod._elastic_field(noise, 28)
+    field = data_mod.elastic_field(noise, 28)
     pixels = field * 28 / 2  # back from grid units to pixels of the 28-pixel image
     # Uniform noise smoothed by a Gaussian of sigma 4 has an std of about 0.577 / (2 sqrt(pi) 4)
     # = 0.041; times alpha 34 that is 1.4 pixels.
