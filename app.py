@@ -1,12 +1,12 @@
 """MNIST Studio: `streamlit run app.py`. This is the home page; the others are in pages/."""
 
 import streamlit as st
-import torch
 
-from mnist_core.data import DATASETS, dataset_status
-from mnist_core.device import describe_device
+# Nothing here imports torch: Home opens before it has loaded (studio.warm loads it afterwards).
+from mnist_core.datasets import DATASETS, dataset_status
+from mnist_core.device import available_cpus, describe_device, torch_loaded
 from mnist_core.integrity import check_files
-from studio import frame, picker
+from studio import frame, picker, warm
 from studio.nav import BY_TITLE, PAGES
 
 with frame.page("Home"):
@@ -43,9 +43,11 @@ with frame.page("Home"):
                 st.warning(status["message"], icon=":material/folder_off:")
     with right:
         st.markdown("**Compute**")
-        st.markdown(
-            f"Device: **{describe_device()}**  \nCPU threads for torch: **{torch.get_num_threads()}**"
-        )
+        if torch_loaded():
+            st.markdown(f"Device: **{describe_device()}**")
+        else:
+            st.markdown(f"CPU cores: **{available_cpus()}**. A GPU, if there is one, shows here "
+                        "once the engine has loaded, a few seconds after this page opens.")
         st.markdown("**Model in use**")
         in_use = picker.model_in_use_text()
         st.markdown(in_use[:1].upper() + in_use[1:] + ". Change it on Draw, Evaluate or after training.")
@@ -56,3 +58,5 @@ with frame.page("Home"):
         with links[i % 3]:
             st.page_link(p.file, label=p.title, icon=p.icon)
             st.caption(p.description)
+
+warm.start()

@@ -29,6 +29,7 @@ from tests.browser.helpers import (PAGE_PATHS, STROKES, VIEWPORT, canvas, clear_
 from tests.support import mnist_dir
 
 IDLE_TARGET_MS, BUSY_TARGET_MS = 300, 1000
+READ_HOME_S = 5.0  # seconds on Home before opening Draw
 
 
 def _interactive(page) -> None:
@@ -45,6 +46,8 @@ def cold_start(server: AppServer, started: float, browser) -> dict:
     page.goto(server.url + "/")
     _interactive(page)
     home = time.perf_counter() - started
+    # A visitor reads Home before opening Draw; Home loads torch in the background meanwhile.
+    time.sleep(READ_HOME_S)
     t = time.perf_counter()
     page.goto(server.url + PAGE_PATHS["draw"])
     _interactive(page)
@@ -156,7 +159,7 @@ def report(r: dict) -> None:
             ("cold start: server healthy", "", f"{cold['server_healthy_s']:.1f} s", "-"),
             ("cold start: Home interactive", "as short as torch allows",
              f"{cold['home_interactive_s']:.1f} s", "-"),
-            ("first Draw page after Home", "", f"{cold['first_draw_page_s']:.1f} s", "-"),
+            (f"first Draw page, opened {READ_HOME_S:.0f} s after Home", "", f"{cold['first_draw_page_s']:.1f} s", "-"),
             ("stroke to prediction, idle server: p50 / p90",
              f"p50 <= {IDLE_TARGET_MS} ms", f"{idle['p50_ms']:.0f} / {idle['p90_ms']:.0f} ms",
              "yes" if idle["p50_ms"] <= IDLE_TARGET_MS else "NO")]

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from .errors import ModelError  # noqa: F401  (defined there, torch-free)
 
 
-class ModelError(ValueError):
-    """Unknown model name or bad model arguments."""
 
 
 class SeededDropout(nn.Module):

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from .budget import over_budget
+from .errors import ConfigError  # noqa: F401  (defined there, torch-free)
 from .data import DATASETS
 from .models import MODELS, ModelError, build_model, coerce_arguments, model_arguments
 
@@ -20,12 +21,6 @@ DEVICES = ("auto", "cpu", "cuda")
 MAX_TIME_BUDGET = 3600.0
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; `field` names the offending setting."""
-
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,15 @@
-"""Device choice and CPU thread settings."""
+"""Device choice and CPU thread settings. torch is imported where it is used, so counting the
+cores costs nothing on a page that never loads torch (Home)."""
 from __future__ import annotations
 
 import os
+import sys
+from typing import TYPE_CHECKING
 
-import torch
+from .errors import ConfigError
 
-from .config import ConfigError
+if TYPE_CHECKING:
+    import torch
 
 _configured = False
 
@@ -23,6 +27,8 @@ def configure_threads(threads: int | None = None) -> int:
     torch's default counts every core the host has, not the ones this container may use,
     and oversubscribing 2 cores slows training by a large factor. MNIST_THREADS overrides.
     """
+    import torch
+
     global _configured
     if threads is None:
         threads = int(os.environ.get("MNIST_THREADS") or available_cpus())
@@ -37,6 +43,8 @@ def configure_threads(threads: int | None = None) -> int:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda":
@@ -50,8 +58,15 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def describe_device(device: torch.device | None = None) -> str:
+    import torch
+
     device = device or resolve_device("auto")
     if device.type == "cuda":
         return f"CUDA ({torch.cuda.get_device_name(device)})"
     n = torch.get_num_threads()
     return f"CPU ({n} thread{'s' if n != 1 else ''})"
+
+
+def torch_loaded() -> bool:
+    """Whether this process has imported torch yet (Home shows the device only once it has)."""
+    return "torch" in sys.modules

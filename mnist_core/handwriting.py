@@ -21,15 +21,12 @@ from PIL import Image
 
 from .limits import MAX_CSV_FIELD, MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_ENTRY_BYTES
 from .preprocessing import ImageInputError, image_size, load_image, pil_to_array, to_grayscale
+from .errors import HandwritingError  # noqa: F401  (defined there, torch-free)
 
 LABELS = "labels.csv"
 SIDE = 28
 # Only names this module generates are ever read or written, so no user text reaches a path.
 _NAME = re.compile(r"^[0-9a-f]{32}\.png$")
-
-
-class HandwritingError(ValueError):
-    """A sample or an imported zip is unusable; the message says why."""
 
 
 def folder_path(folder=None) -> Path:

@@ -8,17 +8,15 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .limits import MAX_IDX_ITEMS
+from .errors import DatasetError  # noqa: F401  (defined there, torch-free)
 
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
 SIDE = 28
 
 
-class DatasetError(Exception):
-    """A dataset file is missing or malformed; the message names the file and the problem."""
 
 
 def _read_capped(path: Path, header_len: int, size_of) -> bytes:
@@ -33,8 +31,9 @@ def _read_capped(path: Path, header_len: int, size_of) -> bytes:
         raise DatasetError(f"{path}: cannot read ({exc})") from exc
 
 
-def read_idx(path: str | os.PathLike, kind: str) -> torch.Tensor:
-    """Read one IDX file; kind is 'images' (uint8 N x 28 x 28) or 'labels' (int64 N)."""
+def read_idx_array(path: str | os.PathLike, kind: str) -> np.ndarray:
+    """Read one IDX file as a uint8 array (N x 28 x 28 images, or N labels 0-9), without torch:
+    Home checks the files with it before torch has loaded."""
     path = Path(path)
     magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
     header_len = 4 + 4 * ndim
@@ -68,18 +67,24 @@ def read_idx(path: str | os.PathLike, kind: str) -> torch.Tensor:
             f"{path}: {problem}: header says {dims[0]} items ({expected} bytes) "
             f"but the file has {shown}")
     array = np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims)
-    tensor = torch.from_numpy(array.copy())
-    if kind == "labels":
-        tensor = tensor.long()
-        if tensor.numel() and int(tensor.max()) > 9:
-            raise DatasetError(f"{path}: label {int(tensor.max())} is outside 0-9")
-    return tensor
+    if kind == "labels" and array.size and int(array.max()) > 9:
+        raise DatasetError(f"{path}: label {int(array.max())} is outside 0-9")
+    return array
 
 
-def write_idx(path: str | os.PathLike, tensor: torch.Tensor) -> None:
-    """Write uint8 images (N,28,28) or labels (N,) as IDX; gzipped when the name ends in .gz."""
+def read_idx(path: str | os.PathLike, kind: str):
+    """Read one IDX file as a tensor; kind is 'images' (uint8 N x 28 x 28) or 'labels' (int64 N)."""
+    import torch
+
+    tensor = torch.from_numpy(read_idx_array(path, kind).copy())
+    return tensor.long() if kind == "labels" else tensor
+
+
+def write_idx(path: str | os.PathLike, tensor) -> None:
+    """Write uint8 images (N,28,28) or labels (N,) as IDX, from a tensor or an array; gzipped
+    when the name ends in .gz."""
     path = Path(path)
-    array = tensor.to(torch.uint8).numpy()
+    array = np.asarray(tensor).astype(np.uint8)
     magic = IMAGE_MAGIC if array.ndim == 3 else LABEL_MAGIC
     header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
     opener = gzip.open if path.suffix == ".gz" else open

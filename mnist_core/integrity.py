@@ -10,8 +10,8 @@ import gzip
 import math
 from pathlib import Path
 
-from .data import get_spec, locate
-from .idx import IMAGE_MAGIC, SIDE, DatasetError, read_idx
+from .datasets import get_spec, locate
+from .idx import IMAGE_MAGIC, SIDE, DatasetError, read_idx_array
 
 
 def _image_header(path: Path) -> tuple[int, list[int], int]:
@@ -39,7 +39,7 @@ def check_files(name: str = "mnist", data_dir=None) -> str | None:
     _, files = hit
     try:
         for split in ("train", "test"):
-            labels = read_idx(files[f"{split}_labels"], "labels")
+            labels = read_idx_array(files[f"{split}_labels"], "labels")
             path = files[f"{split}_images"]
             magic, dims, size = _image_header(path)
             if magic != IMAGE_MAGIC:

@@ -25,6 +25,7 @@ from . import worker
 from .config import TrainConfig
 from .data import Dataset
 from .runs import mark_failed, runs_root
+from .errors import JobLimitError  # noqa: F401  (defined there, torch-free)
 
 FINISHED = ("completed", "stopped", "diverged", "failed")
 # Seconds a worker gets after Stop to save its part-epoch and exit (it took under 2 s here).
@@ -355,10 +356,6 @@ class JobRunner:
                                           name=f"train-{job.config.model}", daemon=True)
             job.thread.start()
         return jobs
-
-
-class JobLimitError(RuntimeError):
-    pass
 
 
 _default_runner: JobRunner | None = None

@@ -16,15 +16,12 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from .limits import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
 from .data import DATASETS, DatasetSpec, normalise
+from .errors import ImageInputError  # noqa: F401  (defined there, torch-free)
 
 BOX = 20
 SIDE = 28
 INK_THRESHOLD = 0.15  # of full intensity, above the background
 MIN_INK_PIXELS = 0.0005  # of the image area: fewer inked pixels than this is "blank"
-
-
-class ImageInputError(ValueError):
-    """An upload is not a usable image; the message says why."""
 
 
 @dataclass

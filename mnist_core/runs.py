@@ -17,12 +17,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
-from .config import ConfigError, TrainConfig
-from .models import ModelError, build_model
+from .errors import ConfigError, ModelError, RunError
 from .run_schema import check_metrics, check_summary, clean_text
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .config import TrainConfig
+
+# torch, the config and the models are imported where a checkpoint is read or written: listing
+# runs and reading their summaries stays torch-free, so Home opens before torch has loaded.
 
 RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9_]{1,20}-[0-9a-f]{6}$")
 STALE_SECONDS = 60.0
@@ -39,8 +45,6 @@ def mark_active(run_id: str, active: bool) -> None:
         (_active.add if active else _active.discard)(run_id)
 
 
-class RunError(Exception):
-    """A run folder or checkpoint is missing, malformed or does not match its model."""
 
 
 
@@ -91,6 +95,8 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    import torch
+
     _write_atomic(path, lambda fh: torch.save(state, fh))
 
 
@@ -241,6 +247,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         path = path / "checkpoint.pt"
         if not path.is_file():
             raise RunError(f"{path} is missing: the run has no completed epoch yet")
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle refusals, truncation and zip errors all land here
@@ -251,6 +259,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
 
 
 def model_from_checkpoint(state: dict, source: str = "checkpoint") -> tuple[nn.Module, TrainConfig]:
+    from .config import TrainConfig
+    from .models import build_model
+
     try:
         config = TrainConfig.from_dict(state["config"])
     except (ConfigError, ModelError, TypeError) as exc:

@@ -5,13 +5,9 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from mnist_core.config import ConfigError
-from mnist_core.data import DatasetError
+from mnist_core.device import torch_loaded
+from mnist_core.errors import ConfigError, DatasetError, ImageInputError, JobLimitError, ModelError, RunError
 from mnist_core.fsfault import describe as describe_fs_error
-from mnist_core.jobs import JobLimitError
-from mnist_core.models import ModelError
-from mnist_core.preprocessing import ImageInputError
-from mnist_core.runs import RunError
 
 from . import state
 from .nav import BY_TITLE, PAGES
@@ -64,7 +60,8 @@ def page(title: str):
 
     icon = BY_TITLE[title].icon
     st.set_page_config(page_title=f"{title} - MNIST Studio", page_icon=icon, layout="wide")
-    configure_threads()
+    if torch_loaded():  # every page but Home has imported it by now; Home never needs it
+        configure_threads()
     with st.sidebar:
         sidebar()
     try:

@@ -119,9 +119,7 @@ def fill_disk_after(monkeypatch, saves: int):
     """Make checkpoint writes fail with ENOSPC from the given save on, after a partial write.
 
     Returns a function that frees the disk again."""
-    import mnist_core.runs as runs_mod
-
-    real_save = torch.save
+    real_save = torch.save  # runs.save_checkpoint looks it up on torch at each call
     calls = {"n": 0}
 
     def full_disk(obj, fh, *args, **kwargs):
@@ -131,8 +129,8 @@ def fill_disk_after(monkeypatch, saves: int):
             raise OSError(28, "No space left on device")
         return real_save(obj, fh, *args, **kwargs)
 
-    monkeypatch.setattr(runs_mod.torch, "save", full_disk)
-    return lambda: monkeypatch.setattr(runs_mod.torch, "save", real_save)
+    monkeypatch.setattr(torch, "save", full_disk)
+    return lambda: monkeypatch.setattr(torch, "save", real_save)
 
 
 def canvas_from_digit(digit, size: int = 280):

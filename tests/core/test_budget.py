@@ -60,7 +60,7 @@ def test_a_checkpoint_asking_for_a_huge_model_is_refused_before_it_is_built(tmp_
     config["model_kwargs"] = {"hidden": [4096] * 64, "dropout": 0.0}
     save_checkpoint(tmp_path / "checkpoint.pt", {"model_state": {}, "config": config})
     built = []
-    monkeypatch.setattr("mnist_core.runs.build_model", lambda *a, **k: built.append(a) or build_model("logreg"))
+    monkeypatch.setattr("mnist_core.models.build_model", lambda *a, **k: built.append(a) or build_model("logreg"))
     with pytest.raises(RunError, match="config is invalid: .*needs about"):
         load_model(tmp_path)
     assert not built
