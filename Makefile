@@ -9,9 +9,11 @@ PORT ?= 8501
 
 .PHONY: app test setup setup-dev system-deps bench clean
 
-$(BIN)/.installed: requirements.txt
+# requirements.txt is Streamlit Community Cloud's (the CPU-only torch); here and in CI the
+# local set, whose torch is the default index's build.
+$(BIN)/.installed: requirements-local.txt requirements-common.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -r requirements-local.txt
 	touch $@
 
 $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt

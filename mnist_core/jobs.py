@@ -36,6 +36,8 @@ STOP_GRACE_S = 60.0
 class Job:
     config: TrainConfig
     label: str = ""
+    owner: dict = field(default_factory=dict)  # owner and owner_name, for its run's summary
+    origin: str = ""  # the page that started it ("train", "race"), to find it again on reload
     status: str = "queued"  # queued, starting, running, paused, then one of FINISHED
     message: str = ""
     run_id: str | None = None
@@ -173,7 +175,7 @@ class Job:
                 self.status, self.message = "starting", "loading data and building the model"
             if mode == "thread":
                 self._finish(*worker.start(self.config, data, runs_dir, self.label, self._receive,
-                                           self._stop, self._resume))
+                                           self._stop, self._resume, self.owner))
             else:
                 self._run_in_process(data, runs_dir)
         except Exception as exc:  # noqa: BLE001 - the thread must never die silently
@@ -195,7 +197,7 @@ class Job:
             process = ctx.Process(
                 target=worker.work, name=f"train-{self.config.model}", daemon=True,
                 args=(self.config, shared, str(runs_root(runs_dir)), self.label, there, stop,
-                      resume, dict(os.environ)))
+                      resume, dict(os.environ), self.owner))
             with _main_hidden():
                 process.start()
             return process
@@ -320,6 +322,12 @@ class JobRunner:
             self._jobs = [j for j in self._jobs if not j.finished]
             return list(self._jobs)
 
+    def owned_by(self, owner: str, origin: str) -> Job | None:
+        """The newest unfinished job that this owner started from this page, or None: a
+        reloaded page or a second tab finds its live run again."""
+        mine = [j for j in self.active() if owner and j.owner.get("owner") == owner and j.origin == origin]
+        return mine[-1] if mine else None
+
     def queue_place(self, job: Job) -> tuple[int, float | None] | None:
         """Where a queued job stands: (1 for the next to start, seconds until it should start,
         or None when no running job can tell yet); None once it is no longer queued.
@@ -335,12 +343,12 @@ class JobRunner:
         return place, etas[place - 1] if place <= len(etas) else None
 
     def submit(self, config: TrainConfig, data: Dataset | None = None, runs_dir=None,
-               label: str = "") -> Job:
+               label: str = "", owner: dict | None = None, origin: str = "") -> Job:
         """Queue a job; raises JobLimitError when too many are waiting or running."""
-        return self.submit_in_turn([(config, label)], data, runs_dir)[0]
+        return self.submit_in_turn([(config, label)], data, runs_dir, owner, origin)[0]
 
     def submit_in_turn(self, items: list[tuple[TrainConfig, str]], data: Dataset | None = None,
-                       runs_dir=None) -> list[Job]:
+                       runs_dir=None, owner: dict | None = None, origin: str = "") -> list[Job]:
         """Queue (config, label) jobs that train one after the other, each once the one before
         has finished; all are accepted or, with JobLimitError, none."""
         with self._lock:
@@ -349,7 +357,8 @@ class JobRunner:
                 raise JobLimitError(
                     f"{len(self._jobs)} training jobs are already running or queued on this "
                     f"server (limit {self.max_jobs}); wait for one to finish or stop one")
-            jobs = [Job(config=config, label=label) for config, label in items]
+            jobs = [Job(config=config, label=label, owner=dict(owner or {}), origin=origin)
+                    for config, label in items]
             self._jobs.extend(jobs)
         for before, job in zip([None, *jobs], jobs):
             job.thread = threading.Thread(target=job.run, args=(data, runs_dir, self._slots, before, self.mode),

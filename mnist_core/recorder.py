@@ -20,7 +20,7 @@ HEARTBEAT_SECONDS = 5.0
 class RunRecorder:
     """Writes one run folder from a Trainer's events."""
 
-    def __init__(self, trainer: Trainer, root=None, label: str = ""):
+    def __init__(self, trainer: Trainer, root=None, label: str = "", owner: dict | None = None):
         self.trainer = trainer
         self.root = runs_root(root)
         self.run_id = new_run_id(trainer.config.model)
@@ -36,6 +36,7 @@ class RunRecorder:
             "final_test_loss": None, "duration_s": 0.0, "device": str(trainer.device),
             "started": now(), "updated": now(), "versions": versions(),
             "pid": os.getpid(), "heartbeat": time.time(),
+            **(owner or {}),  # owner and owner_name (mnist_core.ownership); none from the CLI
         }
         write_json(self.path / "config.json", c.to_dict())
         write_json(self.path / "summary.json", self.summary)
@@ -82,13 +83,13 @@ class RunRecorder:
 
 
 def record(trainer: Trainer, root=None, label: str = "",
-           recorder: RunRecorder | None = None) -> Iterator[dict]:
+           recorder: RunRecorder | None = None, owner: dict | None = None) -> Iterator[dict]:
     """The trainer's events, each also written to its run folder (events gain a run_id).
 
     Closing this generator early marks the run "stopped", keeping its completed epochs and,
     when it stops mid-epoch, that part-epoch too (evaluated, with its checkpoint).
     """
-    rec = recorder or RunRecorder(trainer, root, label)
+    rec = recorder or RunRecorder(trainer, root, label, owner)
     try:
         for event in trainer.events():
             rec.on_event(event)

@@ -13,7 +13,8 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "params": (int,), "epochs": (int,), "epochs_done": NUMBER,
     "best_test_acc": NUMBER, "final_test_acc": NUMBER, "final_test_loss": NUMBER,
     "duration_s": NUMBER, "device": (str,), "started": (str,), "updated": (str,),
-    "heartbeat": NUMBER, "pid": (int,),
+    "heartbeat": NUMBER, "pid": (int,), "owner": (str,), "owner_name": (str,),
+    "published": (str,), "challenge_acc": NUMBER,
 }
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
 TEXT_LIMIT = 300

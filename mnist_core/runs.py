@@ -220,6 +220,15 @@ def list_runs(root=None, curves: bool = True) -> list[Run]:
     return runs
 
 
+def relabel(root, run_id: str, label: str) -> str:
+    """Give a run a new label (its summary's only user-written field); returns what was done."""
+    path = run_path(runs_root(root), run_id)
+    summary = read_json(path / "summary.json")
+    summary["label"] = clean_label(label)
+    write_json(path / "summary.json", summary)
+    return f"run {run_id} is now labelled {summary['label'] or '(no label)'!r}"
+
+
 def delete_run(root, run_id: str) -> str:
     """Delete a run folder; returns what was done. A run that is a symbolic link loses the link
     only: the folder it points to may be anyone's."""

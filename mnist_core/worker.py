@@ -52,14 +52,14 @@ def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume) -> tuple[
                        or f"stopped after {trainer.epochs_done:g} completed epoch(s)")
 
 
-def start(config, data, runs_dir, label: str, emit, stop, resume) -> tuple[str, str]:
+def start(config, data, runs_dir, label: str, emit, stop, resume, owner: dict | None = None) -> tuple[str, str]:
     """One run from config to its final (status, message); `emit` gets ("run", ...) and
     ("event", ...) messages. Never raises: a failure is a status."""
     try:
         if isinstance(data, tuple):
             data = load_dataset(*data, allow_download=False)
         trainer = Trainer(config, data)
-        recorder = RunRecorder(trainer, runs_dir, label)
+        recorder = RunRecorder(trainer, runs_dir, label, owner)
         emit(("run", recorder.run_id, str(recorder.path)))
         stopped = drive(trainer, recorder, lambda event: emit(("event", event)), stop, resume)
         if stopped:
@@ -73,14 +73,14 @@ def start(config, data, runs_dir, label: str, emit, stop, resume) -> tuple[str, 
         return "failed", f"{type(exc).__name__}: {exc}"
 
 
-def work(config, data, runs_dir, label: str, conn, stop, resume, env: dict) -> None:
+def work(config, data, runs_dir, label: str, conn, stop, resume, env: dict, owner: dict | None = None) -> None:
     """Body of a worker process."""
     # A fork server started before a setting changed would otherwise train with the old one.
     os.environ.clear()
     os.environ.update(env)
     lower_priority()
     try:
-        status, message = start(config, data, runs_dir, label, conn.send, stop, resume)
+        status, message = start(config, data, runs_dir, label, conn.send, stop, resume, owner)
         conn.send(("finish", status, message, peak_mb()))
     except (BrokenPipeError, EOFError):  # the server went away; nobody is listening
         pass

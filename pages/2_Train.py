@@ -4,7 +4,7 @@ from mnist_core.config import ConfigError
 from mnist_core.estimate import estimate_seconds
 from mnist_core.jobs import JobLimitError, default_runner
 from mnist_core.runs import runs_root
-from studio import frame, state, train_form, train_link, train_panel
+from studio import frame, identity, state, train_form, train_link, train_panel
 from studio.data import dataset_or_help
 from studio.text import duration
 
@@ -73,7 +73,8 @@ with frame.page("Train"):
         b[2].caption("A run of this session is in progress; stop it or wait for it to finish.")
     if start and not blocked:
         try:
-            st.session_state[state.TRAIN_JOB] = default_runner().submit(config, data, runs_root(), label)
+            st.session_state[state.TRAIN_JOB] = default_runner().submit(
+                config, data, runs_root(), label, owner=identity.current().owner(), origin="train")
             st.rerun()
         except JobLimitError as exc:
             st.warning(str(exc), icon=":material/hourglass:")

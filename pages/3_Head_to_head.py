@@ -6,7 +6,7 @@ from mnist_core.headtohead import BUDGET_RANGE, DEFAULT_BUDGET, contender_config
 from mnist_core.jobs import JobLimitError, default_runner
 from mnist_core.models import MODELS, parameter_count
 from mnist_core.runs import runs_root
-from studio import frame, race_panel, state
+from studio import frame, identity, race_panel, state
 from studio.data import dataset_or_help
 
 
@@ -51,7 +51,8 @@ with frame.page("Head to head"):
         label = f"head to head {budget} s"
         try:
             started = default_runner().submit_in_turn(
-                [(config, f"{label}: {name}") for name, config in configs.items()], data, runs_root())
+                [(config, f"{label}: {name}") for name, config in configs.items()], data, runs_root(),
+                owner=identity.current().owner(), origin="race")
         except JobLimitError as exc:
             st.warning(str(exc), icon=":material/hourglass:")
         else:

@@ -1,7 +1,7 @@
 import pandas as pd
 import streamlit as st
 
-from mnist_core.evaluation import cell_indices, evaluate_split
+from mnist_core.evaluation import cell_indices
 from studio import charts, evaluate_panel, explain_panel, handwriting_panel, picker, state
 from studio.data import dataset_or_help
 from studio import frame
@@ -32,12 +32,8 @@ with frame.page("Evaluate"):
     if data is None:
         st.stop()
     cache_key = (choice, picker.choice_stamp(choice), split, data.source)
-
-    def classify_split():
-        with st.spinner(f"Classifying the {split} split..."):
-            return evaluate_split(model, *data.split(split), data.spec)
-
-    res = state.cached(state.EVALUATIONS, cache_key, classify_split)
+    with st.spinner(f"Classifying the {split} split..."):
+        res = evaluate_panel.shared_evaluation(*cache_key, model, data)
     images = data.split(split)[0]
     classes = list(data.classes)
     cm = res["confusion"].numpy()

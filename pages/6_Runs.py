@@ -51,3 +51,4 @@ with frame.page("Runs"):
         format_func=titled,
     )
     runs_panel.manage(by_id[run_id], root)
+    runs_panel.owner_unlock()

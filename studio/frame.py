@@ -9,7 +9,7 @@ from mnist_core.device import torch_loaded
 from mnist_core.errors import ConfigError, DatasetError, ImageInputError, JobLimitError, ModelError, RunError
 from mnist_core.fsfault import describe as describe_fs_error
 
-from . import state
+from . import identity, state
 from .nav import BY_TITLE, PAGES
 from .picker import model_in_use_text
 
@@ -25,11 +25,27 @@ def shown_errors():
         st.error(str(exc))
 
 
+def you() -> None:
+    """Who this session is; a visitor's name labels their runs and is kept across reloads."""
+    visitor = identity.current()
+    if visitor.login:
+        st.caption(f"Signed in as **{visitor.name}**")
+        return
+    if "visitor_name" not in st.session_state:  # its widget state is gone after a page change
+        st.session_state["visitor_name"] = visitor.name
+    st.text_input("Your name", key="visitor_name", max_chars=40,
+                  placeholder="shown on your runs",
+                  help="Your runs carry this name, and only you (in this browser) can delete them.",
+                  on_change=lambda: identity.rename(st.session_state["visitor_name"]))
+    identity.remember()
+
+
 def sidebar() -> None:
     st.markdown("### MNIST Studio")
     for p in PAGES:
         st.page_link(p.file, label=p.title, icon=p.icon)
     st.divider()
+    you()
     st.caption(f"Model in use: {model_in_use_text()}")
     job = st.session_state.get(state.TRAIN_JOB)
     race = st.session_state.get(state.RACE_JOBS) or {}
@@ -62,6 +78,7 @@ def page(title: str):
     st.set_page_config(page_title=f"{title} - MNIST Studio", page_icon=icon, layout="wide")
     if torch_loaded():  # every page but Home has imported it by now; Home never needs it
         configure_threads()
+    identity.recover_job()
     with st.sidebar:
         sidebar()
     try:

@@ -22,6 +22,7 @@ ABOUT = {
     "Evaluate": (":material/fact_check:", "confusion matrix, scores, errors"),
     "Draw": (":material/draw:", "draw or upload a digit and classify it"),
     "Runs": (":material/folder_open:", "compare, download and delete saved runs"),
+    "Class board": (":material/leaderboard:", "everyone's published runs, side by side"),
 }
 
 

@@ -9,9 +9,11 @@ import streamlit as st
 
 from mnist_core.compare import config_diff
 from mnist_core.export import export_bundle, onnx_available
-from mnist_core.runs import Run, RunError, delete_run
+from mnist_core.ownership import made_by, may_change, require_change
+from mnist_core.runs import Run, RunError, delete_run, load_run, relabel
 
-from . import picker, state
+from . import identity, picker, state
+from .data import dataset_or_help
 from .text import duration
 
 
@@ -46,6 +48,7 @@ def runs_table(runs: list[Run]) -> None:
             {
                 "run": r.run_id,
                 "label": r.summary.get("label", ""),
+                "by": made_by(r.summary),
                 "status": r.summary.get("status"),
                 "model": r.summary.get("model"),
                 "dataset": r.summary.get("dataset"),
@@ -104,9 +107,21 @@ def settings_diff(by_id: dict[str, Run], titled) -> None:
         st.info("The two runs used identical settings.")
 
 
+def _may_change(run: Run) -> bool:
+    return may_change(run.summary, identity.current().id, identity.is_admin(), identity.shared_server())
+
+
+def _check_still_mine(run: Run, action: str) -> None:
+    """The rule again on the summary as it is on disk now, just before the change."""
+    require_change(load_run(run.path, curves=False).summary, identity.current().id,
+                   identity.is_admin(), action, identity.shared_server())
+
+
 def manage(run: Run, root) -> None:
-    """Download, export, use or delete one run (a running run cannot be deleted)."""
+    """Download, export or use any run; relabel or delete one's own (a running run cannot be
+    deleted), or any run once the server owner's password was given."""
     run_id = run.run_id
+    mine = _may_change(run)
     checkpoint = run.path / "checkpoint.pt"
     has_weights = checkpoint.is_file()
     # A row of buttons at their natural widths: equal columns cut their labels short.
@@ -142,7 +157,8 @@ def manage(run: Run, root) -> None:
         "Delete...",
         icon=":material/delete:",
         key="runs_delete",
-        disabled=run.summary.get("status") == "running",
+        disabled=run.summary.get("status") == "running" or not mine,
+        help=None if mine else f"Only whoever started it ({made_by(run.summary)}) or the server's owner can delete it.",
     ):
         st.session_state[state.DELETE_PENDING] = run_id
     if st.session_state.get(state.DELETE_PENDING) == run_id:
@@ -151,6 +167,7 @@ def manage(run: Run, root) -> None:
         if d[0].button("Yes, delete", type="primary", key="runs_delete_yes"):
             st.session_state.pop(state.DELETE_PENDING, None)
             try:
+                _check_still_mine(run, "delete")
                 st.session_state[state.RUNS_MESSAGE] = delete_run(root, run_id)
             except RunError as exc:
                 st.error(str(exc))
@@ -159,3 +176,71 @@ def manage(run: Run, root) -> None:
         if d[1].button("Cancel", key="runs_delete_no"):
             st.session_state.pop(state.DELETE_PENDING, None)
             st.rerun()
+    if mine:
+        _relabel_form(run, root)
+        _publish_toggle(run)
+    else:
+        st.caption(f"Made by {made_by(run.summary)}: you can download it and use it, but only they "
+                   "or the server's owner can relabel or delete it.")
+
+
+def _relabel_form(run: Run, root) -> None:
+    with st.form(key="runs_relabel", border=False):
+        cols = st.columns([4, 1], vertical_alignment="bottom")
+        label = cols[0].text_input("Label", value=run.summary.get("label") or "", max_chars=80)
+        if cols[1].form_submit_button("Save label"):
+            def change() -> str:
+                _check_still_mine(run, "relabel")
+                return relabel(root, run.run_id, label)
+            _act(change)
+
+
+def _publish_toggle(run: Run) -> None:
+    """Put one's own finished run on the class board, or take it off."""
+    from mnist_core import board
+
+    if run.summary.get("published"):
+        score = run.summary.get("challenge_acc")
+        st.caption("On the class board" + (f": {score:.2%} on the challenge set." if score is not None else "."))
+        if st.button("Take off the class board", key="runs_unpublish", icon=":material/visibility_off:"):
+            _act(lambda: board.unpublish(run.path, identity.current().id, identity.is_admin(),
+                                         identity.shared_server()))
+        return
+    finished = run.summary.get("status") != "running" and run.summary.get("epochs_done")
+    if st.button("Publish to the class board", key="runs_publish", icon=":material/leaderboard:",
+                 disabled=not finished,
+                 help=f"Everyone sees it on Class board, scored on {board.CHALLENGE_TEXT}."):
+        data = dataset_or_help(run.summary.get("dataset") or "mnist")
+        if data is not None:
+            with st.spinner("Scoring it on the challenge set..."):
+                _act(lambda: board.publish(run.path, data, identity.current().id, identity.is_admin(),
+                                           identity.shared_server()))
+
+
+def _act(change) -> None:
+    """Run a change to a run folder; its message shows after the rerun, its refusal now."""
+    try:
+        st.session_state[state.RUNS_MESSAGE] = change()
+    except RunError as exc:
+        st.error(str(exc))
+    else:
+        st.rerun()
+
+
+def owner_unlock() -> None:
+    """The server owner's password, which lets this session relabel or delete any run."""
+    with st.expander("Server owner", icon=":material/admin_panel_settings:"):
+        if not identity.owner_password():
+            st.caption(f"No owner password is set on this server: set {identity.PASSWORD_ENV}, or "
+                       f"`{identity.PASSWORD_SECRET}` in .streamlit/secrets.toml, to manage "
+                       "every run from here.")
+            return
+        if identity.is_admin():
+            st.success("You have the server owner's rights in this session.", icon=":material/key:")
+            return
+        with st.form(key="owner_unlock", border=False):
+            given = st.text_input("Owner password", type="password")
+            if st.form_submit_button("Unlock"):
+                if identity.unlock(given):
+                    st.rerun()
+                st.error("That is not the owner password.")

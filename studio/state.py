@@ -21,6 +21,8 @@ RACE_JOBS = "h2h_jobs"  # head to head: contender name -> Job
 DELETE_PENDING = "runs_confirm_delete"  # the run id a Delete... click asks to confirm
 RUNS_MESSAGE = "runs_message"  # what the last delete did, shown once after the rerun
 EMBEDDING_PICK = "eval_embedding_pick"  # the test digit clicked on the embedding map
+VISITOR = "visitor"  # studio.identity.Visitor: who this session is
+ADMIN = "server_owner"  # True once the server owner's password was given in this session
 
 # Session caches: (name, entries kept). One model's worth is enough for most: a user looks at
 # one model at a time, and the old entry is freed when a new one comes.
@@ -28,7 +30,6 @@ USER_MODELS = ("_user_models", 1)
 TRAIN_EMBEDDINGS = ("_train_embeddings", 1)  # 128 floats a digit
 ROBUSTNESS = ("_robustness", 1)
 PROJECTION = ("_internals_projection", 1)
-EVALUATIONS = ("eval_cache", 4)  # each entry holds an N x 10 probability table
 ESTIMATES = ("train_estimates", 16)  # a few numbers each
 
 

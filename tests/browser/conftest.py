@@ -46,7 +46,7 @@ def free_port() -> int:
 class AppServer:
     """`streamlit run app.py` in its own process group, so stopping it leaves nothing behind."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], log: Path):
+    def __init__(self, cwd: Path, env: dict[str, str], log: Path, python: str = sys.executable):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -54,7 +54,7 @@ class AppServer:
         self._log_file = open(log, "wb")  # noqa: SIM115 - the server writes to it until stop()
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"),
+                python, "-m", "streamlit", "run", str(REPO / "app.py"),
                 "--server.port", str(self.port),
                 "--server.headless", "true",
                 "--server.address", "127.0.0.1",

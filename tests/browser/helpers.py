@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -159,3 +160,24 @@ def draw(page: Page, points) -> None:
     for x, y in points[1:]:
         page.mouse.move(x0 + x, y0 + y, steps=3)
     page.mouse.up()
+
+
+# ---------------------------------------------------------------- Train's live view
+
+RUN_HEADING = re.compile(r"^Run: \d{8}-\d{6}-")
+RUN_TIMEOUT = 240  # seconds; other people's jobs share these 2 cores
+
+
+def run_heading(page):
+    return page.locator("h3").filter(has_text=RUN_HEADING)
+
+
+def progress(page):
+    return page.locator('[data-testid="stProgress"]')
+
+
+def start_run(page) -> str:
+    widget(page, "train_start").first.get_by_role("button").click()
+    heading = run_heading(page)
+    expect(heading).to_be_visible(timeout=RUN_TIMEOUT * 1000)
+    return heading.inner_text()

@@ -28,6 +28,7 @@ CONTENT = {
     "evaluate": "Confusion matrix",
     "draw": "Draw a digit in the box",
     "runs": re.compile(r"No saved runs|Compare curves"),  # other tests may have saved runs
+    "class_board": re.compile(r"No run is on the board yet|challenge accuracy"),
 }
 
 
@@ -59,6 +60,7 @@ NO_DATA_GUIDANCE = {
     "evaluate": "MNIST files not found",
     "draw": "Draw a digit in the box",  # the bundled model needs no data
     "runs": "No saved runs",
+    "class_board": "No run is on the board yet",  # the board reads run folders, not the data
 }
 
 

@@ -15,29 +15,21 @@ import pytest
 from playwright.sync_api import expect
 
 from .helpers import (
+    RUN_TIMEOUT,
     assert_clean,
     goto,
     metric,
     navigate,
+    progress,
+    run_heading,
     screenshot,
     set_number,
+    start_run,
     wait_idle,
     widget,
 )
 
 pytestmark = pytest.mark.browser
-
-RUN_HEADING = re.compile(r"^Run: \d{8}-\d{6}-")
-RUN_TIMEOUT = 240  # seconds; other people's jobs share these 2 cores
-
-
-def run_heading(page):
-    return page.locator("h3").filter(has_text=RUN_HEADING)
-
-
-def progress(page):
-    return page.locator('[data-testid="stProgress"]')
-
 
 def progress_text(page) -> str:
     # A fragment rerun can leave the previous copy above the new one for a moment.
@@ -61,13 +53,6 @@ def loss_points(page) -> int:
         ),
         default=0,
     )
-
-
-def start_run(page) -> str:
-    widget(page, "train_start").first.get_by_role("button").click()
-    heading = run_heading(page)
-    expect(heading).to_be_visible(timeout=RUN_TIMEOUT * 1000)
-    return heading.inner_text()
 
 
 def watch_growth(page, counts: list[int], times: int) -> None:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.support import (TIMEOUT, assert_clean, canvas_from_digit, draw_digit_app, goto, open_app, texts,
-                           wait_for)
+from tests.support import (TIMEOUT, assert_clean, canvas_from_digit, draw_digit_app, goto, mnist_dir,
+                           open_app, texts, wait_for)
 
 # ---------------------------------------------------------------- every page, real data
 
@@ -205,8 +205,12 @@ def test_evaluate_shows_confusion_matrix_and_per_class_table(real_env):
     assert list(table["class"][:10]) == [str(d) for d in range(10)]
     assert table["support"][:10].sum() == 10000
 
-    result = next(iter(at.session_state["eval_cache"].values()))
-    cm = result["confusion"]
+    from mnist_core.data import load_dataset
+    from mnist_core.evaluation import evaluate_split
+    from mnist_core.runs import load_model
+
+    data = load_dataset("mnist", mnist_dir(), allow_download=False)
+    cm = evaluate_split(load_model()[0], *data.split("test"), data.spec)["confusion"]
     at.selectbox(key="eval_true").set_value(9)
     at.selectbox(key="eval_pred").set_value(4).run()
     assert_clean(at)

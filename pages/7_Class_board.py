@@ -1,0 +1,44 @@
+import pandas as pd
+import streamlit as st
+
+from mnist_core import board
+from mnist_core.runs import runs_root
+from studio import frame, identity, runs_panel, state
+from studio.nav import BY_TITLE
+
+with frame.page("Class board"):
+    st.title("Class board")
+    st.markdown(
+        "Every run its maker published, best test accuracy first; click a column's header to sort "
+        f"by it. **Challenge accuracy** is measured on {board.CHALLENGE_TEXT}, once, when a run is "
+        "published: a second score on one group of writers, which nobody trains on.")
+    done = st.session_state.pop(state.RUNS_MESSAGE, None)
+    if done:
+        st.success(done[:1].upper() + done[1:] + ".", icon=":material/check:")
+    limit = st.number_input(
+        "Only runs with at most this many seconds of training (0 shows all)", min_value=0,
+        max_value=36_000, value=0, step=10, key="board_seconds",
+        help="Compete on accuracy within a time budget: the same seconds for everyone.")
+    rows = board.rows(runs_root(), float(limit) if limit else None)
+    if rows:
+        table = pd.DataFrame(rows)
+        for column in ("test accuracy", "challenge accuracy"):
+            table[column] = table[column].map(lambda v: None if v is None else 100 * v)
+        pct = st.column_config.NumberColumn(format="%.2f%%")
+        st.dataframe(table, hide_index=True, column_config={
+            "test accuracy": pct, "challenge accuracy": pct,
+            "training s": st.column_config.NumberColumn(format="%.1f"),
+            "parameters": st.column_config.NumberColumn(format="localized")})
+    elif limit:
+        st.info(f"No published run trained for {limit:,} s or less.")
+    else:
+        st.info("No run is on the board yet. Train one, then publish it on the Runs page.")
+        st.page_link(BY_TITLE["Runs"].file, label="Open Runs", icon=":material/folder_open:")
+    if identity.is_admin():
+        if st.button("Clear the board", key="board_clear", icon=":material/delete_sweep:",
+                     disabled=not board.published(runs_root()),
+                     help="Takes every run off the board; the runs themselves stay."):
+            st.session_state[state.RUNS_MESSAGE] = f"took {board.clear(runs_root(), admin=True)} run(s) off the board"
+            st.rerun()
+    else:
+        runs_panel.owner_unlock()

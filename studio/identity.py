@@ -1,0 +1,140 @@
+"""Who this session is: the logged-in user when Streamlit's login is configured, else a visitor
+known by a random token kept in a browser cookie with the name they chose, so that a reload or a
+second tab is the same visitor. And whether the session has unlocked the server owner's rights.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
+
+import streamlit as st
+
+from mnist_core.ownership import TOKEN, clean_name, owner_fields, owner_id, password_matches
+
+from . import state
+
+TOKEN_COOKIE, NAME_COOKIE = "mnist_visitor", "mnist_name"
+PASSWORD_ENV, PASSWORD_SECRET = "MNIST_ADMIN_PASSWORD", "admin_password"
+COOKIE_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Visitor:
+    secret: str  # the token, or "login:<email>"; never shown or stored in a run
+    name: str
+    login: bool = False
+
+    @property
+    def id(self) -> str:
+        return owner_id(self.secret)
+
+    def owner(self) -> dict:
+        """What a run started by this visitor records (mnist_core.ownership.owner_fields)."""
+        return owner_fields(self.secret, self.name)
+
+
+def _logged_in() -> Visitor | None:
+    try:
+        user = st.user
+        if not user.is_logged_in:
+            return None
+        email = str(user.get("email") or user.get("sub") or "")
+        return Visitor(f"login:{email}", clean_name(user.get("name") or email), login=True) if email else None
+    except Exception:  # no login configured: st.user has nothing to say
+        return None
+
+
+def _cookie(name: str) -> str:
+    try:
+        value = st.context.cookies.get(name)
+    except Exception:  # no browser behind this session (AppTest)
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def current() -> Visitor:
+    """This session's visitor, made once per session and kept in session_state."""
+    visitor = st.session_state.get(state.VISITOR)
+    if isinstance(visitor, Visitor):
+        return visitor
+    visitor = _logged_in()
+    if visitor is None:
+        token = _cookie(TOKEN_COOKIE)
+        if not TOKEN.match(token):
+            token = secrets.token_hex(16)
+        visitor = Visitor(token, clean_name(unquote(_cookie(NAME_COOKIE))))
+    st.session_state[state.VISITOR] = visitor
+    return visitor
+
+
+def rename(name: str) -> Visitor:
+    visitor = current()
+    visitor = Visitor(visitor.secret, clean_name(name), visitor.login)
+    st.session_state[state.VISITOR] = visitor
+    return visitor
+
+
+def remember() -> None:
+    """Write the visitor's token and name into browser cookies, so a reload or a second tab is
+    the same visitor. Streamlit reads cookies but cannot set them; a zero-height component's
+    script sets them on the page's own origin."""
+    visitor = current()
+    if visitor.login:
+        return
+    wanted = (visitor.secret, quote(visitor.name))
+    if _cookie(TOKEN_COOKIE) == wanted[0] and _cookie(NAME_COOKIE) == wanted[1]:
+        return
+    if st.session_state.get("_cookie_written") == wanted:
+        return
+    st.session_state["_cookie_written"] = wanted
+    age = COOKIE_DAYS * 86400
+    script = "".join(
+        f"parent.document.cookie = {json.dumps(f'{k}={v}; path=/; max-age={age}; SameSite=Lax')};"
+        for k, v in ((TOKEN_COOKIE, wanted[0]), (NAME_COOKIE, wanted[1])))
+    st.iframe(f"<script>{script}</script>", height=1)  # the name is URL-encoded, then JSON-quoted
+
+
+def owner_password() -> str:
+    """The server owner's password: MNIST_ADMIN_PASSWORD, else `admin_password` in Streamlit's
+    secrets; empty when neither is set (then nobody has the owner's rights in the browser)."""
+    if os.environ.get(PASSWORD_ENV):
+        return os.environ[PASSWORD_ENV]
+    try:
+        return str(st.secrets.get(PASSWORD_SECRET, "") or "")
+    except Exception:  # no secrets file
+        return ""
+
+
+def shared_server() -> bool:
+    """A server with an owner password is shared: runs made outside the app are the owner's."""
+    return bool(owner_password())
+
+
+def is_admin() -> bool:
+    return bool(st.session_state.get(state.ADMIN)) and bool(owner_password())
+
+
+def unlock(given: str) -> bool:
+    ok = password_matches(given, owner_password())
+    st.session_state[state.ADMIN] = ok
+    return ok
+
+
+def recover_job() -> None:
+    """After a reload or in a second tab, find this visitor's running Train job again. Only
+    once some job has been started in this server (the jobs module is loaded by then), so that
+    Home stays torch-free."""
+    if st.session_state.get(state.TRAIN_JOB) is not None or "mnist_core.jobs" not in sys.modules:
+        return
+    from mnist_core.jobs import default_runner
+
+    try:
+        job = default_runner().owned_by(current().id, "train")
+    except Exception:  # noqa: BLE001 - finding a lost view again must never break a page
+        return
+    if job is not None:
+        st.session_state[state.TRAIN_JOB] = job
