@@ -66,6 +66,19 @@ def _kb(pid: int, field: str, name: str) -> int:
         return 0
 
 
+def _name(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            words = fh.read().split(b"\0")
+    except OSError:
+        return "?"
+    text = " ".join(w.decode(errors="replace") for w in words if w)
+    for tag in ("streamlit run", "forkserver", "spawn_main", "resource_tracker"):
+        if tag in text:
+            return tag
+    return text[:40]
+
+
 class MemorySampler(threading.Thread):
     """Samples the server tree's summed PSS and the server's RSS until stopped."""
 
@@ -73,17 +86,21 @@ class MemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.every = pid, every
         self.peak_tree_mb = self.peak_server_mb = self.now_mb = 0.0
-        self._stop = threading.Event()
+        self.at_peak: dict[str, float] = {}  # process -> PSS MB when the tree peaked
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
-            self.now_mb = sum(_kb(p, "Pss:", "smaps_rollup") for p in _tree(self.pid)) / 1024
-            self.peak_tree_mb = max(self.peak_tree_mb, self.now_mb)
+        while not self._halt.is_set():
+            by_process = {f"{pid} {_name(pid)}": _kb(pid, "Pss:", "smaps_rollup") / 1024
+                          for pid in _tree(self.pid)}
+            self.now_mb = sum(by_process.values())
+            if self.now_mb > self.peak_tree_mb:
+                self.peak_tree_mb, self.at_peak = self.now_mb, by_process
             self.peak_server_mb = max(self.peak_server_mb, _kb(self.pid, "VmRSS:", "status") / 1024)
-            self._stop.wait(self.every)
+            self._halt.wait(self.every)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(5)
 
 
@@ -174,6 +191,7 @@ def main(argv=None) -> int:
     results.update(
         seconds=time.perf_counter() - started, load_after=os.getloadavg(),
         peak_tree_mb=sampler.peak_tree_mb, peak_server_rss_mb=sampler.peak_server_mb,
+        at_peak_mb=sampler.at_peak,
         after_each_mb=after_each, strokes_ms=strokes, misread=misread, errors=errors)
     tail = after_each[args.trainings:]
     results["mb_per_session"] = ((tail[-1] - tail[0]) / (len(tail) - 1)) if len(tail) >= 2 else None
@@ -198,6 +216,7 @@ def report(r: dict) -> None:
             ("drawings misread (a 7 each)", "0", str(r["misread"]), "yes" if not r["misread"] else "NO"),
             ("errors on any page", "0", str(len(r["errors"])), "yes" if not r["errors"] else "NO")]
     print(_markdown(rows))
+    print("at the peak, PSS by process: " + ", ".join(f"{k}: {v:.0f} MB" for k, v in r["at_peak_mb"].items()))
     for e in r["errors"]:
         print(" -", e)
     print(f"\n{r['sessions']} sessions, {r['trainings']} training; server: {r['server_python']}; "
