@@ -44,18 +44,25 @@ def publish(path, data, visitor: str | None, admin: bool = False, shared: bool =
         raise RunError(f"this run was trained on {run.summary.get('dataset')}, not {data.spec.title}")
     model, _config = load_model(run.path)
     score = challenge_accuracy(model, data)
-    summary = read_json(run.path / "summary.json")
-    summary.update(published=now(), challenge_acc=score)
-    write_json(run.path / "summary.json", summary)
+    _set_published(run.path, {"published": now(), "challenge_acc": score})
     return f"published {run.run_id}: {score:.2%} on the challenge set"
+
+
+def _set_published(path: Path, fields: dict | None) -> None:
+    """Write the board's fields into the summary as it is on disk (not the checked copy that
+    load_run cleaned), or remove `published` with None."""
+    summary = read_json(path / "summary.json")
+    if fields is None:
+        summary.pop("published", None)
+    else:
+        summary.update(fields)
+    write_json(path / "summary.json", summary)
 
 
 def unpublish(path, visitor: str | None, admin: bool = False, shared: bool = True) -> str:
     run = load_run(path, curves=False)
     require_change(run.summary, visitor, admin, "take off the board", shared)
-    summary = read_json(Path(path) / "summary.json")
-    summary.pop("published", None)
-    write_json(Path(path) / "summary.json", summary)
+    _set_published(run.path, None)
     return f"took {run.run_id} off the board"
 
 
@@ -65,9 +72,7 @@ def clear(root, admin: bool) -> int:
         raise RunError("only the server's owner, with the password, can clear the board")
     cleared = 0
     for run in published(root):
-        summary = read_json(run.path / "summary.json")
-        summary.pop("published", None)
-        write_json(run.path / "summary.json", summary)
+        _set_published(run.path, None)
         cleared += 1
     return cleared
 
