@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_core train | headtohead | evaluate | predict | runs | export | bundle."""
+"""Command line: python -m mnist_core train | lrfind | headtohead | evaluate | predict | runs | export | bundle."""
 from __future__ import annotations
 
 import argparse
@@ -69,6 +69,26 @@ def cmd_train(args) -> int:
     print(f"status: {end.get('status')}  {end.get('message', '')}")
     print(f"run: {runs_root(args.runs_dir) / run_id if run_id else '-'}")
     return 0 if end.get("status") == "completed" else 3
+
+
+def cmd_lrfind(args) -> int:
+    from .lr_finder import find_lr, rates
+
+    config = config_from_args(args)
+    rates(args.start, args.end, args.steps)  # a bad range is refused before the data loads
+    data = load_dataset(config.dataset, args.data_dir)
+    print(f"sweeping the learning rate of {config.model} ({config.optimizer}, batch {config.batch_size}) "
+          f"from {args.start:g} to {args.end:g} over {args.steps} batches", file=sys.stderr)
+    result = find_lr(config, data, args.start, args.end, args.steps)
+    n = len(result["lrs"])
+    shown = sorted({round(i * (n - 1) / 12) for i in range(13)}) if n else []
+    print_table(["learning rate", "smoothed loss"],
+                [[f"{result['lrs'][i]:.2e}", f"{result['smoothed'][i]:.4f}"] for i in shown])
+    if result["suggestion"] is None:
+        print("no suggestion: the loss never fell; try a smaller --start")
+        return 3
+    print(f"suggested learning rate: {result['suggestion']:.2g} (steepest fall of the loss)")
+    return 0
 
 
 def cmd_headtohead(args) -> int:
@@ -238,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label", help="a name to show for the run")
     _config_flags(t)
     t.set_defaults(func=cmd_train)
+
+    lf = sub.add_parser("lrfind", help="learning-rate finder: loss against a rising rate, and a suggestion")
+    lf.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset; flags override it")
+    lf.add_argument("--start", type=float, default=1e-6, help="first rate of the sweep")
+    lf.add_argument("--end", type=float, default=1.0, help="last rate of the sweep")
+    lf.add_argument("--steps", type=int, default=100, help="batches in the sweep")
+    _config_flags(lf)
+    lf.set_defaults(func=cmd_lrfind)
 
     from .headtohead import BUDGET_RANGE, DEFAULT_BUDGET
 

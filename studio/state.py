@@ -31,6 +31,7 @@ TRAIN_EMBEDDINGS = ("_train_embeddings", 1)  # 128 floats a digit
 ROBUSTNESS = ("_robustness", 1)
 PROJECTION = ("_internals_projection", 1)
 ESTIMATES = ("train_estimates", 16)  # a few numbers each
+LR_FINDS = ("train_lr_finds", 2)  # 300 numbers each
 
 
 def _cache(which: tuple[str, int]) -> OrderedDict:

@@ -2,6 +2,8 @@
 and a head to head's overlaid curves. Pure functions of numbers, like charts."""
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 
 from .charts import BLUE, GREEN, GREY, ORANGE, layout
@@ -97,3 +99,23 @@ def lr_schedule(points: list[tuple[float, float]], x_title: str) -> go.Figure:
     fig.update_yaxes(tickformat=".0e", rangemode="tozero")
     return layout(fig, "Learning rate over the run", height=200, xaxis_title=x_title,
                    margin=dict(l=10, r=10, t=30, b=10))
+
+
+def lr_finder(result: dict) -> go.Figure:
+    """The learning-rate finder's sweep: loss against the rate on a log axis, the suggestion marked."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=result["lrs"], y=result["losses"], mode="lines", name="loss (each batch)",
+                             line=dict(color=GREY, width=1)))
+    fig.add_trace(go.Scatter(x=result["lrs"], y=result["smoothed"], mode="lines", name="loss (smoothed)",
+                             line=dict(color=BLUE, width=2.5),
+                             hovertemplate="lr %{x:.2e}: loss %{y:.3f}<extra></extra>"))
+    if result["suggestion"] is not None:
+        fig.add_vline(x=result["suggestion"], line=dict(color=ORANGE, dash="dash"))
+        # Annotations on a log axis take log10 of the value (add_vline's own label lands elsewhere).
+        fig.add_annotation(x=math.log10(result["suggestion"]), y=1, yref="paper", showarrow=False,
+                           text=f"suggested {result['suggestion']:.2g}", xanchor="right", font=dict(color=ORANGE))
+    top = min(max(result["smoothed"]) * 1.3, max(result["losses"]))
+    fig.update_xaxes(type="log", tickformat=".0e")
+    fig.update_yaxes(range=[0, top])
+    return layout(fig, "Loss as the learning rate rises", height=300, xaxis_title="learning rate (log scale)",
+                  legend=dict(orientation="h", y=-0.3))

@@ -123,3 +123,21 @@ def test_the_default_presets_link_opens_the_default_not_the_start_page(app_env, 
     again = open_page("train", dict(at.query_params))
     assert again.number_input(key="cfg_train_subset").value == 40000  # not quick's 10,000
     assert again.selectbox(key="train_preset").value == "default"
+
+
+def test_the_lr_finder_sweeps_the_form_model_and_one_click_puts_its_rate_in_the_form(app_env, runner):
+    at = open_page("train")
+    at.selectbox(key="train_preset").set_value("logistic").run()
+    at.button(key="lr_find").click().run()
+    assert_no_crash(at)
+    assert not at.error, texts(at.error)
+    result = next(iter(at.session_state["train_lr_finds"].values()))
+    assert result["model"] == "logreg" and result["suggestion"] is not None
+    assert len(result["lrs"]) >= 10 and min(result["smoothed"]) < result["smoothed"][0] / 2
+    use = at.button(key="lr_use")
+    assert use.label == f"Use {result['suggestion']:.2g}"
+    use.click().run()
+    assert at.text_input(key="cfg_lr").value == f"{result['suggestion']:.2g}"
+    assert float(at.text_input(key="cfg_lr").value) == pytest.approx(result["suggestion"], rel=0.05)
+    assert at.selectbox(key="train_preset").value == "custom"  # the form was edited
+    assert started(at).lr == pytest.approx(result["suggestion"], rel=0.05)  # and it trains with it
