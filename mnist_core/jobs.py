@@ -7,6 +7,7 @@ Nothing here knows about Streamlit. A page keeps the Job object in its session a
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing as mp
 import multiprocessing.forkserver
 import os
@@ -47,6 +48,7 @@ class Job:
     batches: list[dict] = field(default_factory=list)
     epochs: list[dict] = field(default_factory=list)
     probes: list[dict] = field(default_factory=list)  # test-sample checks of a budgeted run
+    lr_changes: list[dict] = field(default_factory=list)  # the live knob's moves, as applied
     progress: float = 0.0
     elapsed: float = 0.0
     images_per_s: float = 0.0
@@ -59,6 +61,8 @@ class Job:
         self._resume = threading.Event()
         self._resume.set()
         self._done = threading.Event()
+        # The live learning-rate factor; a worker process reads a shared copy (see _relay).
+        self.knob = types.SimpleNamespace(value=1.0)
         self.thread: threading.Thread | None = None
         self.pid: int | None = None  # of the worker process
         self.worker_peak_mb: float | None = None  # its peak resident memory, once it finished
@@ -79,6 +83,12 @@ class Job:
             if self.status == "paused":
                 self.status = "running"
         self._resume.set()
+
+    def set_lr_scale(self, scale: float) -> None:
+        """Multiply the schedule's learning rate by `scale` from the next step on."""
+        if not (math.isfinite(scale) and 1e-4 <= scale <= 1e3):
+            raise ValueError(f"the learning-rate factor must be between 1e-4 and 1000, got {scale}")
+        self.knob.value = float(scale)
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -106,6 +116,8 @@ class Job:
                 "batches": list(self.batches),
                 "epochs": list(self.epochs),
                 "probes": list(self.probes),
+                "lr_changes": list(self.lr_changes),
+                "lr_scale": self.knob.value,
             }
 
     # --------------------------------------------------------- the worker
@@ -123,6 +135,8 @@ class Job:
                 self.elapsed = event["elapsed"]
             elif kind == "probe":
                 self.probes.append(event)
+            elif kind == "lr_change":
+                self.lr_changes.append(event)
             elif kind == "end":
                 self.status, self.message = event["status"], event["message"]
                 self.learned = event.get("learned", True)
@@ -175,7 +189,7 @@ class Job:
                 self.status, self.message = "starting", "loading data and building the model"
             if mode == "thread":
                 self._finish(*worker.start(self.config, data, runs_dir, self.label, self._receive,
-                                           self._stop, self._resume, self.owner))
+                                           self._stop, self._resume, self.owner, self.knob))
             else:
                 self._run_in_process(data, runs_dir)
         except Exception as exc:  # noqa: BLE001 - the thread must never die silently
@@ -192,12 +206,13 @@ class Job:
         here, there = ctx.Pipe(duplex=False)
         stop, resume = ctx.Event(), ctx.Event()
         resume.set()
+        knob = ctx.Value("d", self.knob.value, lock=False)  # one float, written here only
 
         def start(shared):
             process = ctx.Process(
                 target=worker.work, name=f"train-{self.config.model}", daemon=True,
                 args=(self.config, shared, str(runs_root(runs_dir)), self.label, there, stop,
-                      resume, dict(os.environ), self.owner))
+                      resume, dict(os.environ), self.owner, knob))
             with _main_hidden():
                 process.start()
             return process
@@ -217,7 +232,7 @@ class Job:
         try:
             message = ("",)
             while message[0] != "finish":
-                self._relay(stop, resume)
+                self._relay(stop, resume, knob)
                 if self._stop.is_set():
                     stopped_at = stopped_at or time.monotonic()
                     if time.monotonic() - stopped_at > STOP_GRACE_S and process.is_alive():
@@ -237,8 +252,9 @@ class Job:
                 mark_failed(self.run_path, message)
             self._finish("failed", message)
 
-    def _relay(self, stop, resume) -> None:
-        """Pass Stop, Pause and Resume on to the worker."""
+    def _relay(self, stop, resume, knob) -> None:
+        """Pass Stop, Pause, Resume and the learning-rate knob on to the worker."""
+        knob.value = self.knob.value
         if self._stop.is_set():
             stop.set()
             resume.set()

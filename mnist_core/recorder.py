@@ -73,6 +73,10 @@ class RunRecorder:
             # of metrics.jsonl, whose rows are epochs with weights on disk.
             with open(self.path / "probes.jsonl", "a") as fh:
                 fh.write(json.dumps(event) + "\n")
+        elif kind == "lr_change":  # a handful per run at most: kept in the summary
+            changes = self.summary.get("lr_changes", []) + [
+                {k: event[k] for k in ("epoch", "step", "lr_scale", "lr")}]
+            self._update(lr_changes=changes)
         elif kind == "end":
             self.finish(event["status"], event.get("message", ""))
 

@@ -6,6 +6,8 @@ Events are plain JSON-ready dicts with a "kind":
 - "epoch": train and test loss and accuracy, elapsed time (a fractional epoch when a time
   budget ends the run part-way);
 - "probe": with a time budget only, test loss and accuracy at each tenth of it;
+- "lr_change": the learner moved the live learning-rate knob (`change_lr`): from this step on
+  the schedule's rate is multiplied by `lr_scale`;
 - "end": status "completed" or "diverged", with a message.
 The caller stops a run by closing the generator; every completed epoch stays in `history`.
 Time the caller spends between events (pausing, writing checkpoints) is not counted.
@@ -65,6 +67,8 @@ class Trainer:
         self.used = 0.0  # share of the time budget trained
         self.probes: list[dict] = []  # a budgeted run's test checks
         self._open_epoch: tuple | None = None  # the epoch under way: what a stop would keep
+        self.lr_scale = 1.0  # the live knob: the schedule's rate times this
+        self._asked_scale: float | None = None  # a knob change waiting for the next step
         # The user's digits this run trained on (count, per class, fingerprint): the set on
         # disk may change afterwards, and the run should say which one it saw.
         self.handwriting_set: dict | None = None
@@ -143,6 +147,8 @@ class Trainer:
                            torch.zeros((), device=self.device, dtype=torch.long))
         self._open_epoch = (epoch, stats, len(images), test)
         for batch_idx, (xb, yb) in enumerate(iterate_batches(images, labels, c.batch_size, self.shuffle_gen)):
+            if self._asked_scale is not None:
+                yield from self._paused(self._lr_change_event(epoch, stats.seen / len(images)))
             logits, loss = self.step(xb, yb)
             self._tick_budget()
             reported = reported_loss(logits, yb, loss, c)
@@ -175,7 +181,11 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         if self.scheduler is not None:
+            # The schedule steps from its own rate; the knob's factor goes back on afterwards
+            # (StepLR and LinearLR multiply the rate they find, so they must find their own).
+            self._scale_lr(1 / self.lr_scale)
             self.scheduler.step()
+            self._scale_lr(self.lr_scale)
         self.step_count += 1
         return logits, loss
 
@@ -194,7 +204,7 @@ class Trainer:
             return
         self.used = (self.clock.seconds() - self.eval_seconds) / c.time_budget
         if c.schedule == "onecycle":
-            self._set_lr(clock_onecycle_lr(c.lr, self.used))
+            self._set_lr(clock_onecycle_lr(c.lr, self.used) * self.lr_scale)
 
     def _probe_due(self) -> bool:
         # The last tenth ends the run; its evaluation is the closing "epoch" event.
@@ -212,6 +222,27 @@ class Trainer:
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+
+    def _scale_lr(self, factor: float) -> None:
+        if factor != 1.0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= factor
+
+    # ------------------------------------------------------------ the live knob
+
+    def change_lr(self, scale: float) -> None:
+        """Multiply the schedule's learning rate by `scale` from the next step on (any thread;
+        the loop applies it between steps and reports it as an "lr_change" event)."""
+        if not (math.isfinite(scale) and 1e-4 <= scale <= 1e3):
+            raise ConfigError("lr", f"the learning-rate factor must be between 1e-4 and 1000, got {scale:g}")
+        self._asked_scale = float(scale)
+
+    def _lr_change_event(self, epoch: int, share_of_epoch: float) -> dict:
+        scale, self._asked_scale = self._asked_scale, None
+        self._scale_lr(scale / self.lr_scale)
+        self.lr_scale = scale
+        return {"kind": "lr_change", "epoch": round(epoch - 1 + share_of_epoch, 4), "step": self.step_count,
+                "lr_scale": scale, "lr": self.optimizer.param_groups[0]["lr"]}
 
     # ------------------------------------------------------------ events
 

@@ -27,9 +27,10 @@ def files_of(data: Dataset) -> tuple[str, str]:
     return data.spec.name, data.source
 
 
-def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume) -> tuple[str, str] | None:
+def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume, knob=None) -> tuple[str, str] | None:
     """Train, passing each event to `emit`; pause while `resume` is clear, end early once `stop`
-    is set. Returns ("stopped", message) after a stop, else None (the end event said it all)."""
+    is set, and follow `knob.value`, the live learning-rate factor (a shared number).
+    Returns ("stopped", message) after a stop, else None (the end event said it all)."""
     events = record(trainer, recorder=recorder)
     sent_epochs, ended = 0, False
     try:
@@ -42,6 +43,8 @@ def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume) -> tuple[
                 resume.wait(1.0)
             if stop.is_set():
                 break
+            if knob is not None and knob.value != (trainer._asked_scale or trainer.lr_scale):
+                trainer.change_lr(knob.value)
     finally:
         events.close()  # marks the run "stopped" if it had not ended, keeping a part-epoch
     for event in trainer.history[sent_epochs:]:
@@ -52,7 +55,8 @@ def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume) -> tuple[
                        or f"stopped after {trainer.epochs_done:g} completed epoch(s)")
 
 
-def start(config, data, runs_dir, label: str, emit, stop, resume, owner: dict | None = None) -> tuple[str, str]:
+def start(config, data, runs_dir, label: str, emit, stop, resume, owner: dict | None = None,
+          knob=None) -> tuple[str, str]:
     """One run from config to its final (status, message); `emit` gets ("run", ...) and
     ("event", ...) messages. Never raises: a failure is a status."""
     try:
@@ -61,7 +65,7 @@ def start(config, data, runs_dir, label: str, emit, stop, resume, owner: dict | 
         trainer = Trainer(config, data)
         recorder = RunRecorder(trainer, runs_dir, label, owner)
         emit(("run", recorder.run_id, str(recorder.path)))
-        stopped = drive(trainer, recorder, lambda event: emit(("event", event)), stop, resume)
+        stopped = drive(trainer, recorder, lambda event: emit(("event", event)), stop, resume, knob)
         if stopped:
             return stopped
         return recorder.summary["status"], recorder.summary.get("message", "")
@@ -73,14 +77,15 @@ def start(config, data, runs_dir, label: str, emit, stop, resume, owner: dict | 
         return "failed", f"{type(exc).__name__}: {exc}"
 
 
-def work(config, data, runs_dir, label: str, conn, stop, resume, env: dict, owner: dict | None = None) -> None:
+def work(config, data, runs_dir, label: str, conn, stop, resume, env: dict, owner: dict | None = None,
+         knob=None) -> None:
     """Body of a worker process."""
     # A fork server started before a setting changed would otherwise train with the old one.
     os.environ.clear()
     os.environ.update(env)
     lower_priority()
     try:
-        status, message = start(config, data, runs_dir, label, conn.send, stop, resume, owner)
+        status, message = start(config, data, runs_dir, label, conn.send, stop, resume, owner, knob)
         conn.send(("finish", status, message, peak_mb()))
     except (BrokenPipeError, EOFError):  # the server went away; nobody is listening
         pass

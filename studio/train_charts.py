@@ -10,9 +10,9 @@ from .charts import BLUE, GREEN, GREY, ORANGE, layout
 
 
 def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: float,
-                    probes: list[dict] = ()) -> tuple[go.Figure, go.Figure]:
-    """Loss and accuracy against epochs: per-batch lines, per-epoch train/test markers, and a
-    budgeted run's test checks between epochs."""
+                    probes: list[dict] = (), lr_changes: list[dict] = ()) -> tuple[go.Figure, go.Figure]:
+    """Loss and accuracy against epochs: per-batch lines, per-epoch train/test markers, a
+    budgeted run's test checks between epochs, and each move of the live learning-rate knob."""
     spe = max(steps_per_epoch, 1)
     batches = thin(batches)
     bx = [b["step"] / spe for b in batches]
@@ -37,6 +37,9 @@ def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: fl
                                      yaxis="y2", line=dict(color=GREEN, width=1.5, dash="dot")))
             fig.update_layout(yaxis2=dict(overlaying="y", side="right", tickformat=".0e", showgrid=False,
                                           title="learning rate", rangemode="tozero"))
+        for change in lr_changes:
+            fig.add_vline(x=change["step"] / spe, line=dict(color=GREEN, dash="dash", width=1),
+                          annotation_text=f"lr x{change['lr_scale']:g}", annotation_font_color=GREEN)
         fig.update_layout(yaxis=dict(tickformat=fmt))
         layout(fig, title, xaxis_title="epoch", legend=dict(orientation="h", y=-0.25))
         figs.append(fig)

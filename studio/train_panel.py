@@ -1,6 +1,8 @@
 """Train's live view of this session's run: progress, Pause/Resume/Stop, curves, then the result."""
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from mnist_core.jobs import default_runner
@@ -46,15 +48,36 @@ def render_job(job) -> bool:
                 disabled=status != "running",
             )
         b[1].button("Stop", icon=":material/stop:", on_click=job.stop, key="job_stop")
+        lr_knob(job, snap, b[2])
     if batches:
         steps_per_epoch = batches[-1]["total_steps"] / config["epochs"]
-        loss_fig, acc_fig = train_charts.training_curves(batches, epochs, steps_per_epoch, snap["probes"])
+        loss_fig, acc_fig = train_charts.training_curves(batches, epochs, steps_per_epoch, snap["probes"],
+                                                         snap["lr_changes"])
         c = st.columns(2)
         c[0].plotly_chart(loss_fig, key="live_loss")
         c[1].plotly_chart(acc_fig, key="live_acc")
     if job.finished:
         show_result(job, snap)
     return job.finished
+
+
+# The knob's stops: a log scale from a hundredth to ten times the schedule's rate.
+KNOB = tuple(float(f"{10 ** (k / 4):.2g}") for k in range(-8, 5))
+
+
+def lr_knob(job, snap, where) -> None:
+    """A log-scale slider that multiplies the schedule's learning rate while the run trains."""
+    key = f"job_lr_knob-{snap['run_id']}"
+    if key not in st.session_state:  # a reload or a second tab shows the knob where it is
+        st.session_state[key] = min(KNOB, key=lambda v: abs(math.log(v / snap["lr_scale"])))
+    lr = snap["batches"][-1]["lr"] if snap["batches"] else None
+    where.select_slider(
+        "Learning rate, times the schedule's", options=KNOB, key=key,
+        format_func=lambda v: f"x{v:g}", disabled=snap["status"] not in ("running", "paused"),
+        on_change=lambda: job.set_lr_scale(st.session_state[key]),
+        help="Turn the rate up or down while the run trains: from the next step on, the schedule's "
+             "rate is multiplied by this. Each change is marked on the curves. "
+             + (f"The rate now: {lr:.2e}." if lr else ""))
 
 
 def queued_text(place: tuple[int, float | None] | None, slots: int) -> str:

@@ -166,3 +166,28 @@ def test_without_room_in_shared_memory_the_worker_reads_the_files_itself(real_mn
     snap = job.snapshot()
     assert snap["status"] == "completed", snap["message"]  # ...then the files were read instead
     assert snap["epochs"][-1]["test_acc"] > 0.8
+
+
+def test_the_live_learning_rate_knob_scales_the_schedule_from_the_next_step(tiny_data, runs_dir):
+    job = JobRunner().submit(cfg(epochs=50, schedule="constant", lr=1e-3), tiny_data, runs_dir)
+    try:
+        assert wait_for(lambda: len(job.snapshot()["batches"]) >= 2)
+        job.set_lr_scale(0.1)
+        assert wait_for(lambda: job.snapshot()["lr_changes"])
+        change = job.snapshot()["lr_changes"][0]
+        assert change["lr_scale"] == 0.1 and change["lr"] == pytest.approx(1e-4)
+        assert wait_for(lambda: job.snapshot()["batches"][-1]["step"] > change["step"] + 2)
+    finally:
+        job.stop()
+    assert job.wait(30)
+    batches = job.snapshot()["batches"]
+    before = [b["lr"] for b in batches if b["step"] <= change["step"]]
+    after = [b["lr"] for b in batches if b["step"] > change["step"]]
+    assert before and after
+    assert all(lr == pytest.approx(1e-3) for lr in before)
+    assert all(lr == pytest.approx(1e-4) for lr in after)
+    # The run folder keeps the change, so a finished run's curves can show it.
+    assert load_run(job.snapshot()["run_path"]).summary["lr_changes"] == [
+        {k: change[k] for k in ("epoch", "step", "lr_scale", "lr")}]
+    with pytest.raises(ValueError, match="between"):
+        job.set_lr_scale(0.0)

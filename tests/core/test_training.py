@@ -217,3 +217,29 @@ def test_chance_verdict_names_a_likely_cause(accuracy, changes, words):
 def test_a_very_short_one_cycle_run_trains(tiny_data, images):
     end = list(train(small(train_subset=images, batch_size=50, schedule="onecycle"), tiny_data))[-1]
     assert end["status"] == "completed", end
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "step", "cosine"])
+def test_the_lr_knob_multiplies_any_schedule_and_undoing_it_restores_the_schedule(tiny_data, schedule):
+    """The knob at x4 for a stretch, then back at x1: every rate is the plain run's times the
+    factor in force, whether the schedule computes its rate afresh (one-cycle, cosine) or
+    multiplies the one it finds (step)."""
+    c = small(epochs=3, schedule=schedule, step_size=1, gamma=0.5, warmup_epochs=0.5, log_every=1)
+    plain = [e["lr"] for e in train(c, tiny_data) if e["kind"] == "batch"]
+    trainer = Trainer(c, tiny_data)
+    lrs, factors, factor = [], [], 1.0
+    for e in trainer.events():
+        if e["kind"] == "batch":
+            lrs.append(e["lr"])
+            factors.append(factor)
+            if e["step"] == 5:
+                trainer.change_lr(4.0)
+            if e["step"] == 15:
+                trainer.change_lr(1.0)
+        elif e["kind"] == "lr_change":
+            factor = e["lr_scale"]
+    assert len(lrs) == len(plain) > 20
+    assert factors.count(4.0) == 10
+    assert lrs == pytest.approx([p * f for p, f in zip(plain, factors)], rel=1e-6)
+    with pytest.raises(ConfigError):
+        trainer.change_lr(float("nan"))
