@@ -217,9 +217,13 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
              dict(model="cnn", model_kwargs={"channels": [16, 32], "hidden": 128, "dropout": 0.1},
                   epochs=12, batch_size=128, lr=6e-3, schedule="onecycle", augment=True,
                   label_smoothing=0.1, optimizer="adamw", weight_decay=5e-4)),
-    "bundled": ("The bundled model's recipe: augmented, so hand-drawn digits read well.",
-                dict(model="cnn", model_kwargs={"channels": [16, 32], "dropout": 0.1}, epochs=3,
-                     batch_size=128, lr=6e-3, schedule="onecycle", augment=True, label_smoothing=0.1)),
+    # 24-48 channels with `distort` on half the images, 8 epochs: every drawn-digit slice of
+    # benchmarks/stress.py at 98% or more with 99.43% on MNIST's test set; the 16-32 network
+    # could not hold both (docs/benchmarks.md, 2026-12-02).
+    "bundled": ("The bundled model's recipe: augmented and distorted like other hands, so drawn digits read well.",
+                dict(model="cnn", model_kwargs={"channels": [24, 48], "dropout": 0.1}, epochs=8,
+                     batch_size=128, lr=6e-3, schedule="onecycle", augment=True, distort=True,
+                     label_smoothing=0.1)),
     "mlp": ("A 784-256-128-10 multilayer perceptron.",
             dict(model="mlp", model_kwargs={"hidden": [256, 128], "dropout": 0.2},
                  epochs=5, batch_size=128, lr=2e-3, label_smoothing=0.0, schedule="onecycle")),

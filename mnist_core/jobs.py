@@ -49,6 +49,8 @@ class Job:
     epochs: list[dict] = field(default_factory=list)
     probes: list[dict] = field(default_factory=list)  # test-sample checks of a budgeted run
     lr_changes: list[dict] = field(default_factory=list)  # the live knob's moves, as applied
+    health: dict | None = None  # the last health reading, histograms and all
+    health_history: list[dict] = field(default_factory=list)  # every reading's numbers, no histograms
     progress: float = 0.0
     elapsed: float = 0.0
     images_per_s: float = 0.0
@@ -117,6 +119,8 @@ class Job:
                 "epochs": list(self.epochs),
                 "probes": list(self.probes),
                 "lr_changes": list(self.lr_changes),
+                "health": self.health,
+                "health_history": list(self.health_history),
                 "lr_scale": self.knob.value,
             }
 
@@ -137,6 +141,9 @@ class Job:
                 self.probes.append(event)
             elif kind == "lr_change":
                 self.lr_changes.append(event)
+            elif kind == "health":
+                self.health = event
+                self.health_history.append(compact_health(event))
             elif kind == "end":
                 self.status, self.message = event["status"], event["message"]
                 self.learned = event.get("learned", True)
@@ -260,6 +267,13 @@ class Job:
             resume.set()
         elif self._resume.is_set() != resume.is_set():
             resume.set() if self._resume.is_set() else resume.clear()
+
+
+def compact_health(event: dict) -> dict:
+    """A health reading without its histograms: what the curves over a whole run need."""
+    return {"step": event["step"], "epoch": event["epoch"],
+            "update_ratio": {l["name"]: l["update_ratio"] for l in event["layers"]},
+            "dead": {u["name"]: u["dead"] / max(u["units"], 1) for u in event["units"]}}
 
 
 def _context():

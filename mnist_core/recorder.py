@@ -73,6 +73,9 @@ class RunRecorder:
             # of metrics.jsonl, whose rows are epochs with weights on disk.
             with open(self.path / "probes.jsonl", "a") as fh:
                 fh.write(json.dumps(event) + "\n")
+        elif kind == "health":  # every 50 steps: a few kB a line, informative only (no fsync)
+            with open(self.path / "health.jsonl", "a") as fh:
+                fh.write(json.dumps({k: v for k, v in event.items() if k != "run_id"}) + "\n")
         elif kind == "lr_change":  # a handful per run at most: kept in the summary
             changes = self.summary.get("lr_changes", []) + [
                 {k: event[k] for k in ("epoch", "step", "lr_scale", "lr")}]

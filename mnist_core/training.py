@@ -6,6 +6,8 @@ Events are plain JSON-ready dicts with a "kind":
 - "epoch": train and test loss and accuracy, elapsed time (a fractional epoch when a time
   budget ends the run part-way);
 - "probe": with a time budget only, test loss and accuracy at each tenth of it;
+- "health": every READ_EVERY steps, the network's health (mnist_core.health): per layer,
+  histograms of weights and gradients and the update ratio; dead ReLU units; hints;
 - "lr_change": the learner moved the live learning-rate knob (`change_lr`): from this step on
   the schedule's rate is multiplied by `lr_scale`;
 - "end": status "completed" or "diverged", with a message.
@@ -26,6 +28,7 @@ from .config import HANDWRITING_REPEAT, ConfigError, TrainConfig
 from .data import Dataset, iterate_batches, load_dataset
 from .device import configure_threads, resolve_device
 from .evaluation import evaluate_tensors
+from .health import READ_EVERY, HealthWatch
 from .models import build_model, count_parameters, set_dropout_generator
 from .clock import Clock
 from .outcome import chance_verdict
@@ -59,6 +62,8 @@ class Trainer:
         self.shuffle_gen, self.aug_gen = self._generator(1), self._generator(2)
         set_dropout_generator(self.model, self._generator(3))
         self.check_every_batch = self.device.type == "cpu"  # a sync per batch is free on the CPU only
+        self.health = HealthWatch(self.model)
+        self.health_every = READ_EVERY  # steps between health readings; 0 turns them off
         self.history: list[dict] = []  # one "epoch" event per completed epoch
         self.epochs_done = 0
         self.step_count = 0
@@ -149,6 +154,8 @@ class Trainer:
         for batch_idx, (xb, yb) in enumerate(iterate_batches(images, labels, c.batch_size, self.shuffle_gen)):
             if self._asked_scale is not None:
                 yield from self._paused(self._lr_change_event(epoch, stats.seen / len(images)))
+            if self.health_every and (self.step_count + 1) % self.health_every == 0:
+                self.health.arm()
             logits, loss = self.step(xb, yb)
             self._tick_budget()
             reported = reported_loss(logits, yb, loss, c)
@@ -162,6 +169,8 @@ class Trainer:
                     raise Diverged(loss.item())
                 yield from self._paused(self._batch_event(epoch, stats, reported, steps_per_epoch))
                 stats.window_seen, stats.window_start = 0, time.perf_counter()
+            if self.health.armed:
+                yield from self._paused(self._health_event(epoch, stats.seen / len(images)))
             # Every tenth of the budget gets its test check, even when one slow step (a busy
             # machine) crosses two of them, or the last one: then they share that step.
             while self._probe_due():
@@ -266,6 +275,12 @@ class Trainer:
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "images_per_s": stats.window_seen / max(now - stats.window_start, 1e-9),
                 "progress": progress, "elapsed": elapsed, "train_seconds": elapsed - self.eval_seconds}
+
+    def _health_event(self, epoch: int, share_of_epoch: float) -> dict:
+        lr = self.optimizer.param_groups[0]["lr"]
+        reading = self.health.read(lr_share=lr / (self.config.lr * self.lr_scale))
+        return {"kind": "health", "epoch": round(epoch - 1 + share_of_epoch, 4), "step": self.step_count,
+                "lr": lr, **reading}
 
     def _probe_event(self, epoch: int, share_of_epoch: float, test) -> dict:
         result = self._evaluate(test)

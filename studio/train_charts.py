@@ -122,3 +122,44 @@ def lr_finder(result: dict) -> go.Figure:
     fig.update_yaxes(range=[0, top])
     return layout(fig, "Loss as the learning rate rises", height=300, xaxis_title="learning rate (log scale)",
                   legend=dict(orientation="h", y=-0.3))
+
+
+def health_histograms(reading: dict) -> go.Figure:
+    """One row per weighted layer: the histogram of its weights, then of its gradients."""
+    from plotly.subplots import make_subplots
+
+    layers = reading["layers"]
+    fig = make_subplots(rows=len(layers), cols=2, horizontal_spacing=0.08, vertical_spacing=0.5 / max(len(layers), 1),
+                        subplot_titles=[f"{l['name']}: {what}" for l in layers for what in ("weights", "gradients")])
+    for row, layer in enumerate(layers, start=1):
+        for col, (what, color) in enumerate((("weights", BLUE), ("grads", ORANGE)), start=1):
+            h = layer[what]
+            n = len(h["counts"])
+            width = (h["hi"] - h["lo"]) / n
+            centres = [h["lo"] + width * (i + 0.5) for i in range(n)]
+            fig.add_trace(go.Bar(x=centres, y=h["counts"], width=width, marker_color=color, showlegend=False,
+                                 hovertemplate="%{x:.2e}: %{y}<extra></extra>"), row=row, col=col)
+    fig.update_xaxes(tickformat=".0e", nticks=5)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_annotations(font_size=12)
+    return layout(fig, f"Weights and gradients at step {reading['step']:,}", height=130 * len(layers) + 60)
+
+
+def health_history(history: list[dict]) -> tuple[go.Figure, go.Figure]:
+    """The update ratio of each layer (log scale, with the healthy band) and the share of dead
+    units after each layer, over the run."""
+    x = [h["epoch"] for h in history]
+    colours = [BLUE, ORANGE, GREEN, GREY, "#7048e8", "#d6336c", "#0c8599", "#5c940d"]
+    ratio, dead = go.Figure(), go.Figure()
+    for i, name in enumerate(history[-1]["update_ratio"] if history else ()):
+        ratio.add_trace(go.Scatter(x=x, y=[h["update_ratio"].get(name) for h in history], mode="lines+markers",
+                                   name=name, line=dict(color=colours[i % len(colours)])))
+    for i, name in enumerate(history[-1]["dead"] if history else ()):
+        dead.add_trace(go.Scatter(x=x, y=[h["dead"].get(name) for h in history], mode="lines+markers",
+                                  name=name, line=dict(color=colours[i % len(colours)])))
+    ratio.add_hrect(y0=1e-4, y1=3e-2, fillcolor=GREEN, opacity=0.08, line_width=0)
+    ratio.update_yaxes(type="log", tickformat=".0e")
+    dead.update_yaxes(tickformat=".0%", range=[0, 1])
+    legend = dict(orientation="h", y=-0.3)
+    return (layout(ratio, "Update size / weight size, per step", xaxis_title="epoch", legend=legend),
+            layout(dead, "Units that never fired on the batch", xaxis_title="epoch", legend=legend))

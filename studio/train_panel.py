@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_core.jobs import default_runner
 
-from . import picker, train_charts
+from . import health_panel, picker, train_charts
 from .nav import BY_TITLE
 from .text import duration
 
@@ -56,6 +56,9 @@ def render_job(job) -> bool:
         c = st.columns(2)
         c[0].plotly_chart(loss_fig, key="live_loss")
         c[1].plotly_chart(acc_fig, key="live_acc")
+    if snap["health"] is not None or not job.finished:
+        if st.toggle("Inside the network: weights, gradients and dead units", key="job_health"):
+            health_panel.show(snap["health"], snap["health_history"], key="job-health")
     if job.finished:
         show_result(job, snap)
     return job.finished

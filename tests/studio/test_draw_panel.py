@@ -32,8 +32,11 @@ def test_activation_maps_panel_shows_each_conv_block_when_toggled():
     assert not at.exception and not at.markdown  # nothing computed until asked
     at.toggle(key="draw-activations").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
-    assert [m.value for m in at.markdown] == ["**Conv block 1**: 16 maps of 14x14",
-                                              "**Conv block 2**: 32 maps of 7x7"]
+    from mnist_core.config import preset_config
+
+    first, second = preset_config("bundled").model_kwargs["channels"]  # the bundled model's blocks
+    assert [m.value for m in at.markdown] == [f"**Conv block 1**: {first} maps of 14x14",
+                                              f"**Conv block 2**: {second} maps of 7x7"]
 
 
 def test_draw_logic_reads_real_digits_and_guards_blank_canvases(real_env):

@@ -141,3 +141,27 @@ def test_the_lr_finder_sweeps_the_form_model_and_one_click_puts_its_rate_in_the_
     assert float(at.text_input(key="cfg_lr").value) == pytest.approx(result["suggestion"], rel=0.05)
     assert at.selectbox(key="train_preset").value == "custom"  # the form was edited
     assert started(at).lr == pytest.approx(result["suggestion"], rel=0.05)  # and it trains with it
+
+
+def test_the_live_run_shows_inside_the_network_and_its_knob_turns_the_rate(app_env, runner):
+    from tests.support import wait_for
+
+    at = open_page("train")
+    job = start_job(at, model="mlp", epochs=200, batch_size=16, schedule="constant", lr="1e-3")
+    try:
+        assert wait_for(lambda: len(job.snapshot()["health_history"]) >= 2, timeout=120)
+        at.run()
+        at.toggle(key="job_health").set_value(True).run()
+        assert_no_crash(at)
+        shown = texts(at.warning) + texts(at.success)
+        assert "every layer looks healthy" in shown or "units after" in shown, shown
+        charts = [c for c in at.get("plotly_chart")]
+        assert len(charts) >= 5  # loss, accuracy, update ratio, dead units, histograms
+        knob_key = f"job_lr_knob-{job.snapshot()['run_id']}"
+        at.select_slider(key=knob_key).set_value(0.1).run()
+        assert job.knob.value == 0.1
+        assert wait_for(lambda: job.snapshot()["lr_changes"], timeout=60)
+        assert job.snapshot()["lr_changes"][0]["lr"] == pytest.approx(1e-4)
+    finally:
+        job.stop()
+        job.wait(60)
