@@ -12,10 +12,7 @@ fork server and the training workers; PSS summed, so shared pages count once, sa
 p50 and p95 while the trainings run, and every error seen on any page.
 
 `--server-python` runs the server with another interpreter: a virtual environment with the
-CPU-only torch measures what Streamlit Community Cloud would hold. `--browser-nice N` runs
-Chromium (and this driver) N steps below the server's priority: in a class the browsers run
-on the students' machines, not on the server's 2 cores, and a niced Chromium here takes only
-the CPU the server leaves. A benchmark, not a test.
+CPU-only torch measures what Streamlit Community Cloud would hold. A benchmark, not a test.
 """
 from __future__ import annotations
 
@@ -149,12 +146,9 @@ def main(argv=None) -> int:
     p.add_argument("--sessions", type=int, default=30)
     p.add_argument("--trainings", type=int, default=2)
     p.add_argument("--server-python", default=sys.executable)
-    p.add_argument("--browser-nice", type=int, default=0, metavar="N",
-                   help="run Chromium N steps below the server's priority (0-19)")
     args = p.parse_args(argv)
     results: dict = {"sessions": args.sessions, "trainings": args.trainings,
-                     "server_python": args.server_python, "browser_nice": args.browser_nice,
-                     "load_before": os.getloadavg()}
+                     "server_python": args.server_python, "load_before": os.getloadavg()}
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mnist-load-") as tmp:
         env = {"MNIST_DATA_DIR": str(mnist_dir()), "MNIST_RUNS_DIR": f"{tmp}/runs",
@@ -162,8 +156,6 @@ def main(argv=None) -> int:
                "MNIST_THREADS": os.environ.get("MNIST_THREADS", "")}
         server = AppServer(Path.cwd(), env, Path(tmp) / "server.log", python=args.server_python)
         server.wait_healthy()
-        if args.browser_nice:  # after the server started: it keeps its priority, Chromium inherits ours
-            os.nice(args.browser_nice)
         sampler = MemorySampler(server.proc.pid)
         sampler.start()
         started = time.perf_counter()
@@ -227,8 +219,7 @@ def report(r: dict) -> None:
     print("at the peak, PSS by process: " + ", ".join(f"{k}: {v:.0f} MB" for k, v in r["at_peak_mb"].items()))
     for e in r["errors"]:
         print(" -", e)
-    nice = f"; Chromium at nice {r['browser_nice']}" if r.get("browser_nice") else ""
-    print(f"\n{r['sessions']} sessions, {r['trainings']} training{nice}; server: {r['server_python']}; "
+    print(f"\n{r['sessions']} sessions, {r['trainings']} training; server: {r['server_python']}; "
           f"{r['seconds']:.0f} s; load average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f}")
 
 

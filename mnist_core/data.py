@@ -138,6 +138,22 @@ def augment(x01: torch.Tensor, generator: torch.Generator, degrees: float = 10.0
     return out
 
 
+def training_view(x01: torch.Tensor, augment_on: bool, distort: bool,
+                  generator: torch.Generator) -> torch.Tensor:
+    """What the network is shown of a batch (N,1,28,28) in [0,1]: the digits as stored, or their
+    augmented copies (`distort` implies the plain augmentation too)."""
+    if augment_on or distort:
+        return augment(x01, generator, distort=distort)
+    return x01
+
+
+def augmentation_preview(images: torch.Tensor, augment_on: bool, distort: bool, seed: int = 0) -> torch.Tensor:
+    """uint8 digits (N,28,28) as one training batch would show them to the network, as uint8."""
+    x = images.float().div(255).unsqueeze(1)
+    out = training_view(x, augment_on, distort, torch.Generator().manual_seed(seed))
+    return out.squeeze(1).clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
 SHEAR_DEGREES = 25.0
 DISTORT_SHARE = 0.5  # of the images in a batch, the rest only rotated, shifted and scaled
 ELASTIC_ALPHA, ELASTIC_SIGMA = 34.0, 4.0  # Simard et al. 2003, in 28-pixel units

@@ -9,7 +9,7 @@ from .data import DatasetSpec, normalise
 
 # Chunks of 1000 are as fast as 2000 on the CPU. The CNN's activations for 2000 images raised
 # a training job's peak memory by 80 to 120 MB, past Community Cloud's 1 GB (docs/reliability.md).
-BATCH = 1000
+BATCH = 250
 
 
 @torch.inference_mode()

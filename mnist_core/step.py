@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import TrainConfig
-from .data import augment, normalise
+from .data import normalise, training_view
 
 # A loss this large means the weights have blown up even if it is still finite.
 DIVERGENCE_LOSS = 1e3
@@ -20,9 +20,7 @@ DIVERGENCE_LOSS = 1e3
 def forward_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, c: TrainConfig,
                   spec, aug_gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 batch -> (logits, loss): scale, augment, normalise on whole tensors."""
-    x = xb.float().div_(255).unsqueeze(1)
-    if c.augment or c.distort:
-        x = augment(x, aug_gen, distort=c.distort)
+    x = training_view(xb.float().div_(255).unsqueeze(1), c.augment, c.distort, aug_gen)
     x = normalise(x, spec).contiguous(memory_format=torch.channels_last)
     logits = model(x)
     return logits, F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from mnist_core.data import DATASETS
 from mnist_core.explore import sample_indices, split_summary
-from studio import charts
+from studio import augment_preview, charts
 from studio.data import cached_dataset, dataset_or_help
 from studio import frame
 from studio.images import image_grid
@@ -45,7 +45,7 @@ with frame.page("Data"):
     m[2].metric("Pixel mean", f"{stats['mean']:.4f}")
     m[3].metric("Pixel std", f"{stats['std']:.4f}")
     st.caption(f"Read from `{data.source}`. Pixels are scaled to [0, 1] for mean and std.")
-    samples_tab, stats_tab = st.tabs(["Samples", "Statistics"])
+    samples_tab, stats_tab, augment_tab = st.tabs(["Samples", "Statistics", "Augmentation"])
     with samples_tab:
         c = st.columns([2, 2, 1, 1, 1])
         label = c[0].selectbox(
@@ -98,3 +98,8 @@ with frame.page("Data"):
         left.plotly_chart(charts.class_balance(stats["counts"], classes), key="balance")
         right.plotly_chart(charts.intensity_histogram(stats["histogram"]), key="histogram")
         st.plotly_chart(charts.mean_images(stats["mean_images"], classes), key="means")
+    with augment_tab:
+        a = st.columns(2)
+        augment_on = a[0].checkbox("Augment (random rotation, shift, scale)", value=True, key="data_augment")
+        distort = a[1].checkbox("Distort like other hands", key="data_distort")
+        augment_preview.show(data, augment_on, distort)

@@ -4,7 +4,7 @@ from mnist_core.config import ConfigError
 from mnist_core.estimate import estimate_seconds
 from mnist_core.jobs import JobLimitError, default_runner
 from mnist_core.runs import runs_root
-from studio import frame, identity, lr_finder_panel, state, train_form, train_link, train_panel
+from studio import augment_preview, frame, identity, lr_finder_panel, state, train_form, train_link, train_panel
 from studio.data import dataset_or_help
 from studio.text import duration
 
@@ -50,6 +50,10 @@ with frame.page("Train"):
         st.stop()
     if config is not None:
         train_form.schedule_chart(schedule_slot, config, len(data.train_images))
+    augmenting = st.session_state["cfg_augment"] or st.session_state["cfg_distort"]
+    with st.expander("What the network will see: training digits with this run's augmentation",
+                     expanded=bool(augmenting), icon=":material/visibility:"):
+        augment_preview.show(data, st.session_state["cfg_augment"], st.session_state["cfg_distort"])
     lr_finder_panel.finder(config, data)
     key = config.to_json() if config is not None else None
     busy = job is not None and not job.finished

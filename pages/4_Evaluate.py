@@ -116,6 +116,10 @@ with frame.page("Evaluate"):
         st.success("No mistakes on this split.")
     st.subheader("Robustness")
     evaluate_panel.robustness_section(model, data, model_id=cache_key[:2])
+    st.subheader("Break it")
+    # Behind a toggle: it evaluates copies of the model, which only those who ask should pay for.
+    if st.toggle("Silence units or add noise, on a copy of this model", key="eval_break"):
+        evaluate_panel.break_section(model, data, model_id=cache_key[:2])
     st.subheader("Model internals")
     # Behind a toggle: embedding 2,000 test digits should cost nothing for those who never look.
     if st.toggle("Show first-layer weights and a map of the test embeddings", key="eval_internals"):

@@ -3,7 +3,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from mnist_core.data import DATASETS
 from mnist_core.preprocessing import load_image
-from studio import draw_panel, explain_panel, handwriting_panel, picker
+from studio import draw_panel, explain_panel, fool_panel, handwriting_panel, picker
 from studio import frame
 from studio.frame import shown_errors
 
@@ -58,6 +58,8 @@ def drawing(model, spec, choice) -> None:
     with shown_errors():
         handwriting_panel.save_panel(reading, spec, key="draw")
         draw_panel.activation_maps_panel(model, reading, key="draw")
+    with shown_errors():
+        fool_panel.fool_panel(model, reading, spec, key="draw")
 
 
 with frame.page("Draw"):

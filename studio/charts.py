@@ -226,3 +226,16 @@ def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray,
     fig.update_yaxes(title="PC 2", zeroline=False)
     return layout(fig, "Test embeddings (PCA of the penultimate layer)", height=480,
                    clickmode="event+select", dragmode="zoom")
+
+
+def ablation_lines(curves: dict[str, list[float]], shares) -> go.Figure:
+    """Test accuracy against the share of one layer's units silenced, a line per layer."""
+    fig = go.Figure()
+    for i, (layer, accs) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=list(shares), y=accs, mode="lines+markers", name=layer,
+                                 line=dict(color=CLASS_COLORS[i % len(CLASS_COLORS)]),
+                                 hovertemplate="%{x:.0%} silenced: %{y:.2%}<extra></extra>"))
+    fig.update_xaxes(tickformat=".0%")
+    fig.update_yaxes(tickformat=".0%", range=[0, 1.02])
+    return layout(fig, "Accuracy as a layer loses units", xaxis_title="share of the layer's units silenced",
+                  legend=dict(orientation="h", y=-0.3))

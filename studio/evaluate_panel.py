@@ -146,3 +146,46 @@ def internals_section(model, data: Dataset, model_id, n: int = 2000) -> None:
             st.image(enlarge(data.test_images[pick].numpy(), 140), width=140,
                      caption=f"test #{pick}: label {classes[int(p['labels'][pick])]}, "
                              f"predicted {classes[int(p['preds'][pick])]}")
+
+
+def break_section(model, data: Dataset, model_id, n: int = 2000) -> None:
+    """Silence a share of one layer's units or add noise to its weights, on a copy of the model,
+    and see accuracy and the confusion matrix change; then accuracy against units silenced."""
+    from mnist_core.ablation import SHARES, ablation_curves, broken, noisy_layers, unit_layers
+    from mnist_core.evaluation import evaluate_split
+
+    images, labels = data.test_images[:n], data.test_labels[:n]
+    layers = list(dict.fromkeys(unit_layers(model) + noisy_layers(model)))
+    with st.form("eval_break"):
+        c = st.columns(3)
+        layer = c[0].selectbox("Layer", layers, key="eval_break_layer")
+        share = c[1].slider("Units silenced", 0.0, 1.0, 0.5, 0.05, key="eval_break_share",
+                            help="A random share of the layer's units (channels or neurons) always output zero.")
+        noise = c[2].slider("Noise on its weights (x their spread)", 0.0, 3.0, 0.0, 0.1, key="eval_break_noise",
+                            help="Gaussian noise, as a multiple of the weights' own standard deviation.")
+        go_ = st.form_submit_button(f"Break a copy and test it on {n:,} test digits", icon=":material/bolt:")
+    key = (model_id, data.source, layer, share, noise)
+    if go_:
+        with st.spinner("Breaking a copy of the model and classifying the test digits..."):
+            intact = state.cached(state.BREAK, (model_id, data.source), lambda: evaluate_split(
+                model, images, labels, data.spec))
+            state.store(state.BREAK, key, (intact, evaluate_split(broken(model, layer, share, noise), images,
+                                                                  labels, data.spec)))
+    result = state.cached(state.BREAK, key)
+    if result is not None:
+        intact, hurt = result
+        m = st.columns([1, 3])
+        m[0].metric("Accuracy, broken copy", f"{hurt['accuracy']:.2%}",
+                    delta=f"{(hurt['accuracy'] - intact['accuracy']) * 100:+.2f} points", delta_color="normal")
+        m[0].caption(f"Intact: {intact['accuracy']:.2%}. The saved model is unchanged.")
+        m[1].plotly_chart(charts.confusion(hurt["confusion"].numpy(), list(data.classes), False),
+                          key="eval_break_cm", config={"displayModeBar": False})
+    if st.button("Accuracy against units silenced, layer by layer", key="eval_break_curve",
+                 icon=":material/show_chart:"):
+        with st.spinner(f"Silencing {len(SHARES)} shares of each layer's units in turn..."):
+            state.store(state.ABLATION, (model_id, data.source), ablation_curves(model, images, labels, data.spec))
+    curves = state.cached(state.ABLATION, (model_id, data.source))
+    if curves is not None:
+        st.plotly_chart(charts.ablation_lines(curves, SHARES), key="eval_break_lines")
+        st.caption("A layer whose curve stays high holds spare units; one that falls at once carries "
+                   "everything through few of them.")

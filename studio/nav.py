@@ -23,6 +23,7 @@ ABOUT = {
     "Draw": (":material/draw:", "draw or upload a digit and classify it"),
     "Runs": (":material/folder_open:", "compare, download and delete saved runs"),
     "Class board": (":material/leaderboard:", "everyone's published runs, side by side"),
+    "Experiments": (":material/science:", "eight guided questions, answered by your own runs"),
 }
 
 

@@ -32,6 +32,8 @@ ROBUSTNESS = ("_robustness", 1)
 PROJECTION = ("_internals_projection", 1)
 ESTIMATES = ("train_estimates", 16)  # a few numbers each
 LR_FINDS = ("train_lr_finds", 2)  # 300 numbers each
+BREAK = ("_break", 3)  # the intact and a broken copy's evaluations of 2,000 digits (about 100 kB each)
+ABLATION = ("_ablation", 1)  # a few accuracies per layer
 
 
 def _cache(which: tuple[str, int]) -> OrderedDict:

@@ -177,3 +177,17 @@ def test_an_empty_split_is_refused_naming_the_file(tmp_path):
     folder = write_dataset(tmp_path, tensors, gz=False)
     with pytest.raises(DatasetError, match="t10k-.*holds no .*header counts 0"):
         load_dataset("mnist", folder, allow_download=False)
+
+
+def test_the_augmentation_preview_is_what_training_shows_the_network(real_mnist):
+    from mnist_core.data import augmentation_preview, training_view
+
+    digits = real_mnist.train_images[:10]
+    assert torch.equal(augmentation_preview(digits, False, False), digits)  # off: as stored
+    seen = augmentation_preview(digits, True, False, seed=3)
+    assert seen.dtype == torch.uint8 and seen.shape == digits.shape and not torch.equal(seen, digits)
+    # The same transform, seed for seed, as a training step's (step.forward_batch's) view of them.
+    x = digits.float().div(255).unsqueeze(1)
+    expected = training_view(x, True, False, torch.Generator().manual_seed(3)).squeeze(1)
+    assert (seen.float() / 255 - expected).abs().max() <= 0.5 / 255 + 1e-6
+    assert not torch.equal(augmentation_preview(digits, True, True, seed=3), seen)  # distort adds to it

@@ -111,3 +111,25 @@ def test_nearest_embedding_is_exact(bundled, real_mnist):
 
 
 
+
+
+def test_a_targeted_attack_flips_real_digits_within_its_budget(bundled, real_mnist):
+    from mnist_core.attack import fool
+
+    flipped = 0
+    for i in range(20):
+        x = real_mnist.test_images[i].float() / 255
+        label = int(real_mnist.test_labels[i])
+        target = (label + 1) % 10
+        attack = fool(bundled, x, target, real_mnist.spec, strength=0.3)
+        assert int(attack.before.argmax()) == label  # the model read it right to begin with
+        assert attack.largest_change <= 0.3 + 1e-6  # within the budget...
+        assert attack.fooled.min() >= 0 and attack.fooled.max() <= 1  # ...and still an image
+        assert torch.equal(attack.original, x)
+        if attack.success:
+            flipped += 1
+            assert int(attack.after.argmax()) == target
+            assert 1 <= attack.steps <= 20
+    assert flipped >= 16, flipped  # 28 of 30 flip at 0.3 here; a broken sign flips none
+    weak = fool(bundled, real_mnist.test_images[0].float() / 255, 3, real_mnist.spec, strength=0.01)
+    assert not weak.success and weak.largest_change <= 0.01 + 1e-6

@@ -71,3 +71,30 @@ def test_what_is_not_one_digit_says_so_with_its_best_guess(real_env):
         assert at.metric[0].value == "?"
         caption = texts(at.caption)
         assert "This doesn't look like one digit" in caption and words in caption and "Best guess: " in caption
+
+
+def _fool_app(image):
+    from mnist_core.data import DATASETS
+    from mnist_core.runs import load_model
+    from studio import draw_panel, fool_panel
+
+    model = load_model()[0]
+    fool_panel.fool_panel(model, draw_panel.read(model, image, DATASETS["mnist"]), DATASETS["mnist"], key="draw")
+
+
+def test_fool_it_changes_a_real_drawn_digit_into_the_chosen_one(real_env):
+    from mnist_core.data import load_dataset
+
+    data = load_dataset("mnist", mnist_dir(), allow_download=False)
+    digit, label = data.test_images[0].numpy(), int(data.test_labels[0])  # a 7
+    at = AppTest.from_function(_fool_app, args=(canvas_from_digit(digit),), default_timeout=TIMEOUT).run()
+    assert not at.toggle[0].value and not at.get("image")  # nothing computed until asked
+    at.toggle(key="draw-fool").set_value(True).run()
+    at.selectbox(key="draw-fool-target").set_value(1).run()
+    at.slider(key="draw-fool-strength").set_value(0.3).run()
+    assert_clean(at)
+    images = at.get("image")
+    assert len(images) == 3  # yours, the change, the changed digit
+    captions = str([e.proto for e in images])
+    assert f"yours: read as {label}" in captions and "changed: read as 1" in captions, captions
+    assert "the model reads 1" in texts(at.success)

@@ -51,7 +51,8 @@ def test_data_filters_and_paging(real_env):
     at.selectbox(key="data_label").set_value(3).run()
     at.number_input(key="data_page").set_value(2).run()
     assert_clean(at)
-    captions = [c for img in at.get("image") for c in img.captions]
+    # The Samples tab's digits ("#index: class"); the Augmentation tab has its own.
+    captions = [c for img in at.get("image") for c in img.captions if c.startswith("#")]
     assert captions and all(c.endswith(": 3") for c in captions)
     at.radio(key="data_split").set_value("test").run()  # resets the page, keeps it in range
     assert at.number_input(key="data_page").value == 1
@@ -317,3 +318,70 @@ def test_stopping_a_head_to_head_gives_no_verdict(real_env):
     assert_clean(at)
     assert "No verdict" in texts(at.info) and not at.success
     assert not at.button(key="h2h_start").disabled
+
+
+def test_data_and_train_preview_the_augmentation_as_its_settings_change(real_env):
+    from tests.support import open_page
+
+    at = open_page("data")
+    assert_clean(at)
+    at.checkbox(key="data_distort").check().run()
+    assert_clean(at)
+    assert any("slanted, bent and re-stroked" in c.value for c in at.caption)
+    at.checkbox(key="data_augment").uncheck().run()
+    at.checkbox(key="data_distort").uncheck().run()
+    assert any("Augmentation is off" in c.value for c in at.caption)
+    train = open_page("train")
+    assert any("Augmentation is off" in c.value for c in train.caption)
+    train.checkbox(key="cfg_augment").check().run()
+    assert_clean(train)
+    assert any("rotated, shifted and scaled" in c.value for c in train.caption)
+
+
+def test_an_experiment_link_opens_it_and_a_finished_run_explains_the_answer(real_env, tmp_path, monkeypatch):
+    from mnist_core.data import load_dataset
+    from mnist_core.experiments import BY_SLUG
+    from mnist_core.recorder import record
+    from mnist_core.training import Trainer
+    from tests.support import open_page
+
+    experiment = BY_SLUG["linear-ceiling"]
+    at = open_page("experiments", {"experiment": "linear-ceiling"})
+    assert_clean(at)
+    opened = [e for e in at.expander if e.proto.expanded]
+    assert len(opened) == 1 and experiment.title in opened[0].label  # the teacher's link opens that one
+    links = [p for p in at.get("page_link") if "Set it up" in p.proto.label]
+    assert len(links) == 8
+    assert "no finished run of this experiment yet" in texts(at.caption).lower()
+    # Its link's settings are exactly the experiment's: the Train page opened with them trains it.
+    train = open_page("train", {"model": "logreg", **experiment.config.to_query()})
+    assert_clean(train)
+    data = load_dataset("mnist", mnist_dir(), allow_download=False)
+    list(record(Trainer(experiment.config, data), real_env, label="a student's run"))
+    from studio import experiments_panel
+
+    experiments_panel._runs.clear()  # the page reads the runs folder at most every 5 s
+    at = open_page("experiments", {"experiment": "linear-ceiling"})
+    at.radio(key="exp_guess-linear-ceiling").set_value(experiment.choices[0]).run()
+    assert_clean(at)
+    assert "Right." in texts(at.success) and "single linear layer" in texts(at.success)
+    at.radio(key="exp_guess-linear-ceiling").set_value(experiment.choices[1]).run()
+    assert "Not quite: your run says *about 92%*" in texts(at.info)
+
+
+def test_break_it_evaluates_a_broken_copy_and_leaves_the_model_alone(real_env):
+    from tests.support import open_page
+
+    at = open_page("evaluate")
+    at.toggle(key="eval_break").set_value(True).run()
+    at.selectbox(key="eval_break_layer").set_value("conv 2")
+    at.slider(key="eval_break_share").set_value(0.9)
+    at.button[[b.label for b in at.button].index(next(b.label for b in at.button if "Break a copy" in b.label))].click().run()
+    assert_clean(at)
+    broken = next(m for m in at.metric if m.label == "Accuracy, broken copy")
+    assert float(broken.value.rstrip("%")) < 90 and broken.delta.startswith("-")
+    intact = next(m for m in at.metric if m.label == "Accuracy")
+    assert float(intact.value.rstrip("%")) > 99  # the page's own model is untouched
+    at.button(key="eval_break_curve").click().run()
+    assert_clean(at)
+    assert any("Accuracy as a layer loses units" in str(c.proto.spec) for c in at.get("plotly_chart"))
