@@ -10,7 +10,7 @@ with frame.page("Experiments"):
                 "come back: once a run of it has finished, the answer is explained from that run's own numbers.")
     picked = st.query_params.get("experiment")  # a teacher's link to one experiment opens it
     for experiment in EXPERIMENTS:
-        experiment_box = st.expander(f"**{experiment.title}**: {experiment.question}",
+        experiment_box = st.expander(f"**{experiment.title}**",
                                      expanded=experiment.slug == picked, icon=":material/science:")
         with experiment_box, frame.shown_errors():
             experiments_panel.show(experiment)
