@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_core train | lrfind | headtohead | evaluate | predict | runs | export | bundle."""
+"""Command line: python -m mnist_core train | continue | lrfind | headtohead | evaluate | predict | runs | export | bundle."""
 from __future__ import annotations
 
 import argparse
@@ -40,12 +40,31 @@ def cmd_train(args) -> int:
     config = config_from_args(args)
     data = load_dataset(config.dataset, args.data_dir)
     trainer = Trainer(config, data)
-    bar = ProgressLine()
     print(f"training {config.model} on {data.spec.title} from {data.source} "
           f"({trainer.device}); run folder under {runs_root(args.runs_dir)}", file=sys.stderr)
+    return _drive(trainer, record(trainer, args.runs_dir, args.label or ""), args.runs_dir)
+
+
+def cmd_continue(args) -> int:
+    from .recorder import RunRecorder
+
+    path = _model_source(args)
+    if path == BUNDLED_DIR or path.resolve().parent == BUNDLED_DIR.resolve().parent and path.name == "bundled":
+        raise RunError("the bundled model cannot be continued: train a new run from the 'bundled' preset")
+    config = TrainConfig.from_dict(load_run(path).config)
+    data = load_dataset(config.dataset, args.data_dir)
+    trainer = Trainer.continued(path, args.epochs, data)
+    print(f"continuing {path.name} from epoch {trainer.epochs_done:g} for {args.epochs} more epoch(s)",
+          file=sys.stderr)
+    recorder = RunRecorder(trainer, continuing=path)
+    return _drive(trainer, record(trainer, recorder=recorder), args.runs_dir)
+
+
+def _drive(trainer: Trainer, events, runs_dir) -> int:
+    """Run a recorded trainer with a progress line; Ctrl-C stops it and keeps what it learned."""
+    bar = ProgressLine()
     end = {}
     run_id = None
-    events = record(trainer, args.runs_dir, args.label or "")
     try:
         for e in events:
             run_id = e["run_id"]
@@ -67,7 +86,7 @@ def cmd_train(args) -> int:
                 [[h["epoch"], f"{h['train_loss']:.4f}", f"{h['train_acc']:.2%}", f"{h['test_loss']:.4f}",
                   f"{h['test_acc']:.2%}", f"{h['elapsed']:.1f}"] for h in trainer.history])
     print(f"status: {end.get('status')}  {end.get('message', '')}")
-    print(f"run: {runs_root(args.runs_dir) / run_id if run_id else '-'}")
+    print(f"run: {runs_root(runs_dir) / run_id if run_id else '-'}")
     return 0 if end.get("status") == "completed" else 3
 
 
@@ -258,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--label", help="a name to show for the run")
     _config_flags(t)
     t.set_defaults(func=cmd_train)
+
+    co = sub.add_parser("continue", help="train a saved run for more epochs, appending to its curves")
+    co.add_argument("--run", required=True, help="run id or folder")
+    co.add_argument("--epochs", type=int, default=1, help="epochs to add (a fresh schedule over them)")
+    co.set_defaults(func=cmd_continue)
 
     lf = sub.add_parser("lrfind", help="learning-rate finder: loss against a rising rate, and a suggestion")
     lf.add_argument("--preset", choices=sorted(PRESETS), help="start from a preset; flags override it")

@@ -23,9 +23,9 @@ from pathlib import Path
 import torch.multiprocessing  # noqa: F401 - registers the pickling that shares tensors' memory
 
 from . import worker
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import Dataset
-from .runs import mark_failed, runs_root
+from .runs import RunError, load_run, mark_failed, runs_root
 from .errors import JobLimitError  # noqa: F401  (defined there, torch-free)
 
 FINISHED = ("completed", "stopped", "diverged", "failed")
@@ -39,6 +39,7 @@ class Job:
     label: str = ""
     owner: dict = field(default_factory=dict)  # owner and owner_name, for its run's summary
     origin: str = ""  # the page that started it ("train", "race"), to find it again on reload
+    continuing: str | None = None  # a saved run's folder that this job takes on to config.epochs
     status: str = "queued"  # queued, starting, running, paused, then one of FINISHED
     message: str = ""
     run_id: str | None = None
@@ -130,6 +131,7 @@ class Job:
             kind = event["kind"]
             if kind == "start":
                 self.params, self.device = event["params"], event["device"]
+                self.epochs = list(event.get("history", []))  # a continued run's earlier epochs
             elif kind == "batch":
                 self.batches.append(event)
                 self.progress, self.elapsed = event["progress"], event["elapsed"]
@@ -196,7 +198,7 @@ class Job:
                 self.status, self.message = "starting", "loading data and building the model"
             if mode == "thread":
                 self._finish(*worker.start(self.config, data, runs_dir, self.label, self._receive,
-                                           self._stop, self._resume, self.owner, self.knob))
+                                           self._stop, self._resume, self.owner, self.knob, self.continuing))
             else:
                 self._run_in_process(data, runs_dir)
         except Exception as exc:  # noqa: BLE001 - the thread must never die silently
@@ -219,7 +221,7 @@ class Job:
             process = ctx.Process(
                 target=worker.work, name=f"train-{self.config.model}", daemon=True,
                 args=(self.config, shared, str(runs_root(runs_dir)), self.label, there, stop,
-                      resume, dict(os.environ), self.owner, knob))
+                      resume, dict(os.environ), self.owner, knob, self.continuing))
             with _main_hidden():
                 process.start()
             return process
@@ -377,8 +379,26 @@ class JobRunner:
         """Queue a job; raises JobLimitError when too many are waiting or running."""
         return self.submit_in_turn([(config, label)], data, runs_dir, owner, origin)[0]
 
+    def submit_continue(self, run_dir, extra_epochs: int, data: Dataset | None = None, runs_dir=None,
+                        owner: dict | None = None, origin: str = "") -> Job:
+        """Queue a job that takes a saved run on for `extra_epochs` more epochs, in its own folder
+        (mnist_core.training.Trainer.continued); its label and config are the run's."""
+        run = load_run(run_dir)
+        if run.damaged or not run.metrics:
+            raise RunError(f"{run_dir} cannot be continued: {run.damaged or 'it has no completed epoch'}")
+        if run.summary.get("status") == "running":
+            raise RunError(f"{run.path.name} is still training: wait for it to finish first")
+        if not 1 <= int(extra_epochs) <= 1000:
+            raise ConfigError("epochs", f"continue for 1 to 1000 more epochs, got {extra_epochs}")
+        config = TrainConfig.from_dict(run.config).replace(
+            epochs=math.floor(run.metrics[-1]["epoch"]) + int(extra_epochs))
+        job = self.submit_in_turn([(config, run.summary.get("label", ""))], data, runs_dir, owner, origin,
+                                  continuing=str(run.path))[0]
+        return job
+
     def submit_in_turn(self, items: list[tuple[TrainConfig, str]], data: Dataset | None = None,
-                       runs_dir=None, owner: dict | None = None, origin: str = "") -> list[Job]:
+                       runs_dir=None, owner: dict | None = None, origin: str = "",
+                       continuing: str | None = None) -> list[Job]:
         """Queue (config, label) jobs that train one after the other, each once the one before
         has finished; all are accepted or, with JobLimitError, none."""
         with self._lock:
@@ -387,7 +407,7 @@ class JobRunner:
                 raise JobLimitError(
                     f"{len(self._jobs)} training jobs are already running or queued on this "
                     f"server (limit {self.max_jobs}); wait for one to finish or stop one")
-            jobs = [Job(config=config, label=label, owner=dict(owner or {}), origin=origin)
+            jobs = [Job(config=config, label=label, owner=dict(owner or {}), origin=origin, continuing=continuing)
                     for config, label in items]
             self._jobs.extend(jobs)
         for before, job in zip([None, *jobs], jobs):

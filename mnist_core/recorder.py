@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Iterator
 
 from .fsfault import describe as describe_fs_error
 from .models import count_parameters
-from .runs import (RunError, clean_label, mark_active, new_run_id, now, runs_root, save_checkpoint,
-                   write_json)
+from .runs import (RunError, clean_label, mark_active, new_run_id, now, read_json, runs_root,
+                   save_checkpoint, write_json)
 from .training import Trainer
 from .versions import versions
 
@@ -20,24 +21,37 @@ HEARTBEAT_SECONDS = 5.0
 class RunRecorder:
     """Writes one run folder from a Trainer's events."""
 
-    def __init__(self, trainer: Trainer, root=None, label: str = "", owner: dict | None = None):
+    def __init__(self, trainer: Trainer, root=None, label: str = "", owner: dict | None = None,
+                 continuing=None):
+        """A new run folder under root; or, with `continuing` (a run folder), that run's folder
+        again, for a Trainer.continued() run that appends its epochs."""
         self.trainer = trainer
-        self.root = runs_root(root)
-        self.run_id = new_run_id(trainer.config.model)
-        self.path = self.root / self.run_id
-        self.path.mkdir(parents=True, exist_ok=False)
-        self.label = clean_label(label)
         self._last_beat = 0.0
         c = trainer.config
-        self.summary = {
-            "run_id": self.run_id, "label": self.label, "status": "running", "message": "",
-            "model": c.model, "dataset": c.dataset, "params": count_parameters(trainer.model),
-            "epochs": c.epochs, "epochs_done": 0, "best_test_acc": None, "final_test_acc": None,
-            "final_test_loss": None, "duration_s": 0.0, "device": str(trainer.device),
-            "started": now(), "updated": now(), "versions": versions(),
-            "pid": os.getpid(), "heartbeat": time.time(),
-            **(owner or {}),  # owner and owner_name (mnist_core.ownership); none from the CLI
-        }
+        if continuing is not None:
+            self.path = Path(continuing)
+            self.root, self.run_id = self.path.parent, self.path.name
+            self.summary = read_json(self.path / "summary.json")
+            self.label = self.summary.get("label", "")
+            self.summary.update(
+                status="running", message="", epochs=c.epochs, pid=os.getpid(), heartbeat=time.time(),
+                continued=self.summary.get("continued", []) + [
+                    {"from_epoch": trainer.epochs_done, "epochs": c.epochs - trainer.first_epoch + 1, "at": now()}])
+        else:
+            self.root = runs_root(root)
+            self.run_id = new_run_id(c.model)
+            self.path = self.root / self.run_id
+            self.path.mkdir(parents=True, exist_ok=False)
+            self.label = clean_label(label)
+            self.summary = {
+                "run_id": self.run_id, "label": self.label, "status": "running", "message": "",
+                "model": c.model, "dataset": c.dataset, "params": count_parameters(trainer.model),
+                "epochs": c.epochs, "epochs_done": 0, "best_test_acc": None, "final_test_acc": None,
+                "final_test_loss": None, "duration_s": 0.0, "device": str(trainer.device),
+                "started": now(), "updated": now(), "versions": versions(),
+                "pid": os.getpid(), "heartbeat": time.time(),
+                **(owner or {}),  # owner and owner_name (mnist_core.ownership); none from the CLI
+            }
         write_json(self.path / "config.json", c.to_dict())
         write_json(self.path / "summary.json", self.summary)
         mark_active(self.run_id, True)

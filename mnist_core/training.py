@@ -72,11 +72,40 @@ class Trainer:
         self.used = 0.0  # share of the time budget trained
         self.probes: list[dict] = []  # a budgeted run's test checks
         self._open_epoch: tuple | None = None  # the epoch under way: what a stop would keep
+        self.first_epoch = 1  # a continued run starts after the epochs it already has
         self.lr_scale = 1.0  # the live knob: the schedule's rate times this
         self._asked_scale: float | None = None  # a knob change waiting for the next step
         # The user's digits this run trained on (count, per class, fingerprint): the set on
         # disk may change afterwards, and the run should say which one it saw.
         self.handwriting_set: dict | None = None
+
+    @classmethod
+    def continued(cls, run_dir, extra_epochs: int, data: Dataset | None = None, data_dir=None) -> "Trainer":
+        """A trainer that goes on from a saved run's checkpoint for `extra_epochs` more epochs:
+        its weights, optimizer state, history, step count and clock, a fresh schedule over the
+        added epochs. The run's config then counts every epoch, old and new."""
+        from .runs import RunError, load_checkpoint
+
+        state = load_checkpoint(run_dir)
+        if "optimizer_state" not in state or not state.get("history"):
+            raise RunError(f"{run_dir} cannot be continued: its checkpoint keeps no optimizer state "
+                           "(the bundled model's is dropped); train a new run from its settings instead")
+        old = TrainConfig.from_dict(state["config"])
+        if old.time_budget:
+            raise ConfigError("time_budget", "a run with a time budget cannot be continued: train a new run")
+        if not 1 <= int(extra_epochs) <= 1000:
+            raise ConfigError("epochs", f"continue for 1 to 1000 more epochs, got {extra_epochs}")
+        done = math.floor(state["history"][-1]["epoch"])  # a stopped part-epoch is redone in full
+        trainer = cls(old.replace(epochs=done + int(extra_epochs)), data, data_dir)
+        trainer.model.load_state_dict(state["model_state"])
+        trainer.optimizer.load_state_dict(state["optimizer_state"])
+        trainer.history = list(state["history"])
+        last = trainer.history[-1]
+        trainer.epochs_done, trainer.first_epoch = last["epoch"], done + 1
+        trainer.step_count = int(last.get("step", 0))
+        trainer.clock.spent = float(last.get("elapsed", 0.0))
+        trainer.eval_seconds = trainer.clock.spent - float(last.get("train_seconds", trainer.clock.spent))
+        return trainer
 
     @property
     def active_seconds(self) -> float:
@@ -124,14 +153,17 @@ class Trainer:
         images, labels = self._training_set()
         test = self.data.test_images.to(self.device), self.data.test_labels.to(self.device)
         steps_per_epoch = math.ceil(len(images) / c.batch_size)
-        self.scheduler = make_scheduler(self.optimizer, c, steps_per_epoch)
+        # A continued run gets a schedule of its own over the epochs it adds (a one-cycle warms
+        # up and anneals again, as fast.ai's fit_one_cycle does on each call).
+        self.scheduler = make_scheduler(self.optimizer, c.replace(epochs=c.epochs - self.first_epoch + 1),
+                                        steps_per_epoch)
         if c.time_budget and c.schedule == "onecycle":
             self._set_lr(clock_onecycle_lr(c.lr, 0.0))
         yield self._start_event(len(images), len(test[1]), steps_per_epoch)
         self.clock.start()
         epoch = 1
         try:
-            for epoch in range(1, c.epochs + 1):
+            for epoch in range(self.first_epoch, c.epochs + 1):
                 stats = yield from self._train_epoch(epoch, images, labels, test, steps_per_epoch)
                 partial = self.out_of_time and stats.seen < len(images)
                 yield from self._paused(self._epoch_event(epoch, stats, len(images), test, partial))
@@ -261,6 +293,8 @@ class Trainer:
                  "total_steps": steps_per_epoch * self.config.epochs}
         if self.handwriting_set is not None:
             event["handwriting_set"] = dict(self.handwriting_set)
+        if self.first_epoch > 1:  # a continued run: the epochs it already had, for its curves
+            event["history"] = list(self.history)
         return event
 
     def _batch_event(self, epoch: int, stats: EpochStats, reported, steps_per_epoch: int) -> dict:

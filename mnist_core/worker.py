@@ -13,12 +13,15 @@ Messages from `work` to the job, over a pipe:
 """
 from __future__ import annotations
 
+import math
 import os
 import traceback
 
 from .data import Dataset, load_dataset
 from .fsfault import describe as describe_fs_error
+from .config import ConfigError
 from .recorder import RunRecorder, record
+from .runs import RunError, load_run
 from .training import Trainer
 
 
@@ -32,7 +35,7 @@ def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume, knob=None
     is set, and follow `knob.value`, the live learning-rate factor (a shared number).
     Returns ("stopped", message) after a stop, else None (the end event said it all)."""
     events = record(trainer, recorder=recorder)
-    sent_epochs, ended = 0, False
+    sent_epochs, ended = len(trainer.history), False  # a continued run has some already
     try:
         for event in events:
             emit(event)
@@ -56,14 +59,18 @@ def drive(trainer: Trainer, recorder: RunRecorder, emit, stop, resume, knob=None
 
 
 def start(config, data, runs_dir, label: str, emit, stop, resume, owner: dict | None = None,
-          knob=None) -> tuple[str, str]:
-    """One run from config to its final (status, message); `emit` gets ("run", ...) and
-    ("event", ...) messages. Never raises: a failure is a status."""
+          knob=None, continuing: str | None = None) -> tuple[str, str]:
+    """One run from config to its final (status, message), or, with `continuing` (a run folder),
+    that run taken on to config's epochs; `emit` gets ("run", ...) and ("event", ...) messages.
+    Never raises: a failure is a status."""
     try:
         if isinstance(data, tuple):
             data = load_dataset(*data, allow_download=False)
-        trainer = Trainer(config, data)
-        recorder = RunRecorder(trainer, runs_dir, label, owner)
+        if continuing:
+            trainer = Trainer.continued(continuing, config.epochs - math.floor(_done(continuing)), data)
+        else:
+            trainer = Trainer(config, data)
+        recorder = RunRecorder(trainer, runs_dir, label, owner, continuing=continuing)
         emit(("run", recorder.run_id, str(recorder.path)))
         stopped = drive(trainer, recorder, lambda event: emit(("event", event)), stop, resume, knob)
         if stopped:
@@ -71,21 +78,29 @@ def start(config, data, runs_dir, label: str, emit, stop, resume, owner: dict | 
         return recorder.summary["status"], recorder.summary.get("message", "")
     except OSError as exc:  # the run folder could not be made or written
         return "failed", describe_fs_error(exc)
+    except (RunError, ConfigError) as exc:  # a run that cannot be continued, said plainly
+        return "failed", str(exc)
     except Exception as exc:  # noqa: BLE001 - a run must never die silently
         if os.environ.get("MNIST_DEBUG"):
             traceback.print_exc()
         return "failed", f"{type(exc).__name__}: {exc}"
 
 
+def _done(run_dir) -> float:
+    """Epochs a saved run has, from its last metrics line."""
+    metrics = load_run(run_dir).metrics
+    return metrics[-1]["epoch"] if metrics else 0
+
+
 def work(config, data, runs_dir, label: str, conn, stop, resume, env: dict, owner: dict | None = None,
-         knob=None) -> None:
+         knob=None, continuing: str | None = None) -> None:
     """Body of a worker process."""
     # A fork server started before a setting changed would otherwise train with the old one.
     os.environ.clear()
     os.environ.update(env)
     lower_priority()
     try:
-        status, message = start(config, data, runs_dir, label, conn.send, stop, resume, owner, knob)
+        status, message = start(config, data, runs_dir, label, conn.send, stop, resume, owner, knob, continuing)
         conn.send(("finish", status, message, peak_mb()))
     except (BrokenPipeError, EOFError):  # the server went away; nobody is listening
         pass

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_core.jobs import default_runner
 
-from . import health_panel, picker, train_charts
+from . import health_panel, picker, state, train_charts
 from .nav import BY_TITLE
 from .text import duration
 
@@ -123,3 +123,32 @@ def show_result(job, snap) -> None:
     c[1].page_link(BY_TITLE["Evaluate"].file, label="Evaluate it", icon=":material/fact_check:")
     if in_use:
         st.caption("This model is now used by Evaluate and Draw.")
+    if status in ("completed", "stopped") and snap["run_path"] and not snap["config"].get("time_budget"):
+        continue_controls(snap)
+
+
+def continue_controls(snap) -> None:
+    """"+N epochs": the same run trains on from its checkpoint, its curves extended."""
+    from mnist_core.config import ConfigError
+    from mnist_core.jobs import JobLimitError
+    from mnist_core.runs import RunError, runs_root
+
+    from . import identity
+    from .data import dataset_or_help
+
+    c = st.columns([1, 2, 3], vertical_alignment="bottom")
+    more = c[0].number_input("More epochs", 1, 100, 1, key="job_more_epochs")
+    if c[1].button(f"Continue for {more} more epoch{'s' if more > 1 else ''}", key="job_continue",
+                   icon=":material/fast_forward:",
+                   help="Trains this same run on from its last checkpoint, with its optimizer's state and "
+                        "a fresh learning-rate schedule over the added epochs; the curves go on."):
+        data = dataset_or_help(snap["config"]["dataset"])
+        if data is None:
+            return
+        try:
+            st.session_state[state.TRAIN_JOB] = default_runner().submit_continue(
+                snap["run_path"], int(more), data, runs_root(), owner=identity.current().owner(), origin="train")
+        except (JobLimitError, RunError, ConfigError) as exc:
+            st.warning(str(exc), icon=":material/hourglass:")
+            return
+        st.rerun(scope="app")

@@ -165,3 +165,24 @@ def test_the_live_run_shows_inside_the_network_and_its_knob_turns_the_rate(app_e
     finally:
         job.stop()
         job.wait(60)
+
+
+def test_a_finished_run_continues_for_more_epochs_in_the_same_folder(app_env, runner):
+    from mnist_core.runs import load_run
+    from tests.support import wait_for
+
+    at = open_page("train")
+    first = start_job(at, model="mlp", epochs=2, batch_size=32, train_subset=1000)
+    assert first.wait(120) and first.snapshot()["status"] == "completed"
+    at.run()
+    at.number_input(key="job_more_epochs").set_value(2).run()
+    at.button(key="job_continue").click().run()
+    assert_no_crash(at)
+    job = at.session_state["train_job"]
+    assert job is not first and job.continuing == first.snapshot()["run_path"]
+    assert job.wait(120) and job.snapshot()["status"] == "completed", job.snapshot()["message"]
+    assert [e["epoch"] for e in job.snapshot()["epochs"]] == [1, 2, 3, 4]  # the curves go on
+    assert [m["epoch"] for m in load_run(job.continuing).metrics] == [1, 2, 3, 4]
+    at.run()
+    assert_no_crash(at)
+    assert "completed 4 epoch(s)" in texts(at.success)
