@@ -8,7 +8,8 @@ from .helpers import assert_clean, choose, goto, screenshot
 
 pytestmark = pytest.mark.browser
 
-GRID_IMAGES = '[data-testid="stTabs"] [data-testid="stImage"]'
+# The Samples tab's grid (the Augmentation tab, rendered in the page too, has digits of its own).
+GRID_IMAGES = '[data-testid="stTabs"] [role="tabpanel"]:has([data-testid="stSelectbox"]) [data-testid="stImage"]'
 
 
 def grid(page) -> tuple[list[str], list[str]]:

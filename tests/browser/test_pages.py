@@ -29,6 +29,7 @@ CONTENT = {
     "draw": "Draw a digit in the box",
     "runs": re.compile(r"No saved runs|Compare curves"),  # other tests may have saved runs
     "class_board": re.compile(r"No run is on the board yet|challenge accuracy"),
+    "experiments": "Eight short experiments",
 }
 
 
@@ -61,6 +62,7 @@ NO_DATA_GUIDANCE = {
     "draw": "Draw a digit in the box",  # the bundled model needs no data
     "runs": "No saved runs",
     "class_board": "No run is on the board yet",  # the board reads run folders, not the data
+    "experiments": "Eight short experiments",  # the questions need no data until a run is started
 }
 
 
