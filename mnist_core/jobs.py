@@ -26,6 +26,7 @@ from . import worker
 from .config import ConfigError, TrainConfig
 from .data import Dataset
 from .runs import RunError, load_run, mark_failed, runs_root
+from .training import check_lr_scale
 from .errors import JobLimitError  # noqa: F401  (defined there, torch-free)
 
 FINISHED = ("completed", "stopped", "diverged", "failed")
@@ -89,9 +90,7 @@ class Job:
 
     def set_lr_scale(self, scale: float) -> None:
         """Multiply the schedule's learning rate by `scale` from the next step on."""
-        if not (math.isfinite(scale) and 1e-4 <= scale <= 1e3):
-            raise ValueError(f"the learning-rate factor must be between 1e-4 and 1000, got {scale}")
-        self.knob.value = float(scale)
+        self.knob.value = check_lr_scale(scale)  # a ConfigError, a ValueError, when out of range
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)

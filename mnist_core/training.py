@@ -80,10 +80,11 @@ class Trainer:
         self.handwriting_set: dict | None = None
 
     @classmethod
-    def continued(cls, run_dir, extra_epochs: int, data: Dataset | None = None, data_dir=None) -> "Trainer":
-        """A trainer that goes on from a saved run's checkpoint for `extra_epochs` more epochs:
-        its weights, optimizer state, history, step count and clock, a fresh schedule over the
-        added epochs. The run's config then counts every epoch, old and new."""
+    def continued(cls, run_dir, extra_epochs: int | None = None, data: Dataset | None = None, data_dir=None,
+                  *, until: int | None = None) -> "Trainer":
+        """A trainer that goes on from a saved run's checkpoint for `extra_epochs` more epochs
+        (or up to epoch `until`): its weights, optimizer state, history, step count and clock, a
+        fresh schedule over the added epochs. The run's config then counts every epoch."""
         from .runs import RunError, load_checkpoint
 
         state = load_checkpoint(run_dir)
@@ -93,9 +94,11 @@ class Trainer:
         old = TrainConfig.from_dict(state["config"])
         if old.time_budget:
             raise ConfigError("time_budget", "a run with a time budget cannot be continued: train a new run")
+        done = math.floor(state["history"][-1]["epoch"])  # a stopped part-epoch is redone in full
+        if until is not None:
+            extra_epochs = until - done
         if not 1 <= int(extra_epochs) <= 1000:
             raise ConfigError("epochs", f"continue for 1 to 1000 more epochs, got {extra_epochs}")
-        done = math.floor(state["history"][-1]["epoch"])  # a stopped part-epoch is redone in full
         trainer = cls(old.replace(epochs=done + int(extra_epochs)), data, data_dir)
         trainer.model.load_state_dict(state["model_state"])
         trainer.optimizer.load_state_dict(state["optimizer_state"])
@@ -274,9 +277,7 @@ class Trainer:
     def change_lr(self, scale: float) -> None:
         """Multiply the schedule's learning rate by `scale` from the next step on (any thread;
         the loop applies it between steps and reports it as an "lr_change" event)."""
-        if not (math.isfinite(scale) and 1e-4 <= scale <= 1e3):
-            raise ConfigError("lr", f"the learning-rate factor must be between 1e-4 and 1000, got {scale:g}")
-        self._asked_scale = float(scale)
+        self._asked_scale = check_lr_scale(scale)
 
     def _lr_change_event(self, epoch: int, share_of_epoch: float) -> dict:
         scale, self._asked_scale = self._asked_scale, None
@@ -370,6 +371,13 @@ class Trainer:
                 "message": f"training diverged in epoch {epoch}: loss became {value:.4g}. "
                            f"Try a smaller learning rate (now {self.config.lr:g}); {kept}.",
                 "elapsed": self.active_seconds}
+
+
+def check_lr_scale(scale: float) -> float:
+    """The live knob's factor, refused outside 1e-4..1000 (the slider offers 0.01..10)."""
+    if not (math.isfinite(scale) and 1e-4 <= scale <= 1e3):
+        raise ConfigError("lr", f"the learning-rate factor must be between 1e-4 and 1000, got {scale:g}")
+    return float(scale)
 
 
 def _with_handwriting(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,6 @@ Messages from `work` to the job, over a pipe:
 """
 from __future__ import annotations
 
-import math
 import os
 import traceback
 
@@ -21,7 +20,7 @@ from .data import Dataset, load_dataset
 from .fsfault import describe as describe_fs_error
 from .config import ConfigError
 from .recorder import RunRecorder, record
-from .runs import RunError, load_run
+from .runs import RunError
 from .training import Trainer
 
 
@@ -67,7 +66,7 @@ def start(config, data, runs_dir, label: str, emit, stop, resume, owner: dict | 
         if isinstance(data, tuple):
             data = load_dataset(*data, allow_download=False)
         if continuing:
-            trainer = Trainer.continued(continuing, config.epochs - math.floor(_done(continuing)), data)
+            trainer = Trainer.continued(continuing, data=data, until=config.epochs)
         else:
             trainer = Trainer(config, data)
         recorder = RunRecorder(trainer, runs_dir, label, owner, continuing=continuing)
@@ -84,12 +83,6 @@ def start(config, data, runs_dir, label: str, emit, stop, resume, owner: dict | 
         if os.environ.get("MNIST_DEBUG"):
             traceback.print_exc()
         return "failed", f"{type(exc).__name__}: {exc}"
-
-
-def _done(run_dir) -> float:
-    """Epochs a saved run has, from its last metrics line."""
-    metrics = load_run(run_dir).metrics
-    return metrics[-1]["epoch"] if metrics else 0
 
 
 def work(config, data, runs_dir, label: str, conn, stop, resume, env: dict, owner: dict | None = None,
