@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_core train | continue | lrfind | headtohead | evaluate | predict | runs | export | bundle."""
+"""Command line: python -m mnist_core train | continue | lrfind | labels | headtohead | evaluate | predict | runs | export | bundle."""
 from __future__ import annotations
 
 import argparse
@@ -107,6 +107,39 @@ def cmd_lrfind(args) -> int:
         print("no suggestion: the loss never fell; try a smaller --start")
         return 3
     print(f"suggested learning rate: {result['suggestion']:.2g} (steepest fall of the loss)")
+    return 0
+
+
+def cmd_labels(args) -> int:
+    from . import label_audit
+
+    if not 2 <= args.folds <= 10:
+        raise ConfigError("folds", f"must be between 2 and 10, got {args.folds}")
+    data = load_dataset(args.dataset, args.data_dir)
+    out = args.out or label_audit.audit_path()
+    print(f"finding suspicious labels in {data.spec.title}: {args.folds} models, each trained on "
+          f"{args.folds - 1} of {args.folds} folds; written to {out}", file=sys.stderr)
+    bar, result = ProgressLine(), None
+    for e in label_audit.audit(data, folds=args.folds, seed=args.seed):
+        if e["kind"] == "batch":
+            bar.show(e)
+        elif e["kind"] == "epoch":
+            bar.end_line()
+            print(f"fold {e['fold']}/{args.folds} epoch {e['epoch']}: held-out accuracy "
+                  f"{e['test_acc']:.2%}", file=sys.stderr)
+        elif e["kind"] == "done":
+            result = e["result"]
+    label_audit.save(result, out)
+    for split in ("train", "test"):
+        part = result["splits"][split]
+        print(f"\n{split}: {part['flagged']} of {part['count']:,} flagged; the 10 most suspicious:")
+        print_table(["image", "given", "model says", "p(given)"],
+                    [[s["index"], s["given"], s["suggested"], f"{s['p_given']:.4f}"]
+                     for s in part["suspects"][:10]])
+    found = result.get("validated")
+    if found:
+        print(f"\n{found['found']} of the {found['of']} human-confirmed MNIST test label errors "
+              f"({found['source']}) are in the test list's top {found['top']}.")
     return 0
 
 
@@ -290,6 +323,13 @@ def build_parser() -> argparse.ArgumentParser:
     lf.add_argument("--steps", type=int, default=100, help="batches in the sweep")
     _config_flags(lf)
     lf.set_defaults(func=cmd_lrfind)
+
+    la = sub.add_parser("labels", help="find suspicious labels (confident learning on out-of-fold predictions)")
+    la.add_argument("--dataset", default="mnist")
+    la.add_argument("--folds", type=int, default=4, help="cross-validation folds (2-10): one model each")
+    la.add_argument("--seed", type=int, default=0)
+    la.add_argument("--out", help="file to write (default: the one the Data page reads)")
+    la.set_defaults(func=cmd_labels)
 
     from .headtohead import BUDGET_RANGE, DEFAULT_BUDGET
 

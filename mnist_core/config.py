@@ -19,6 +19,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 MAX_TIME_BUDGET = 3600.0
+MAX_LEAVE_OUT = 10_000
 
 
 
@@ -44,6 +45,9 @@ class TrainConfig:
     # first, the epochs or the budget, so models of different speeds can be compared fairly.
     time_budget: float = 0.0
     train_subset: int = 0  # 0 = the whole training set
+    # Training images left out by index, e.g. those marked "label is wrong" on Data
+    # (mnist_core.label_marks); listed here so the run's folder alone says which.
+    leave_out: tuple = ()
     augment: bool = False
     # On top of augment's rotation, shift and scale: shear, elastic distortion and stroke width,
     # as drawn digits differ from MNIST's (benchmarks/stress.py).
@@ -57,6 +61,7 @@ class TrainConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "model_kwargs", dict(self.model_kwargs or {}))
+        object.__setattr__(self, "leave_out", _indices(self.leave_out))
         if self.model in MODELS:  # an unknown model is reported by _validate
             try:
                 object.__setattr__(self, "model_kwargs", coerce_arguments(self.model, self.model_kwargs))
@@ -96,6 +101,8 @@ class TrainConfig:
                 continue
             if name == "model_kwargs":
                 out[name] = json.dumps(value, separators=(",", ":"), sort_keys=True)
+            elif name == "leave_out":
+                out[name] = ",".join(map(str, value))
             else:
                 out[name] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
@@ -106,9 +113,33 @@ def _field_types() -> dict[str, Any]:
             for f in dataclasses.fields(TrainConfig)}
 
 
+def _indices(value: Any) -> tuple[int, ...]:
+    """leave_out from a tuple, a list or text ("3, 17 42" or "[3, 17]"): sorted, unique, or
+    ConfigError."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.strip().strip("[]()").replace(",", " ").split()
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError("leave_out", f"must be a list of image numbers, got {type(value).__name__}")
+    if len(value) > MAX_LEAVE_OUT:
+        raise ConfigError("leave_out", f"at most {MAX_LEAVE_OUT:,} images can be left out, got {len(value):,}")
+    out = set()
+    for v in value:
+        try:
+            if isinstance(v, bool) or float(v) != int(float(v)):
+                raise ValueError
+            out.add(int(float(v)))
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError("leave_out", f"must be whole image numbers, got {v!r}") from None
+    return tuple(sorted(out))
+
+
 def _coerce(name: str, value: Any) -> Any:
     """Turn strings (from a CLI, a form or a URL) into the field's type, or raise ConfigError."""
     default = _field_types()[name]
+    if name == "leave_out":
+        return _indices(value)
     if name == "model_kwargs":
         if isinstance(value, str):
             try:
@@ -182,6 +213,8 @@ def _validate(c: TrainConfig) -> None:
              f"not {c.schedule}")
     _require(0 <= c.train_subset <= 60000, "train_subset",
              f"must be between 0 (all) and 60000, got {c.train_subset}")
+    _require(all(0 <= i < 60000 for i in c.leave_out), "leave_out",
+             "image numbers must be between 0 and 59,999 (the training set)")
     _require(not c.handwriting or c.dataset == "mnist", "handwriting",
              "your handwriting is digits: it can only be added to MNIST")
     _require(0 <= c.seed < 2**63, "seed", f"must be a non-negative integer, got {c.seed}")

@@ -34,3 +34,11 @@ class HandwritingError(ValueError):
 class JobLimitError(RuntimeError):
     """The server runs as many jobs as it may; the message says what to do."""
 
+
+
+class AuditError(ValueError):
+    """The label audit is missing, unreadable or for other data; the message says what to do."""
+
+
+class MarkError(ValueError):
+    """A label mark could not be read or saved; the message says why and what to do."""

@@ -126,8 +126,16 @@ class Trainer:
     def _training_set(self) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = self.data.train_images, self.data.train_labels
         n = self.config.train_subset
+        pick = None
         if n and n < len(images):
             pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.config.seed))[:n]
+        if self.config.leave_out:
+            # Dropped from the subset the seed picks, not before picking: with and without the
+            # marked images, a run sees the same other images (a fair comparison).
+            pick = torch.arange(len(images)) if pick is None else pick
+            drop = torch.tensor(self.config.leave_out, dtype=torch.long)
+            pick = pick[~torch.isin(pick, drop)]
+        if pick is not None:
             images, labels = images[pick], labels[pick]
         if self.config.handwriting:
             images, labels, self.handwriting_set = _with_handwriting(images, labels)

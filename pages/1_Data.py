@@ -4,7 +4,7 @@ import streamlit as st
 
 from mnist_core.data import DATASETS
 from mnist_core.explore import sample_indices, split_summary
-from studio import augment_preview, charts
+from studio import augment_preview, charts, labels_panel
 from studio.data import cached_dataset, dataset_or_help
 from studio import frame
 from studio.images import image_grid
@@ -45,7 +45,8 @@ with frame.page("Data"):
     m[2].metric("Pixel mean", f"{stats['mean']:.4f}")
     m[3].metric("Pixel std", f"{stats['std']:.4f}")
     st.caption(f"Read from `{data.source}`. Pixels are scaled to [0, 1] for mean and std.")
-    samples_tab, stats_tab, augment_tab = st.tabs(["Samples", "Statistics", "Augmentation"])
+    samples_tab, stats_tab, augment_tab, labels_tab = st.tabs(
+        ["Samples", "Statistics", "Augmentation", "Suspicious labels"])
     with samples_tab:
         c = st.columns([2, 2, 1, 1, 1])
         label = c[0].selectbox(
@@ -103,3 +104,5 @@ with frame.page("Data"):
         augment_on = a[0].checkbox("Augment (random rotation, shift, scale)", value=True, key="data_augment")
         distort = a[1].checkbox("Distort like other hands", key="data_distort")
         augment_preview.show(data, augment_on, distort)
+    with labels_tab:
+        labels_panel.show(data, split)

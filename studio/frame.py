@@ -6,14 +6,16 @@ from contextlib import contextmanager
 import streamlit as st
 
 from mnist_core.device import torch_loaded
-from mnist_core.errors import ConfigError, DatasetError, ImageInputError, JobLimitError, ModelError, RunError
+from mnist_core.errors import (AuditError, ConfigError, DatasetError, ImageInputError, JobLimitError, MarkError,
+                               ModelError, RunError)
 from mnist_core.fsfault import describe as describe_fs_error
 
 from . import identity, state
 from .nav import BY_TITLE, PAGES
 from .picker import model_in_use_text
 
-EXPECTED_ERRORS = (DatasetError, ConfigError, RunError, ImageInputError, JobLimitError, ModelError)
+EXPECTED_ERRORS = (DatasetError, ConfigError, RunError, ImageInputError, JobLimitError, ModelError, AuditError,
+                   MarkError)
 
 
 @contextmanager

@@ -255,6 +255,35 @@ def schedule_chart(slot, config: TrainConfig, train_size: int) -> None:
                       config={"displayModeBar": False})
 
 
+def _use_marks(marked: list[int]) -> None:
+    st.session_state["cfg_leave_out"] = tuple(marked) if st.session_state.get("train_leave_marked") else ()
+
+
+def _leave_out_control() -> None:
+    """Leave the training images marked "label is wrong" on Data out of the run (config.leave_out)."""
+    from mnist_core import label_marks
+    from mnist_core.errors import MarkError
+
+    try:
+        marked = label_marks.wrong_indices(st.session_state.get("cfg_dataset") or "mnist")
+    except MarkError as exc:
+        st.warning(str(exc))
+        marked = []
+    current = list(st.session_state.get("cfg_leave_out") or ())
+    if not marked and not current:
+        return
+    st.session_state["train_leave_marked"] = bool(marked) and current == marked
+    st.checkbox(f"Leave out {len(marked):,} image(s) marked wrong on Data",
+                key="train_leave_marked", on_change=_use_marks, args=(marked,), disabled=not marked,
+                help="Leaves out the training images marked 'label is wrong' on Data's Suspicious labels tab. "
+                     "The run sees the same images as without this box, less the marked ones: run both "
+                     "and compare. The run keeps the list, so it can be repeated exactly.")
+    if current and current != marked:
+        st.caption(f"This run leaves out {len(current):,} training image(s), set by a link or by earlier marks.")
+        st.button("Train on every image", key="train_leave_none",
+                  on_click=lambda: st.session_state.update(cfg_leave_out=()))
+
+
 def run_controls(errors: dict) -> tuple[str, bool]:
     """Epochs, batch, data and budget settings; returns (run label, handwriting set is empty)."""
     st.markdown("**Run**")
@@ -278,6 +307,7 @@ def run_controls(errors: dict) -> tuple[str, bool]:
             hw_empty = True
             st.warning("Your handwriting set is empty: save some digits on the Draw page first.")
             st.page_link(BY_TITLE["Draw"].file, label="Open Draw", icon=":material/draw:")
+    _leave_out_control()
     label = st.text_input("Run label (optional)", key="train_label", max_chars=80,
                           help="A name for the run on the Runs page; the run's id stays its folder's name.")
     return label, hw_empty

@@ -108,3 +108,23 @@ def test_a_full_disk_is_one_line_naming_what_to_do(tmp_path, capsys, monkeypatch
     assert main(["--runs-dir", str(tmp_path / "runs"), "train", "--preset", "quick", "--train-subset", "200"]) == 2
     err = capsys.readouterr().err
     assert "the disk is full: free some space" in err and "Traceback" not in err, err
+
+
+def test_labels_writes_an_audit_the_page_can_read(tmp_path, real_mnist, capsys, monkeypatch):
+    import dataclasses
+
+    from mnist_core import cli, label_audit
+
+    small = dataclasses.replace(real_mnist, train_images=real_mnist.train_images[:4000],
+                                train_labels=real_mnist.train_labels[:4000],
+                                test_images=real_mnist.test_images[:500], test_labels=real_mnist.test_labels[:500])
+    monkeypatch.setattr(cli, "load_dataset", lambda name, folder=None: small)
+    out = tmp_path / "audit.json"
+    code, stdout, err = run_cli(capsys, "labels", "--folds", "2", "--out", str(out))
+    assert code == 0, err
+    assert "fold 2/2 epoch 5: held-out accuracy" in err
+    assert "train: " in stdout and "the 10 most suspicious" in stdout and "human-confirmed" in stdout
+    result = label_audit.load(small, out)
+    assert result["folds"] == 2 and len(result["splits"]["test"]["suspects"]) == label_audit.KEEP
+    code, _, err = run_cli(capsys, "labels", "--folds", "1")
+    assert code == 2 and "folds: must be between 2 and 10" in err

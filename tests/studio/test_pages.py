@@ -51,8 +51,9 @@ def test_data_filters_and_paging(real_env):
     at.selectbox(key="data_label").set_value(3).run()
     at.number_input(key="data_page").set_value(2).run()
     assert_clean(at)
-    # The Samples tab's digits ("#index: class"); the Augmentation tab has its own.
-    captions = [c for img in at.get("image") for c in img.captions if c.startswith("#")]
+    # The Samples tab's digits ("#index: class"); the Augmentation and Suspicious labels tabs
+    # have their own ("#index: labelled ...").
+    captions = [c for img in at.get("image") for c in img.captions if c.startswith("#") and "labelled" not in c]
     assert captions and all(c.endswith(": 3") for c in captions)
     at.radio(key="data_split").set_value("test").run()  # resets the page, keeps it in range
     assert at.number_input(key="data_page").value == 1
@@ -385,3 +386,44 @@ def test_break_it_evaluates_a_broken_copy_and_leaves_the_model_alone(real_env):
     at.button(key="eval_break_curve").click().run()
     assert_clean(at)
     assert any("Accuracy as a layer loses units" in str(c.proto.spec) for c in at.get("plotly_chart"))
+
+
+def test_suspicious_labels_are_marked_on_data_and_left_out_on_train(real_env, tmp_path, monkeypatch):
+    from mnist_core import label_audit, label_marks
+    from tests.support import open_page
+
+    monkeypatch.setenv("MNIST_LABEL_MARKS", str(tmp_path / "marks.json"))
+    at = open_page("data")
+    at.radio(key="data_split").set_value("test").run()
+    assert_clean(at)
+    assert "confident learning" in texts(at.markdown)
+    assert "people confirmed as mislabelled" in texts(at.success)  # the published list's count
+    first = json.loads(label_audit.BUNDLED.read_text())["splits"]["test"]["suspects"][0]
+    assert any(c.startswith(f"#{first['index']}: labelled {first['given']}")
+               for img in at.get("image") for c in img.captions)
+    at.segmented_control(key=f"labels_mark_mnist_test_{first['index']}").set_value("wrong").run()
+    assert_clean(at)
+    assert label_marks.load_marks()["test"] == {first["index"]: "wrong"}
+    # Marked images leave the "not reviewed" list and show under "Marked wrong".
+    assert not any(c.startswith(f"#{first['index']}:") for img in at.get("image") for c in img.captions)
+    at.radio(key="labels_show_test").set_value("wrong").run()
+    assert any(c.startswith(f"#{first['index']}:") for img in at.get("image") for c in img.captions)
+
+    at.radio(key="data_split").set_value("train").run()
+    train_first = json.loads(label_audit.BUNDLED.read_text())["splits"]["train"]["suspects"][:2]
+    for s in train_first:
+        at.segmented_control(key=f"labels_mark_mnist_train_{s['index']}").set_value("wrong").run()
+    assert_clean(at)
+    marked = sorted(s["index"] for s in train_first)
+    assert label_marks.wrong_indices() == marked
+
+    train = open_page("train")
+    assert_clean(train)
+    box = train.checkbox(key="train_leave_marked")
+    assert "Leave out 2 image(s) marked wrong" in box.label and not box.value
+    box.check().run()
+    assert_clean(train)
+    assert train.session_state["cfg_leave_out"] == tuple(marked)
+    assert train.query_params["leave_out"] == ",".join(map(str, marked))  # the shareable link keeps it
+    train.checkbox(key="train_leave_marked").uncheck().run()
+    assert train.session_state["cfg_leave_out"] == ()
