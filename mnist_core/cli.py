@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_core train | continue | lrfind | labels | headtohead | evaluate | predict | runs | export | bundle."""
+"""Command line: python -m mnist_core train | continue | lrfind | labels | sweep | headtohead | evaluate | predict | runs | export | bundle."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import PRESETS, ConfigError, TrainConfig, preset_config
 from .data import DatasetError, get_spec, load_dataset
+from .errors import SweepError
 from .runs import (BUNDLED_DIR, RunError, delete_run, list_runs, load_model, load_run, run_path,
                    runs_root)
 from .console import ProgressLine, print_table
@@ -141,6 +142,48 @@ def cmd_labels(args) -> int:
         print(f"\n{found['found']} of the {found['of']} human-confirmed MNIST test label errors "
               f"({found['source']}) are in the test list's top {found['top']}.")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from tqdm import tqdm
+
+    from . import sweep
+
+    given = args.preset or any(getattr(args, f.name) is not None for f in dataclasses.fields(TrainConfig))
+    base = config_from_args(args) if given else None
+    space = sweep.parse_space(args.space) if args.space else None
+    storage = args.storage or sweep.default_storage(args.runs_dir)
+    s = sweep.open_sweep(args.study, storage, space, base if space is not None or given else None,
+                         args.trials, int(args.seed) if args.seed is not None else None)
+    print(f"study {s.name} in {storage}: {s.n_trials} trials of {sweep.describe_space(s.space)}, "
+          f"{sweep.remaining(s)} still to run\njoin it from another shell or machine with:\n"
+          f"  python -m mnist_core sweep --study {s.name} --storage '{storage}'", file=sys.stderr)
+    bar = tqdm(total=s.n_trials, initial=s.n_trials - sweep.remaining(s), unit="trial", file=sys.stderr,
+               dynamic_ncols=True)
+    mine = 0
+    for e in sweep.work(s, runs_dir=args.runs_dir, data_dir=args.data_dir):
+        if e["kind"] == "trial":
+            bar.set_postfix_str(f"trial {e['trial']}: " + ", ".join(f"{k}={_short(v)}" for k, v in e["params"].items()))
+        elif e["kind"] == "epoch":
+            bar.set_postfix_str(f"trial {e['trial']} epoch {e['epoch']:g}: {e['test_acc']:.2%}")
+        elif e["kind"] == "trial_end":
+            mine += 1
+            done = sum(t.state.is_finished() for t in s.study.get_trials(deepcopy=False))
+            bar.update(max(0, done - bar.n))
+            bar.write(f"trial {e['trial']} {e['state']}" + (f": {e['value']:.2%}" if e["value"] is not None else "")
+                      + (f" ({e['message']})" if e["state"] == "failed" and e["message"] else ""))
+    bar.close()
+    best = sweep.best_trials(s)
+    print(f"this worker ran {mine} trial(s); the study's best:")
+    names = list(s.space)
+    print_table(["trial", "test acc", *names, "run"],
+                [[t.number, f"{t.value:.2%}", *[_short(t.params.get(n)) for n in names], t.user_attrs.get("run_id", "")]
+                 for t in best])
+    return 0 if best else 3
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def cmd_headtohead(args) -> int:
@@ -331,6 +374,17 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--out", help="file to write (default: the one the Data page reads)")
     la.set_defaults(func=cmd_labels)
 
+    sw = sub.add_parser("sweep", help="create or join an Optuna study over the settings; each trial is a run")
+    sw.add_argument("--space", help="what varies, e.g. 'lr=1e-4..1e-1:log batch_size=32,64,128' "
+                                    "(range low..high, ':log' for a log scale, or choices a,b,c)")
+    sw.add_argument("--trials", type=int, default=None, help="trials in the study, all workers together (default 12)")
+    sw.add_argument("--study", help="study name: joins it when it exists in the storage")
+    sw.add_argument("--storage", help="Optuna storage URL (default: sqlite:///RUNS_DIR/sweeps.db); e.g. "
+                                      "postgresql://user:pass@host/db for workers on several machines")
+    sw.add_argument("--preset", choices=sorted(PRESETS), help="the fixed settings start from a preset")
+    _config_flags(sw)
+    sw.set_defaults(func=cmd_sweep)
+
     from .headtohead import BUDGET_RANGE, DEFAULT_BUDGET
 
     h = sub.add_parser("headtohead", help="MLP vs CNN: same data, seed and seconds of training")
@@ -374,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DatasetError, RunError) as exc:
+    except (ConfigError, DatasetError, RunError, SweepError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a read-only folder, a path that is a file

@@ -42,3 +42,7 @@ class AuditError(ValueError):
 
 class MarkError(ValueError):
     """A label mark could not be read or saved; the message says why and what to do."""
+
+
+class SweepError(ValueError):
+    """A sweep's space, study or storage cannot be used; the message says why."""

@@ -9,10 +9,8 @@ and a crash mid-write leaves the previous file.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import MarkError  # noqa: F401  (defined there, torch-free)
@@ -61,15 +59,12 @@ def wrong_indices(dataset: str = "mnist", split: str = "train", path=None) -> li
     return sorted(i for i, v in load_marks(dataset, path)[split].items() if v == "wrong")
 
 
-@contextmanager
 def _locked(path: Path):
+    """One writer at a time, across the server's threads and processes (filelock comes with torch)."""
+    from filelock import FileLock
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return FileLock(f"{path}.lock")
 
 
 def set_mark(split: str, index: int, verdict: str | None, dataset: str = "mnist",

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_core.device import torch_loaded
 from mnist_core.errors import (AuditError, ConfigError, DatasetError, ImageInputError, JobLimitError, MarkError,
-                               ModelError, RunError)
+                               ModelError, RunError, SweepError)
 from mnist_core.fsfault import describe as describe_fs_error
 
 from . import identity, state
@@ -15,7 +15,7 @@ from .nav import BY_TITLE, PAGES
 from .picker import model_in_use_text
 
 EXPECTED_ERRORS = (DatasetError, ConfigError, RunError, ImageInputError, JobLimitError, ModelError, AuditError,
-                   MarkError)
+                   MarkError, SweepError)
 
 
 @contextmanager

@@ -24,6 +24,7 @@ ABOUT = {
     "Runs": (":material/folder_open:", "compare, download and delete saved runs"),
     "Class board": (":material/leaderboard:", "everyone's published runs, side by side"),
     "Experiments": (":material/science:", "eight guided questions, answered by your own runs"),
+    "Sweep": (":material/tune:", "many runs at once on Optuna: which settings matter"),
 }
 
 

@@ -18,6 +18,7 @@ TRAIN_JOB = "train_job"  # this session's training Job
 TRAIN_FORM = "train_saved"  # the Train form's values, which outlive its widgets on page change
 TRAIN_LINK = "train_link"  # the URL settings last read or written, and why a link was refused
 RACE_JOBS = "h2h_jobs"  # head to head: contender name -> Job
+SWEEP_JOB = "sweep_job"  # this session's sweep (mnist_core.sweep_job.SweepJob)
 DELETE_PENDING = "runs_confirm_delete"  # the run id a Delete... click asks to confirm
 RUNS_MESSAGE = "runs_message"  # what the last delete did, shown once after the rerun
 EMBEDDING_PICK = "eval_embedding_pick"  # the test digit clicked on the embedding map
@@ -34,6 +35,7 @@ ESTIMATES = ("train_estimates", 16)  # a few numbers each
 LR_FINDS = ("train_lr_finds", 2)  # 300 numbers each
 BREAK = ("_break", 3)  # the intact and a broken copy's evaluations of 2,000 digits (about 100 kB each)
 ABLATION = ("_ablation", 1)  # a few accuracies per layer
+SWEEP_FIGURES = ("_sweep_figures", 1)  # one study's Optuna figures (a few hundred kB)
 
 
 def _cache(which: tuple[str, int]) -> OrderedDict:

@@ -427,3 +427,34 @@ def test_suspicious_labels_are_marked_on_data_and_left_out_on_train(real_env, tm
     assert train.query_params["leave_out"] == ",".join(map(str, marked))  # the shareable link keeps it
     train.checkbox(key="train_leave_marked").uncheck().run()
     assert train.session_state["cfg_leave_out"] == ()
+
+
+def test_a_sweep_starts_from_the_page_and_shows_optunas_figures(real_env, monkeypatch):
+    from mnist_core import jobs
+    from tests.support import open_page
+
+    runner = jobs.JobRunner(max_running=2, max_jobs=8, mode="thread")
+    monkeypatch.setattr(jobs, "_default_runner", runner)
+    monkeypatch.setenv("MNIST_THREADS", "1")
+    at = open_page("sweep")
+    assert_clean(at)
+    at.number_input(key="sweep_subset_quick").set_value(1000).run()
+    at.slider(key="sweep_trials").set_value(4).run()
+    # A bad range is refused before anything starts.
+    at.text_input(key="sweep_lr_low").set_value("0.5").run()
+    assert "the low end must be below the high end" in texts(at.error)
+    assert at.button(key="sweep_start").disabled
+    at.text_input(key="sweep_lr_low").set_value("1e-3").run()
+    assert_clean(at)
+    at.button(key="sweep_start").click().run()
+    assert_clean(at)
+    job = at.session_state["sweep_job"]
+    assert job.wait(180) and job.status == "completed", job.message
+    at.run()
+    assert_clean(at)
+    assert "4 of 4 trials finished" in texts(at.markdown)
+    assert len(at.get("plotly_chart")) >= 3  # history, importances, parallel coordinates, slices
+    best = [p for p in at.get("page_link") if "Use the best settings" in p.proto.label]
+    assert best and "lr=" in best[0].proto.query_string and "batch_size=" in best[0].proto.query_string
+    at.button(key=f"sweep_open_button_{job.name}").click().run()
+    assert_clean(at)

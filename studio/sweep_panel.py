@@ -1,0 +1,113 @@
+"""The Sweep page's views: a study's trials as they arrive, Optuna's own figures, the best
+settings sent to Train, and any trial's run opened in Evaluate."""
+from __future__ import annotations
+
+import streamlit as st
+
+from mnist_core import sweep
+from mnist_core.config import TrainConfig
+from mnist_core.runs import runs_root
+
+from . import picker, state
+from .nav import BY_TITLE
+from .train_link import link_query
+
+FIGURES = {"history": "Optimisation history", "importance": "Parameter importances",
+           "parallel": "Parallel coordinates", "slice": "Slices"}
+
+
+def storage() -> str:
+    return sweep.default_storage(runs_root())
+
+
+def _figures(study, finished: int) -> dict:
+    # Redrawn only when a trial finishes: a running sweep's page refreshes every 2 s.
+    return state.cached(state.SWEEP_FIGURES, (study.study_name, finished), lambda: sweep.figures(study))
+
+
+def trials_table(study, jobs: dict | None = None) -> list[dict]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("surplus"):
+            continue
+        job = (jobs or {}).get(t.number)
+        row = {"trial": t.number, "state": t.state.name.lower(),
+               "test accuracy": t.value if t.value is not None else None}
+        if job is not None and not job.finished:
+            snap_epochs = job.epochs
+            row["state"] = job.status
+            row["test accuracy"] = snap_epochs[-1]["test_acc"] if snap_epochs else None
+        row["epochs"] = len(t.intermediate_values) or None
+        row.update({k: v for k, v in t.params.items()})
+        row["run"] = t.user_attrs.get("run_id") or (job.run_id if job is not None else None)
+        rows.append(row)
+    return rows
+
+
+def show_study(study, jobs: dict | None = None) -> None:
+    """Trials, figures and what to do with the best one."""
+    attrs = study.user_attrs
+    trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
+    finished = [t for t in trials if t.state.is_finished()]
+    complete = [t for t in finished if t.state.name == "COMPLETE"]
+    pruned = sum(t.state.name == "PRUNED" for t in finished)
+    st.markdown(f"**{len(finished)} of {attrs.get('n_trials', '?')} trials finished** "
+                f"({len(complete)} complete, {pruned} pruned). Objective: {attrs.get('objective', 'test accuracy')}; "
+                f"varied: `{sweep.describe_space(attrs.get('space') or {})}`.")
+    rows = trials_table(study, jobs)
+    if rows:
+        st.dataframe(rows, hide_index=True, width="stretch",
+                     column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
+    figures = _figures(study, len(finished))
+    if not figures:
+        st.caption("The figures appear once a trial has finished.")
+    else:
+        tabs = st.tabs([FIGURES[k] for k in FIGURES if k in figures])
+        for tab, name in zip(tabs, [k for k in FIGURES if k in figures]):
+            with tab:
+                st.plotly_chart(figures[name], key=f"sweep_fig_{name}")
+        missing = [FIGURES[k] for k in FIGURES if k not in figures]
+        if missing:
+            st.caption(f"{', '.join(missing)}: once more trials have finished with different settings.")
+    if complete:
+        best = max(complete, key=lambda t: t.value)
+        base = TrainConfig.from_dict(attrs["base"])
+        config = sweep.config_of(best.params, base)
+        c = st.columns([2, 3])
+        c[0].page_link(BY_TITLE["Train"].file, label=f"Use the best settings (trial {best.number}, {best.value:.2%})",
+                       icon=":material/tune:", query_params=link_query(config))
+        _open_in_evaluate(c[1], [t for t in trials if t.user_attrs.get("run_id")], study.study_name)
+
+
+def _open_in_evaluate(col, trials: list, name: str) -> None:
+    if not trials:
+        return
+    root = runs_root()
+    with col:
+        a, b = st.columns([3, 2])
+        pick = a.selectbox("A trial's run", trials, key=f"sweep_open_{name}", label_visibility="collapsed",
+                           format_func=lambda t: f"trial {t.number}: "
+                           + (f"{t.value:.2%}" if t.value is not None else t.state.name.lower()))
+        if b.button("Open in Evaluate", key=f"sweep_open_button_{name}", icon=":material/fact_check:"):
+            path = root / pick.user_attrs["run_id"]
+            if (path / "checkpoint.pt").is_file():
+                picker.use_model(str(path))
+                st.switch_page(BY_TITLE["Evaluate"].file)
+            else:
+                st.warning(f"Trial {pick.number}'s run ({path.name}) has no saved weights: it was deleted, "
+                           "or stopped before its first epoch.")
+
+
+def live(job) -> bool:
+    """A running sweep of this session; returns whether it has finished."""
+    c = st.columns([4, 1])
+    if job.finished:
+        c[0].info(f"Sweep **{job.name}** {job.status}: {job.message}.", icon=":material/check_circle:")
+    else:
+        running = sum(1 for j in job.jobs.values() if not j.finished)
+        c[0].info(f"Sweep **{job.name}** is {job.status}: {running} trial(s) training now.",
+                  icon=":material/autorenew:")
+        c[1].button("Stop the sweep", key="sweep_stop", icon=":material/stop:", on_click=job.stop,
+                    disabled=job.status != "running")
+    show_study(job.sweep.study, job.jobs)
+    return job.finished
