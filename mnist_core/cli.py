@@ -117,7 +117,7 @@ def cmd_labels(args) -> int:
     if not 2 <= args.folds <= 10:
         raise ConfigError("folds", f"must be between 2 and 10, got {args.folds}")
     data = load_dataset(args.dataset, args.data_dir)
-    out = args.out or label_audit.audit_path()
+    out = args.out or label_audit.audit_path(args.dataset)
     print(f"finding suspicious labels in {data.spec.title}: {args.folds} models, each trained on "
           f"{args.folds - 1} of {args.folds} folds; written to {out}", file=sys.stderr)
     bar, result = ProgressLine(), None
@@ -155,9 +155,11 @@ def cmd_sweep(args) -> int:
     storage = args.storage or sweep.default_storage(args.runs_dir)
     s = sweep.open_sweep(args.study, storage, space, base if space is not None or given else None,
                          args.trials, int(args.seed) if args.seed is not None else None)
-    print(f"study {s.name} in {storage}: {s.n_trials} trials of {sweep.describe_space(s.space)}, "
+    where = sweep.shown(storage)  # a server database's password is not echoed
+    print(f"study {s.name} in {where}: {s.n_trials} trials of {sweep.describe_space(s.space)}, "
           f"{sweep.remaining(s)} still to run\njoin it from another shell or machine with:\n"
-          f"  python -m mnist_core sweep --study {s.name} --storage '{storage}'", file=sys.stderr)
+          f"  python -m mnist_core sweep --study {s.name} --storage '{where}'"
+          + (" (with the password)" if where != storage else ""), file=sys.stderr)
     bar = tqdm(total=s.n_trials, initial=s.n_trials - sweep.remaining(s), unit="trial", file=sys.stderr,
                dynamic_ncols=True)
     mine = 0

@@ -96,7 +96,10 @@ def audit(data: Dataset, folds: int = 4, config: TrainConfig | None = None,
             last = event
             yield {**event, "fold": k + 1}
         if last is None or last.get("status") != "completed":
-            raise RuntimeError(f"fold {k + 1} did not complete: {last and last.get('message')}")
+            from .runs import RunError
+
+            raise RunError(f"fold {k + 1} of the label audit did not complete ({last and last.get('message')}): "
+                           "the fold models' settings do not suit this data")
         model = trainer.model.cpu()
         train_probs[outside] = predict_proba(model, part.test_images, data.spec).numpy()
         test_probs += predict_proba(model, data.test_images, data.spec).numpy() / folds
@@ -154,14 +157,19 @@ def validated_found(test_suspects: list[dict], top: int = 100) -> dict:
 
 # ------------------------------------------------------------------ the file the page reads
 
-def audit_path() -> Path:
-    return Path(os.environ.get("MNIST_LABEL_AUDIT") or BUNDLED)
+def audit_path(dataset: str = "mnist") -> Path:
+    """Where a dataset's audit is read and written: MNIST_LABEL_AUDIT_DIR/label_audit_<dataset>.json when
+    set; else MNIST's ships with the app (BUNDLED) and another dataset's goes in ./data."""
+    folder = os.environ.get("MNIST_LABEL_AUDIT_DIR")
+    if folder:
+        return Path(folder) / f"label_audit_{dataset}.json"
+    return BUNDLED if dataset == "mnist" else Path("data") / f"label_audit_{dataset}.json"
 
 
 def save(result: dict, path: str | os.PathLike | None = None) -> Path:
     from .runs import write_json
 
-    path = Path(path) if path else audit_path()
+    path = Path(path) if path else audit_path(result["dataset"])
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, result)
     return path
@@ -171,7 +179,7 @@ def load(data: Dataset, path: str | os.PathLike | None = None) -> dict:
     """The saved audit, checked against the labels it is shown beside."""
     from .runs import RunError, read_json
 
-    path = Path(path) if path else audit_path()
+    path = Path(path) if path else audit_path(data.spec.name)
     hint = f"run `python -m mnist_core labels --dataset {data.spec.name}` to make one"
     try:
         result = read_json(path)

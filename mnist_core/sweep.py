@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import secrets
+import time
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,9 @@ DB_NAME = "sweeps.db"
 MAX_TRIALS = 200
 FLOAT_FIELDS = ("lr", "weight_decay", "label_smoothing", "momentum", "gamma", "warmup_epochs", "restart_epochs")
 INT_FIELDS = ("batch_size", "epochs", "train_subset", "step_size")
-CHOICE_FIELDS = ("optimizer", "schedule", "augment", "distort", "model")
+# Not "model": each model has its own options, so a sweep over models is a sweep per model
+# (Head to head compares models).
+CHOICE_FIELDS = ("optimizer", "schedule", "augment", "distort")
 PRUNE_AFTER = 2  # finished trials before the median pruner may stop one
 
 
@@ -152,8 +156,6 @@ def suggest(trial, space: dict, base: TrainConfig) -> TrainConfig:
             kwargs[name] = value
         else:
             fields[name] = value
-    if "model" in fields and fields["model"] != base.model:
-        kwargs = {}  # another model takes its own defaults
     return base.replace(**fields, model_kwargs=kwargs)
 
 
@@ -179,6 +181,32 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
+def shown(url: str) -> str:
+    """A storage URL fit for a message: its password hidden."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: show nothing of it
+        return url.split("://", 1)[0] + "://..." if "://" in url else "(the storage URL given)"
+
+
+@contextlib.contextmanager
+def _database(storage: str):
+    """SQLAlchemy's errors (a damaged file, a full disk, a server gone) as a SweepError."""
+    import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
+
+    try:
+        yield
+    except (sqlalchemy.exc.SQLAlchemyError, StorageInternalError) as exc:
+        # Optuna wraps SQLAlchemy's errors in StorageInternalError: the cause says what happened.
+        cause = exc.__cause__ if isinstance(exc, StorageInternalError) and exc.__cause__ else exc
+        first = (str(getattr(cause, "orig", None) or cause).splitlines() or [""])[0][:200]
+        raise SweepError(f"the sweeps database {shown(storage)} cannot be used ({first}); if the file is "
+                         "damaged, move it aside: a new one is made") from None
+
+
 @functools.lru_cache(maxsize=4)
 def storage_of(url: str):
     """One storage per URL for the process: each holds a database engine and its connections."""
@@ -190,7 +218,8 @@ def storage_of(url: str):
             return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
         return optuna.storages.RDBStorage(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy and drivers raise their own kinds
-        raise SweepError(f"cannot open the storage {url!r}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        raise SweepError(f"cannot open the storage {shown(url)}: {type(exc).__name__}: "
+                         f"{(str(exc).splitlines() or [''])[0][:200]}") from None
 
 
 def pruner():
@@ -204,6 +233,20 @@ def sampler(seed: int | None = None, n_trials: int = 12):
 
     # Random search for the first third, then TPE: 12 trials leave 8 guided ones.
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, n_trials // 3)))
+
+
+def _settings(study, wait_s: float = 10.0) -> dict:
+    """The study's space, base and trial count; a worker that joins while the creator is still
+    writing them waits a little. SweepError for a study this app did not make."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        attrs = study.user_attrs
+        if all(k in attrs for k in ("space", "base", "n_trials")):
+            return attrs
+        if time.monotonic() > deadline:
+            raise SweepError(f"study {study.study_name!r} has no sweep settings: it is still being created, "
+                             "or it was not made by this app")
+        time.sleep(0.5)
 
 
 @dataclass
@@ -223,6 +266,11 @@ class Sweep:
 def open_sweep(name: str | None, storage: str, space: dict | None = None, base: TrainConfig | None = None,
                n_trials: int | None = None, seed: int | None = None) -> Sweep:
     """Create a study, or join one: a joiner's space and base must match (or be left out)."""
+    with _database(storage):
+        return _open(name, storage, space, base, n_trials, seed)
+
+
+def _open(name, storage, space, base, n_trials, seed) -> Sweep:
     import optuna
 
     if name is not None and not re.fullmatch(r"[\w.-]{1,80}", name):
@@ -232,8 +280,8 @@ def open_sweep(name: str | None, storage: str, space: dict | None = None, base: 
     if name in existing:
         study = optuna.load_study(study_name=name, storage=store, pruner=pruner(),
                                   sampler=sampler(seed, existing[name].user_attrs.get("n_trials", 12)))
-        attrs = study.user_attrs
-        saved_space, saved_base = attrs.get("space"), TrainConfig.from_dict(attrs["base"])
+        attrs = _settings(study)
+        saved_space, saved_base = attrs["space"], TrainConfig.from_dict(attrs["base"])
         if space is not None and check_space(space, saved_base) != saved_space:
             raise SweepError(f"study {name!r} varies {describe_space(saved_space)}; join it without --space "
                              "or with the same space")
@@ -243,7 +291,7 @@ def open_sweep(name: str | None, storage: str, space: dict | None = None, base: 
             raise SweepError(f"study {name!r} runs {attrs['n_trials']} trials; join it without --trials")
         return Sweep(study, saved_space, saved_base, attrs["n_trials"], storage)
     if space is None:
-        raise SweepError(f"no study {name!r} in {storage}: give --space to create it" if name
+        raise SweepError(f"no study {name!r} in {shown(storage)}: give --space to create it" if name
                          else "give a space to sweep")
     base = base or TrainConfig()
     checked = check_space(space, base)
@@ -252,12 +300,16 @@ def open_sweep(name: str | None, storage: str, space: dict | None = None, base: 
         raise SweepError(f"trials must be between 1 and {MAX_TRIALS}, got {n_trials}")
     from .runs import now
 
-    name = name or "sweep-" + re.sub(r"\D", "", now())[:14]
+    chosen = name
+    # Two people starting a sweep in the same second get two studies.
+    name = name or "sweep-" + re.sub(r"\D", "", now())[:14] + "-" + secrets.token_hex(2)
     try:
         study = optuna.create_study(study_name=name, storage=store, direction="maximize",
                                     pruner=pruner(), sampler=sampler(seed, n_trials))
     except optuna.exceptions.DuplicatedStudyError:
-        return open_sweep(name, storage, space, base, n_trials, seed)  # another worker made it first
+        if chosen is None:
+            return _open(None, storage, space, base, n_trials, seed)
+        return _open(name, storage, space, base, n_trials, seed)  # another worker made it first
     study.set_user_attr("space", checked)
     study.set_user_attr("base", base.to_dict())
     study.set_user_attr("n_trials", n_trials)
@@ -271,20 +323,24 @@ def load(name: str, storage: str):
     import optuna
 
     try:
-        return optuna.load_study(study_name=name, storage=storage_of(storage))
+        with _database(storage):
+            return optuna.load_study(study_name=name, storage=storage_of(storage))
     except KeyError:
-        raise SweepError(f"no study {name!r} in {storage}") from None
+        raise SweepError(f"no study {name!r} in {shown(storage)}") from None
 
 
 def list_studies(storage: str) -> list[dict]:
     import optuna
 
     out = []
-    for s in optuna.get_all_study_summaries(storage_of(storage)):
+    with _database(storage):
+        summaries = optuna.get_all_study_summaries(storage_of(storage))
+    for s in summaries:
         out.append({"name": s.study_name, "trials": s.n_trials, "n_trials": s.user_attrs.get("n_trials"),
                     "best": s.best_trial.value if s.best_trial else None,
                     "space": s.user_attrs.get("space"), "started": s.datetime_start})
-    return sorted(out, key=lambda s: s["started"] or 0, reverse=True)
+    # A study whose first trial has not started yet has no start time: it is the newest.
+    return sorted(out, key=lambda s: s["started"].timestamp() if s["started"] else float("inf"), reverse=True)
 
 
 def _claim_lock(storage: str):
@@ -331,27 +387,29 @@ def remaining(sweep: Sweep) -> int:
 
 # ------------------------------------------------------------------ one trial's outcome
 
-def step_of(event: dict, budget: float = 0.0) -> int | None:
-    """The pruner's step for a training event: the epoch; for a budgeted run, the tenth of the
-    budget a probe was taken at. None for other events and for part-epochs."""
-    if budget:
+def step_of(event: dict, config: TrainConfig) -> int | None:
+    """The pruner's step for a training event: how far through its run, in thousandths. Trials
+    of different lengths are then compared at the same share of their runs (a one-cycle rate is
+    at its peak a third of the way through whatever the epochs), never a long run's first epoch
+    against a short one's last. For a budgeted run, the tenth of the budget a probe was taken
+    at. None for other events and for part-epochs."""
+    if config.time_budget:
         if event["kind"] != "probe":
             return None
-        return max(1, int(round(event["train_seconds"] / budget * 10)))
+        return 100 * max(1, int(round(event["train_seconds"] / config.time_budget * 10)))
     if event["kind"] == "epoch" and float(event["epoch"]).is_integer():
-        return int(event["epoch"])
+        return int(round(1000 * event["epoch"] / config.epochs))
     return None
 
 
-def report(trial, event: dict, config: TrainConfig) -> bool:
+def report(trial, event: dict, config: TrainConfig, may_prune: bool = True) -> bool:
     """Tell Optuna the accuracy this event carries; True when the pruner says stop. Never at the
-    run's last step: stopping there saves nothing, and the trial's answer is complete."""
-    step = step_of(event, config.time_budget)
+    run's end: stopping there saves nothing, and the trial's answer is complete."""
+    step = step_of(event, config)
     if step is None:
         return False
     trial.report(float(event["test_acc"]), step)
-    last = 10 if config.time_budget else config.epochs
-    return step < last and trial.should_prune()
+    return may_prune and step < 1000 and trial.should_prune()
 
 
 def finish(sweep: Sweep, trial, status: str, epochs: list[dict], pruned: bool, run_id: str | None,
@@ -381,20 +439,41 @@ def trial_label(sweep: Sweep, number: int) -> str:
 
 
 def work(sweep: Sweep, data=None, runs_dir=None, data_dir=None, owner: dict | None = None) -> Iterator[dict]:
-    """One worker: claim trials until the study has all of them, training each in this process."""
-    from .recorder import record
-    from .training import Trainer
-
+    """One worker: claim trials until the study has all of them, training each in this process.
+    A trial this worker claimed is always told its end, even when the worker is interrupted
+    (Ctrl-C, a closed generator): otherwise it would stay "running" and the study never finish."""
     if data is None:
         from .data import load_dataset
 
         data = load_dataset(sweep.base.dataset, data_dir)
     while (trial := claim(sweep)) is not None:
+        told = False
+        try:
+            end = yield from _one_trial(sweep, trial, data, runs_dir, owner)
+            told = True
+            yield end
+        finally:
+            if not told:
+                finish(sweep, trial, "failed", [], False, None, "the worker was interrupted")
+
+
+def _one_trial(sweep: Sweep, trial, data, runs_dir, owner) -> Iterator[dict]:
+    """Train one claimed trial, yielding its events; returns its "trial_end" event once told."""
+    from .recorder import record
+    from .runs import RunError
+    from .training import Trainer
+
+    epochs, status, run_id, pruned, message = [], "failed", None, False, ""
+    try:
+        # A suggestion the memory budget refuses (a huge batch for a wide model) fails this
+        # trial only, with the reason.
         config = suggest(trial, sweep.space, sweep.base)
+    except ConfigError as exc:
+        config, message = None, str(exc)
+    if config is not None:
         yield {"kind": "trial", "trial": trial.number, "params": dict(trial.params), "of": sweep.n_trials}
         # Not the storage URL: a server database's carries its password.
         summary = {**(owner or {}), "sweep": {"study": sweep.name, "trial": trial.number}}
-        epochs, status, run_id, pruned, message = [], "failed", None, False, ""
         try:
             events = record(Trainer(config, data), runs_dir, label=trial_label(sweep, trial.number), owner=summary)
             try:
@@ -410,11 +489,11 @@ def work(sweep: Sweep, data=None, runs_dir=None, data_dir=None, owner: dict | No
                         break
             finally:
                 events.close()
-        except (ConfigError, OSError, RuntimeError) as exc:
+        except (ConfigError, RunError, OSError, RuntimeError) as exc:
             message = str(exc)
-        state, value = finish(sweep, trial, status, epochs, pruned, run_id, message)
-        yield {"kind": "trial_end", "trial": trial.number, "state": state, "value": value, "run_id": run_id,
-               "params": dict(trial.params), "message": message}
+    state, value = finish(sweep, trial, status, epochs, pruned, run_id, message)
+    return {"kind": "trial_end", "trial": trial.number, "state": state, "value": value, "run_id": run_id,
+            "params": dict(trial.params), "message": message}
 
 
 def best_trials(sweep: Sweep, top: int = 5) -> list:

@@ -8,12 +8,13 @@ running trials the way Stop stops a run (each keeps what it learned, marked "sto
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
 
 from . import sweep as sweeps
-from .errors import JobLimitError
+from .errors import ConfigError, JobLimitError
 from .jobs import Job, JobRunner
 
 POLL_S = 0.5
@@ -44,6 +45,7 @@ class SweepJob:
         self.parallel = max(1, min(int(self.parallel), self.runner.max_running))
         self._stop = threading.Event()
         self._done = threading.Event()
+        self._status_lock = threading.Lock()
         self.thread = threading.Thread(target=self._loop, name=f"sweep-{self.sweep.name}", daemon=True)
 
     @property
@@ -55,9 +57,10 @@ class SweepJob:
         return self._done.is_set()
 
     def stop(self) -> None:
+        with self._status_lock:
+            if not self.finished and self.status == "running":
+                self.status = "stopping"
         self._stop.set()
-        if self.status == "running":
-            self.status = "stopping"
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -68,8 +71,10 @@ class SweepJob:
         try:
             while True:
                 for number, r in list(running.items()):
-                    self._watch(r)
-                    if r.job.finished:
+                    finished = r.job.finished  # read first: then every epoch it had is in the list
+                    # A finished job's epochs are reported without pruning: its answer is complete.
+                    self._watch(r, may_prune=not finished)
+                    if finished:
                         snap = r.job.snapshot()
                         sweeps.finish(self.sweep, r.trial, snap["status"], snap["epochs"], r.pruned,
                                       snap["run_id"], snap["message"])
@@ -93,6 +98,8 @@ class SweepJob:
             self.status, self.message = "failed", f"{type(exc).__name__}: {exc}"
             for r in running.values():
                 r.job.stop()
+                with contextlib.suppress(Exception):  # told, so the study does not wait on it forever
+                    sweeps.finish(self.sweep, r.trial, "failed", [], False, r.job.run_id, self.message)
         finally:
             self._done.set()
 
@@ -103,7 +110,11 @@ class SweepJob:
         trial = sweeps.claim(self.sweep)
         if trial is None:
             return None, False
-        config = sweeps.suggest(trial, self.sweep.space, self.sweep.base)
+        try:
+            config = sweeps.suggest(trial, self.sweep.space, self.sweep.base)
+        except ConfigError as exc:  # the memory budget refuses this suggestion: this trial fails
+            sweeps.finish(self.sweep, trial, "failed", [], False, None, str(exc))
+            return None, True
         summary = {**self.owner, "sweep": {"study": self.sweep.name, "trial": trial.number}}
         try:
             # The owner's fields are what RunRecorder adds to the run's summary.json.
@@ -122,19 +133,28 @@ class SweepJob:
         self._stop.wait(2.0)
         return sweeps.remaining(self.sweep) > 0
 
-    def _watch(self, r: _Running) -> None:
+    def _watch(self, r: _Running, may_prune: bool = True) -> None:
         """Report the job's new epochs (or probes) to Optuna; stop it once pruned."""
         config = r.job.config
         events = r.job.probes if config.time_budget else r.job.epochs
         for event in list(events)[r.seen:]:
             r.seen += 1
-            if not r.pruned and sweeps.report(r.trial, event, config):
+            if not r.pruned and sweeps.report(r.trial, event, config, may_prune):
                 r.pruned = True
                 r.job.stop()
 
 
 _sweeps: list[SweepJob] = []
 _lock = threading.Lock()
+
+
+def check_room() -> None:
+    """JobLimitError when the server runs as many sweeps as it may (checked before a study is made)."""
+    with _lock:
+        _sweeps[:] = [s for s in _sweeps if not s.finished]
+        if len(_sweeps) >= MAX_SWEEPS:
+            raise JobLimitError(f"{len(_sweeps)} sweeps are already running on this server (limit {MAX_SWEEPS}); "
+                                "wait for one to finish or stop one")
 
 
 def start(sweep: sweeps.Sweep, runner: JobRunner, data=None, runs_dir=None, owner: dict | None = None,

@@ -35,8 +35,9 @@ with frame.page("Sweep"):
         start = st.button("Start the sweep", type="primary", icon=":material/play_arrow:", key="sweep_start",
                           disabled=busy or space is None or data is None)
         if start and not busy and space is not None and data is not None:
-            s = sweep.open_sweep(None, sweep_panel.storage(), space, base, trials)
             try:
+                sweep_job.check_room()  # before the study is made: a refused sweep leaves none behind
+                s = sweep.open_sweep(None, sweep_panel.storage(), space, base, trials)
                 st.session_state[state.SWEEP_JOB] = sweep_job.start(
                     s, runner, data, runs_root(), owner=visitor.owner(), parallel=parallel)
                 st.rerun()

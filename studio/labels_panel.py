@@ -32,7 +32,7 @@ def _audit(dataset: str, source: str, stamp: float) -> dict:
 def _load(data) -> dict | None:
     from mnist_core.label_audit import audit_path
 
-    path = audit_path()
+    path = audit_path(data.spec.name)
     try:
         stamp = path.stat().st_mtime
     except OSError:

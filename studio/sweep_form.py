@@ -84,8 +84,10 @@ def run_controls(max_parallel: int) -> tuple[int, int]:
     trials = c[0].slider("Trials", 2, 40, 12, key="sweep_trials",
                          help="How many runs the sweep makes. The first third are random; later ones "
                               "follow what worked (Optuna's TPE sampler).")
+    if max_parallel <= 1:  # a slider from 1 to 1 is refused by Streamlit
+        c[1].caption("Trials train one at a time: this server runs one job at once.")
+        return trials, 1
     parallel = c[1].slider("At once", 1, max_parallel, max_parallel, key="sweep_parallel",
-                           disabled=max_parallel == 1,
                            help=f"Trials training at the same time; this server runs at most {max_parallel} "
                                 "jobs at once, for everyone.")
     return trials, parallel

@@ -30,7 +30,7 @@ def trials_table(study, jobs: dict | None = None) -> list[dict]:
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("surplus"):
             continue
-        job = (jobs or {}).get(t.number)
+        job = dict(jobs or {}).get(t.number)
         row = {"trial": t.number, "state": t.state.name.lower(),
                "test accuracy": t.value if t.value is not None else None}
         if job is not None and not job.finished:
@@ -62,10 +62,10 @@ def show_study(study, jobs: dict | None = None) -> None:
     if not figures:
         st.caption("The figures appear once a trial has finished.")
     else:
-        tabs = st.tabs([FIGURES[k] for k in FIGURES if k in figures])
+        tabs = st.tabs([FIGURES[k] for k in FIGURES if k in figures], key=f"sweep_tabs_{study.study_name}")
         for tab, name in zip(tabs, [k for k in FIGURES if k in figures]):
             with tab:
-                st.plotly_chart(figures[name], key=f"sweep_fig_{name}")
+                st.plotly_chart(figures[name], key=f"sweep_fig_{study.study_name}_{name}")
         missing = [FIGURES[k] for k in FIGURES if k not in figures]
         if missing:
             st.caption(f"{', '.join(missing)}: once more trials have finished with different settings.")
@@ -104,7 +104,7 @@ def live(job) -> bool:
     if job.finished:
         c[0].info(f"Sweep **{job.name}** {job.status}: {job.message}.", icon=":material/check_circle:")
     else:
-        running = sum(1 for j in job.jobs.values() if not j.finished)
+        running = sum(1 for j in list(job.jobs.values()) if not j.finished)  # the sweep's thread adds to it
         c[0].info(f"Sweep **{job.name}** is {job.status}: {running} trial(s) training now.",
                   icon=":material/autorenew:")
         c[1].button("Stop the sweep", key="sweep_stop", icon=":material/stop:", on_click=job.stop,

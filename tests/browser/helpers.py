@@ -181,3 +181,17 @@ def start_run(page) -> str:
     heading = run_heading(page)
     expect(heading).to_be_visible(timeout=RUN_TIMEOUT * 1000)
     return heading.inner_text()
+
+
+def images_loaded(images, timeout_s: float = 15.0) -> bool:
+    """Whether every image of the locator has loaded: the count is right the moment the <img>
+    elements exist, while their pixels may still be on the way (a busy machine)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if images.evaluate_all("els => els.every(i => i.complete && i.naturalWidth > 0)"):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)

@@ -19,6 +19,7 @@ from .helpers import (
     assert_clean,
     draw,
     goto,
+    images_loaded,
     metric,
     navigate,
     screenshot,
@@ -155,7 +156,7 @@ def test_draw_why_saliency_neighbours_and_activation_maps(app_server, page):
     assert embedded.count("7") >= 6, f"a drawn 7's closest digits in the embedding: {embedded}"
     images = page.locator('[data-testid="stImage"]').filter(has_text=NEIGHBOUR).locator("img")
     expect(images).to_have_count(16)
-    assert images.evaluate_all("els => els.every(i => i.complete && i.naturalWidth > 0)")
+    assert images_loaded(images)
 
     page.set_viewport_size(TALL)
     # The canvas at the top, the explanation and both rows of neighbours below it.
@@ -174,7 +175,7 @@ def test_draw_why_saliency_neighbours_and_activation_maps(app_server, page):
     expected = sum(min(32, int(re.search(r": (\d+) maps", t)[1])) for t in texts)
     maps = page.locator('[data-testid="stImage"]').filter(has_text=re.compile(r"^\d+$")).locator("img")
     expect(maps).to_have_count(expected)
-    assert maps.evaluate_all("els => els.every(i => i.complete && i.naturalWidth > 0)")
+    assert images_loaded(maps)
 
 
 # ---------------------------------------------------------------- Evaluate: calibration, used by Draw

@@ -30,6 +30,7 @@ CONTENT = {
     "runs": re.compile(r"No saved runs|Compare curves"),  # other tests may have saved runs
     "class_board": re.compile(r"No run is on the board yet|challenge accuracy"),
     "experiments": "Eight short experiments",
+    "sweep": "Start the sweep",
 }
 
 
@@ -63,6 +64,7 @@ NO_DATA_GUIDANCE = {
     "runs": "No saved runs",
     "class_board": "No run is on the board yet",  # the board reads run folders, not the data
     "experiments": "Eight short experiments",  # the questions need no data until a run is started
+    "sweep": "MNIST files not found",
 }
 
 

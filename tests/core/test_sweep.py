@@ -46,6 +46,7 @@ def test_a_space_is_read_from_text_and_checked():
     ("batch_size=64,64", "at least two different choices"),
     ("optimizer=adam,lion", "not a valid value"),
     ("optimizer=1..2", "takes choices"),
+    ("model=mlp,cnn", "cannot be swept"),
     ("lr=1..2:square", "only scale"),
     ("lr", "write name=low..high"),
     ("   ", "empty"),
@@ -198,3 +199,44 @@ def test_the_app_runs_a_sweep_as_jobs_within_the_limits_and_stops_it(real_mnist,
     assert job.wait(60) and job.status == "stopped"
     assert all(j.finished and j.status == "stopped" for j in job.jobs.values())
     assert len(s2.study.trials) <= 2 and not runner.active()
+
+
+def test_a_damaged_sweeps_database_is_a_clear_message(tmp_path, capsys):
+    from mnist_core.cli import main
+
+    db = tmp_path / "runs" / "sweeps.db"
+    db.parent.mkdir()
+    sweep.open_sweep("s", f"sqlite:///{db}", {"lr": {"low": 1e-3, "high": 0.1}}, TINY, n_trials=2)
+    db.write_bytes(b"this is not a database" * 100)  # damaged after it was opened
+    with pytest.raises(SweepError, match="move it aside"):
+        sweep.list_studies(f"sqlite:///{db}")
+    code = main(["--runs-dir", str(tmp_path / "runs"), "--data-dir", str(mnist_dir()), "sweep",
+                 "--space", "lr=1e-3..1e-2", "--trials", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "sweeps database" in err and "move it aside" in err
+    assert sweep.shown("postgresql://ada:secret@db.example/sweeps") == "postgresql://ada:***@db.example/sweeps"
+
+
+def test_a_suggestion_over_the_memory_budget_fails_that_trial_only(tmp_path):
+    base = TrainConfig(model="cnn", model_kwargs={"channels": [16, 32]}, train_subset=600, epochs=1)
+    s = sweep.open_sweep("budget", f"sqlite:///{tmp_path / 's.db'}",
+                         sweep.parse_space("batch_size=128,1024 hidden=128..4096"), base, n_trials=1)
+    s.study.enqueue_trial({"batch_size": 1024, "hidden": 4096})  # each fits alone; together they do not
+    ends = [e for e in sweep.work(s, runs_dir=tmp_path / "runs") if e["kind"] == "trial_end"]
+    assert [e["state"] for e in ends] == ["failed"] and "MNIST_MODEL_BUDGET_MB" in ends[0]["message"]
+    assert s.study.trials[0].user_attrs["message"].startswith("model_kwargs: this model needs")
+    assert not list_runs(tmp_path / "runs")  # nothing was allocated or written
+
+
+def test_an_interrupted_worker_tells_the_study_and_two_sweeps_never_share_a_name(real_mnist, tmp_path):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    s = sweep.open_sweep(None, storage, {"lr": {"low": 1e-3, "high": 0.1}}, TINY, n_trials=2)
+    assert s.name != sweep.open_sweep(None, storage, {"lr": {"low": 1e-3, "high": 0.1}}, TINY, n_trials=2).name
+    events = sweep.work(s, data=real_mnist, runs_dir=tmp_path / "runs")
+    for event in events:
+        if event["kind"] == "batch":
+            break
+    events.close()  # Ctrl-C, or a closed page: the claimed trial must not stay "running"
+    first = s.study.trials[0]
+    assert first.state == optuna.trial.TrialState.FAIL and "interrupted" in first.user_attrs["message"]
+    assert sweep.remaining(s) == 1
