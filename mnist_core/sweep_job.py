@@ -83,7 +83,7 @@ class SweepJob:
                     for r in running.values():
                         r.job.stop()
                     if not running:
-                        self.status, self.message = "stopped", "stopped: the trials that ran are kept"
+                        self.status, self.message = "stopped", "the trials that ran are kept, each in its run"
                         return
                 elif len(running) < self.parallel:
                     started, more = self._start_trial()

@@ -31,7 +31,10 @@ def trials_table(study, jobs: dict | None = None) -> list[dict]:
         if t.user_attrs.get("surplus"):
             continue
         job = dict(jobs or {}).get(t.number)
-        row = {"trial": t.number, "state": t.state.name.lower(),
+        state_name = {"FAIL": "failed"}.get(t.state.name, t.state.name.lower())
+        if t.state.name == "FAIL" and t.user_attrs.get("status") == "stopped":
+            state_name = "stopped"  # by Stop the sweep: what it learned is kept in its run
+        row = {"trial": t.number, "state": state_name,
                "test accuracy": t.value if t.value is not None else None}
         if job is not None and not job.finished:
             snap_epochs = job.epochs
