@@ -159,8 +159,11 @@ def suggest(trial, space: dict, base: TrainConfig) -> TrainConfig:
     return base.replace(**fields, model_kwargs=kwargs)
 
 
-def config_of(params: dict, base: TrainConfig) -> TrainConfig:
-    """A finished trial's config from its parameters (for "use the best settings")."""
+def config_of(params: dict, base: TrainConfig, digits: int | None = None) -> TrainConfig:
+    """A finished trial's config from its parameters (for "use the best settings"); with
+    `digits`, floats rounded to that many significant digits, as a person would type them."""
+    if digits:
+        params = {k: float(f"{v:.{digits}g}") if isinstance(v, float) else v for k, v in params.items()}
     kwargs = {k: v for k, v in params.items() if k in MODELS[base.model].args
               and k not in FLOAT_FIELDS + INT_FIELDS + CHOICE_FIELDS}
     fields = {k: v for k, v in params.items() if k not in kwargs}

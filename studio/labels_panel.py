@@ -40,7 +40,13 @@ def _load(data) -> dict | None:
     try:
         return _audit(data.spec.name, data.source, stamp)
     except AuditError as exc:
-        st.info(str(exc), icon=":material/fact_check:")
+        if not path.exists():  # a dataset nobody has audited yet: say so plainly
+            st.info(f"No list of suspicious labels has been made for {data.spec.title} on this server yet "
+                    f"(MNIST's comes with the app). Whoever runs the server can make one with "
+                    f"`python -m mnist_core labels --dataset {data.spec.name}` (a few minutes).",
+                    icon=":material/fact_check:")
+        else:
+            st.info(str(exc)[:1].upper() + str(exc)[1:], icon=":material/fact_check:")
         return None
 
 
@@ -63,10 +69,18 @@ def show(data, split: str) -> None:
     part = audit["splits"][split]
     folds = audit["folds"]
     accs = ", ".join(f"{a:.2%}" for a in audit["held_out_accuracy"])
+    flagged = part["flagged"]
     st.markdown(
-        f"The {split} images whose given label the models find least likely, least likely first. "
-        f"Look at each and say whether its label is wrong. Of {part['count']:,}, **{part['flagged']:,}** "
-        f"are flagged as likely mislabelled; the list goes on past them.")
+        f"The {len(part['suspects'])} {split} images whose given label the models find least likely. "
+        f"Look at each and say whether its label is wrong. The first **{flagged:,}** (marked ⚑) are "
+        f"the ones confident learning flags as likely mislabelled, least likely first; the rest follow, "
+        f"again least likely first." if flagged else
+        f"The {len(part['suspects'])} {split} images whose given label the models find least likely, "
+        f"least likely first. Look at each and say whether its label is wrong.")
+    if split == "test" and flagged < 10:
+        st.caption(f"Confident learning flags only {flagged} test image(s): the models are so sure of nearly "
+                   "every test image that few pass its per-class thresholds. The order below, by the "
+                   "probability the models give the image's own label, still puts real errors first.")
     with st.expander("How the list is made"):
         st.markdown(
             f"**Method:** {audit['method']}. {folds} models each trained on {folds - 1} of {folds} parts of "
@@ -98,10 +112,11 @@ def show(data, split: str) -> None:
     for start in range(0, len(shown), PER_ROW):
         for col, s in zip(st.columns(PER_ROW), shown[start:start + PER_ROW]):
             i = s["index"]
-            confirmed = " ✓ confirmed error" if split == "test" and i in VALIDATED_TEST_ERRORS else ""
+            confirmed = " ✓ confirmed" if split == "test" and i in VALIDATED_TEST_ERRORS else ""
+            flag = "⚑ " if s["flagged"] else ""
             col.image(enlarge(images[i].numpy(), 84), width="stretch",
-                      caption=f"#{i}: labelled {classes[s['given']]} · model: {classes[s['suggested']]} "
-                              f"· p(label) {s['p_given']:.3f}{confirmed}")
+                      caption=f"{flag}#{i}: labelled {classes[s['given']]} · model: {classes[s['suggested']]} "
+                              f"· p(label) {s['p_given']:.2g}{confirmed}")
             key = f"labels_mark_{data.spec.name}_{split}_{i}"
             st.session_state[key] = marks.get(i)  # the file is the truth: another session may have marked it
             col.segmented_control("Verdict", list(CHOICES), format_func=CHOICES.get, key=key,

@@ -25,16 +25,20 @@ def _figures(study, finished: int) -> dict:
     return state.cached(state.SWEEP_FIGURES, (study.study_name, finished), lambda: sweep.figures(study))
 
 
+def state_of(t) -> str:
+    """A trial's state as the page says it: a trial Stop the sweep ended is "stopped", not "fail"."""
+    if t.state.name == "FAIL":
+        return "stopped" if t.user_attrs.get("status") == "stopped" else "failed"
+    return t.state.name.lower()
+
+
 def trials_table(study, jobs: dict | None = None) -> list[dict]:
     rows = []
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("surplus"):
             continue
         job = dict(jobs or {}).get(t.number)
-        state_name = {"FAIL": "failed"}.get(t.state.name, t.state.name.lower())
-        if t.state.name == "FAIL" and t.user_attrs.get("status") == "stopped":
-            state_name = "stopped"  # by Stop the sweep: what it learned is kept in its run
-        row = {"trial": t.number, "state": state_name,
+        row = {"trial": t.number, "state": state_of(t),
                "test accuracy": t.value if t.value is not None else None}
         if job is not None and not job.finished:
             snap_epochs = job.epochs
@@ -53,9 +57,12 @@ def show_study(study, jobs: dict | None = None) -> None:
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
     finished = [t for t in trials if t.state.is_finished()]
     complete = [t for t in finished if t.state.name == "COMPLETE"]
-    pruned = sum(t.state.name == "PRUNED" for t in finished)
+    counts = {}
+    for t in finished:
+        counts[state_of(t)] = counts.get(state_of(t), 0) + 1
     st.markdown(f"**{len(finished)} of {attrs.get('n_trials', '?')} trials finished** "
-                f"({len(complete)} complete, {pruned} pruned). Objective: {attrs.get('objective', 'test accuracy')}; "
+                f"({', '.join(f'{n} {k}' for k, n in counts.items()) or 'none yet'}). "
+                f"Objective: {attrs.get('objective', 'test accuracy')}; "
                 f"varied: `{sweep.describe_space(attrs.get('space') or {})}`.")
     rows = trials_table(study, jobs)
     if rows:
@@ -71,26 +78,33 @@ def show_study(study, jobs: dict | None = None) -> None:
                 st.plotly_chart(figures[name], key=f"sweep_fig_{study.study_name}_{name}")
         missing = [FIGURES[k] for k in FIGURES if k not in figures]
         if missing:
-            st.caption(f"{', '.join(missing)}: once more trials have finished with different settings.")
+            st.caption(f"{', '.join(missing)}: need more finished trials with different settings.")
+        if len(complete) < 10:
+            st.caption(f"With {len(complete)} finished trial(s) these are rough: importances and slices "
+                       "settle once 10 or more have finished. Accuracy is shown as a fraction (0.98 = 98%).")
     if complete:
         best = max(complete, key=lambda t: t.value)
         base = TrainConfig.from_dict(attrs["base"])
-        config = sweep.config_of(best.params, base)
+        config = sweep.config_of(best.params, base, digits=3)  # 0.00352, not 0.00351527373570865
         c = st.columns([2, 3])
         c[0].page_link(BY_TITLE["Train"].file, label=f"Use the best settings (trial {best.number}, {best.value:.2%})",
                        icon=":material/tune:", query_params=link_query(config))
-        _open_in_evaluate(c[1], [t for t in trials if t.user_attrs.get("run_id")], study.study_name)
+        # Best first, so the choice beside "Use the best settings" is the same trial.
+        ranked = sorted((t for t in trials if t.user_attrs.get("run_id")),
+                        key=lambda t: (t.value is None, -(t.value or 0.0), t.number))
+        _open_in_evaluate(c[1], ranked, study.study_name, len(finished))
 
 
-def _open_in_evaluate(col, trials: list, name: str) -> None:
+def _open_in_evaluate(col, trials: list, name: str, finished: int) -> None:
     if not trials:
         return
     root = runs_root()
     with col:
         a, b = st.columns([3, 2])
-        pick = a.selectbox("A trial's run", trials, key=f"sweep_open_{name}", label_visibility="collapsed",
+        # Keyed by the finished count too: when a new trial finishes, the choice goes back to the best.
+        pick = a.selectbox("Trial to open in Evaluate", trials, key=f"sweep_open_{name}_{finished}",
                            format_func=lambda t: f"trial {t.number}: "
-                           + (f"{t.value:.2%}" if t.value is not None else t.state.name.lower()))
+                           + (f"{t.value:.2%}" if t.value is not None else state_of(t)))
         if b.button("Open in Evaluate", key=f"sweep_open_button_{name}", icon=":material/fact_check:"):
             path = root / pick.user_attrs["run_id"]
             if (path / "checkpoint.pt").is_file():

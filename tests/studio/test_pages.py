@@ -399,15 +399,15 @@ def test_suspicious_labels_are_marked_on_data_and_left_out_on_train(real_env, tm
     assert "confident learning" in texts(at.markdown)
     assert "people confirmed as mislabelled" in texts(at.success)  # the published list's count
     first = json.loads(label_audit.BUNDLED.read_text())["splits"]["test"]["suspects"][0]
-    assert any(c.startswith(f"#{first['index']}: labelled {first['given']}")
+    assert any(c.lstrip("⚑ ").startswith(f"#{first['index']}: labelled {first['given']}")
                for img in at.get("image") for c in img.captions)
     at.segmented_control(key=f"labels_mark_mnist_test_{first['index']}").set_value("wrong").run()
     assert_clean(at)
     assert label_marks.load_marks()["test"] == {first["index"]: "wrong"}
     # Marked images leave the "not reviewed" list and show under "Marked wrong".
-    assert not any(c.startswith(f"#{first['index']}:") for img in at.get("image") for c in img.captions)
+    assert not any(c.lstrip("⚑ ").startswith(f"#{first['index']}:") for img in at.get("image") for c in img.captions)
     at.radio(key="labels_show_test").set_value("wrong").run()
-    assert any(c.startswith(f"#{first['index']}:") for img in at.get("image") for c in img.captions)
+    assert any(c.lstrip("⚑ ").startswith(f"#{first['index']}:") for img in at.get("image") for c in img.captions)
 
     at.radio(key="data_split").set_value("train").run()
     train_first = json.loads(label_audit.BUNDLED.read_text())["splits"]["train"]["suspects"][:2]
@@ -462,7 +462,7 @@ def test_a_sweep_starts_from_the_page_and_shows_optunas_figures(real_env, monkey
     top = max((t for t in job.sweep.study.trials if t.value is not None), key=lambda t: t.value)
     linked = TrainConfig.from_dict(dict(parse_qsl(best[0].proto.query_string)))
     assert f"trial {top.number}" in best[0].proto.label
-    assert linked.lr == pytest.approx(top.params["lr"]) and linked.batch_size == top.params["batch_size"]
+    assert linked.lr == pytest.approx(top.params["lr"], rel=5e-3) and linked.batch_size == top.params["batch_size"]
     assert linked.train_subset == 1000  # the fixed settings come along
     at.button(key=f"sweep_open_button_{job.name}").click().run()
     assert_clean(at)
