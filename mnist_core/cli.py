@@ -153,7 +153,7 @@ def cmd_sweep(args) -> int:
     base = config_from_args(args) if given else None
     space = sweep.parse_space(args.space) if args.space else None
     storage = args.storage or sweep.default_storage(args.runs_dir)
-    s = sweep.open_sweep(args.study, storage, space, base if space is not None or given else None,
+    s = sweep.open_sweep(args.study, storage, space, base,
                          args.trials, int(args.seed) if args.seed is not None else None)
     where = sweep.shown(storage)  # a server database's password is not echoed
     print(f"study {s.name} in {where}: {s.n_trials} trials of {sweep.describe_space(s.space)}, "

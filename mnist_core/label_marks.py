@@ -9,7 +9,6 @@ and a crash mid-write leaves the previous file.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -28,14 +27,15 @@ def marks_path(path=None) -> Path:
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+    """The file's object; {} before the first mark."""
+    from .runs import RunError, read_json
+
+    if not path.exists():
         return {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MarkError(f"the label marks at {path} are unreadable ({exc}); move the file aside "
-                        "to start afresh") from None
-    return data if isinstance(data, dict) else {}
+    try:
+        return read_json(path)
+    except RunError as exc:
+        raise MarkError(f"the label marks: {exc}; move the file aside to start afresh") from None
 
 
 def load_marks(dataset: str = "mnist", path=None) -> dict[str, dict[int, str]]:

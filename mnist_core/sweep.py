@@ -46,6 +46,11 @@ PRUNE_AFTER = 2  # finished trials before the median pruner may stop one
 
 # ------------------------------------------------------------------ the search space
 
+def _is_model_option(name: str, base: TrainConfig) -> bool:
+    """A name that is one of the base model's options (dropout, hidden...), not a TrainConfig field."""
+    return name in MODELS[base.model].args and name not in FLOAT_FIELDS + INT_FIELDS + CHOICE_FIELDS
+
+
 def _kind(name: str, base: TrainConfig) -> str:
     """"float", "int" or "choice" for a field or a numeric model option of the base model."""
     if name in FLOAT_FIELDS:
@@ -89,7 +94,7 @@ def parse_space(text: str) -> dict:
 def _value(name: str, value, base: TrainConfig):
     """One value of a field as TrainConfig (or the model's option) takes it, checked."""
     try:
-        if name in MODELS[base.model].args and name not in FLOAT_FIELDS + INT_FIELDS + CHOICE_FIELDS:
+        if _is_model_option(name, base):
             config = base.replace(model_kwargs={**base.model_kwargs, name: value})
             return config.model_kwargs[name]
         config = base.replace(**{name: _coerce(name, value)})
@@ -144,28 +149,23 @@ def describe_space(space: dict) -> str:
 
 def suggest(trial, space: dict, base: TrainConfig) -> TrainConfig:
     """The trial's config: the base with each varied setting as Optuna suggests it."""
-    fields, kwargs = {}, dict(base.model_kwargs)
+    values = {}
     for name, spec in space.items():
         if "choices" in spec:
-            value = trial.suggest_categorical(name, spec["choices"])
+            values[name] = trial.suggest_categorical(name, spec["choices"])
         elif isinstance(spec["low"], int) and isinstance(spec["high"], int):
-            value = trial.suggest_int(name, spec["low"], spec["high"], log=spec["log"])
+            values[name] = trial.suggest_int(name, spec["low"], spec["high"], log=spec["log"])
         else:
-            value = trial.suggest_float(name, spec["low"], spec["high"], log=spec["log"])
-        if name in MODELS[base.model].args and name not in FLOAT_FIELDS + INT_FIELDS + CHOICE_FIELDS:
-            kwargs[name] = value
-        else:
-            fields[name] = value
-    return base.replace(**fields, model_kwargs=kwargs)
+            values[name] = trial.suggest_float(name, spec["low"], spec["high"], log=spec["log"])
+    return config_of(values, base)
 
 
 def config_of(params: dict, base: TrainConfig, digits: int | None = None) -> TrainConfig:
-    """A finished trial's config from its parameters (for "use the best settings"); with
-    `digits`, floats rounded to that many significant digits, as a person would type them."""
+    """The base with a trial's parameters (settings and model options); with `digits`, floats
+    rounded to that many significant digits, as a person would type them."""
     if digits:
         params = {k: float(f"{v:.{digits}g}") if isinstance(v, float) else v for k, v in params.items()}
-    kwargs = {k: v for k, v in params.items() if k in MODELS[base.model].args
-              and k not in FLOAT_FIELDS + INT_FIELDS + CHOICE_FIELDS}
+    kwargs = {k: v for k, v in params.items() if _is_model_option(k, base)}
     fields = {k: v for k, v in params.items() if k not in kwargs}
     return base.replace(**fields, model_kwargs={**base.model_kwargs, **kwargs})
 

@@ -148,23 +148,25 @@ _sweeps: list[SweepJob] = []
 _lock = threading.Lock()
 
 
+def _refuse_when_full() -> None:
+    """JobLimitError when the server runs as many sweeps as it may; the caller holds _lock."""
+    _sweeps[:] = [s for s in _sweeps if not s.finished]
+    if len(_sweeps) >= MAX_SWEEPS:
+        raise JobLimitError(f"{len(_sweeps)} sweeps are already running on this server (limit {MAX_SWEEPS}); "
+                            "wait for one to finish or stop one")
+
+
 def check_room() -> None:
-    """JobLimitError when the server runs as many sweeps as it may (checked before a study is made)."""
+    """JobLimitError when the server is full of sweeps (checked before a study is made)."""
     with _lock:
-        _sweeps[:] = [s for s in _sweeps if not s.finished]
-        if len(_sweeps) >= MAX_SWEEPS:
-            raise JobLimitError(f"{len(_sweeps)} sweeps are already running on this server (limit {MAX_SWEEPS}); "
-                                "wait for one to finish or stop one")
+        _refuse_when_full()
 
 
 def start(sweep: sweeps.Sweep, runner: JobRunner, data=None, runs_dir=None, owner: dict | None = None,
           parallel: int = 1) -> SweepJob:
     """Run a sweep's trials as jobs in the background; JobLimitError when the server is full."""
     with _lock:
-        _sweeps[:] = [s for s in _sweeps if not s.finished]
-        if len(_sweeps) >= MAX_SWEEPS:
-            raise JobLimitError(f"{len(_sweeps)} sweeps are already running on this server (limit {MAX_SWEEPS}); "
-                                "wait for one to finish or stop one")
+        _refuse_when_full()
         job = SweepJob(sweep, runner, data, runs_dir, dict(owner or {}), parallel)
         _sweeps.append(job)
     job.thread.start()
