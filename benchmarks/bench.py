@@ -101,16 +101,18 @@ def run_preset(name: str, data, **overrides) -> dict:
     config = preset_config(name, **overrides)
     trainer = Trainer(config, data)
     wall = time.perf_counter()
-    history, reached, batch_rates = [], None, []
+    history, reached, batch_rates, tta = [], None, [], None
     for e in trainer.events():
-        if e["kind"] == "batch":
+        if e["kind"] == "end":
+            tta = e.get("test_acc_tta")
+        elif e["kind"] == "batch":
             batch_rates.append(e["images_per_s"])
         elif e["kind"] == "epoch":
             history.append(e)
             if reached is None and e["test_acc"] >= TARGET:
                 reached = time.perf_counter() - wall
     total = time.perf_counter() - wall
-    return {"name": name, "final_acc": history[-1]["test_acc"], "seed": config.seed,
+    return {"name": name, "final_acc": history[-1]["test_acc"], "tta_acc": tta, "seed": config.seed,
             "train_s": trainer.active_seconds - trainer.eval_seconds, "eval_s": trainer.eval_seconds, "best_acc": max(h["test_acc"] for h in history),
             "time_to_99": reached, "wall_s": total, "epochs": len(history),
             "seconds_per_epoch": history[0]["epoch_time"],
@@ -266,9 +268,7 @@ def table(results: dict) -> str:
     add("seconds for the first pass over the training digits (seed: 60,000 / default: 40,000)", "", f"{seed['seconds_per_epoch']:.1f} / {default['seconds_per_epoch']:.1f}", None)
     add("images/s training (seed / default)", "", f"{seed['images_per_s']:,.0f} / {default['images_per_s']:,.0f}", None)
     if "best" in results:
-        b = results["best"]
-        add("best preset", ">= 99.5% in <= 10 min", f"{b['best_acc']:.2%} in {b['wall_s']:.0f} s",
-            b["best_acc"] >= 0.995 and b["wall_s"] <= 600)
+        rows.append(best_row(results["best"]))
     for name, target in (("mlp", 0.98), ("logistic", 0.92)):
         r = results[name]
         add(f"{name} preset", f">= {target:.0%}", f"{r['final_acc']:.2%} in {r['wall_s']:.1f} s", r["final_acc"] >= target)
@@ -293,6 +293,21 @@ def table(results: dict) -> str:
     return text + "\n\n" + _markdown(presets) if len(presets) > 1 else text
 
 
+BEST_TARGET, BEST_SECONDS = 0.997, 600
+
+
+def best_row(b: dict) -> tuple[str, str, str, str]:
+    """The best preset's row: its final test accuracy, read with test-time augmentation when the
+    preset asks for it (issue #14 allows it, shown as such), and its wall time with every
+    evaluation."""
+    acc = b["tta_acc"] if b.get("tta_acc") is not None else b["final_acc"]
+    measured = f"{b['final_acc']:.2%} plain" + (f", {b['tta_acc']:.2%} with TTA" if b.get("tta_acc") is not None else "")
+    ok = acc >= BEST_TARGET and b["wall_s"] <= BEST_SECONDS
+    return ("best preset (test-time augmentation allowed); wall s with every evaluation",
+            f">= {BEST_TARGET:.1%} in <= {BEST_SECONDS // 60} min", f"{measured}; {b['wall_s']:.0f} s",
+            "yes" if ok else "NO")
+
+
 def _markdown(rows) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
@@ -307,6 +322,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="skip the 'best' preset (minutes)")
     p.add_argument("--seed-limit", type=float, default=240, help="cap for the seed pipeline, seconds")
     p.add_argument("--levers", action="store_true", help="only measure the speed levers")
+    p.add_argument("--best", action="store_true", help="only train the 'best' preset (about 8 minutes)")
     args = p.parse_args(argv)
     threads = configure_threads()
     t = time.perf_counter()
@@ -319,6 +335,15 @@ def main(argv=None) -> int:
         print(levers_table(rows))
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).with_name("levers.json").write_text(json.dumps(rows, indent=2))
+        return 0
+    if args.best:
+        load = os.getloadavg()[0]
+        best = run_preset("best", data)
+        print(_markdown([("measure", "target", "measured", "met"), best_row(best)]))
+        print(f"load average (1 min) {load:.2f} before, {os.getloadavg()[0]:.2f} after; "
+              f"{best['epochs']} epochs, {best['train_s']:.0f} s training, {best['eval_s']:.0f} s evaluating")
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).with_name("best.json").write_text(json.dumps(best, indent=2))
         return 0
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                            "cpus": os.cpu_count(), "threads": threads, "device": describe_device(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError
@@ -40,6 +41,29 @@ def configure_threads(threads: int | None = None) -> int:
             pass
         _configured = True
     return torch.get_num_threads()
+
+
+@contextmanager
+def one_thread():
+    """Run what is inside on the calling thread alone, then restore torch's thread count.
+
+    For one image's forward pass in the app: Streamlit runs each rerun in a new thread, whose
+    first parallel op starts an OpenMP team of its own, and on 2 cores shared with the browser
+    the first prediction after a stroke took 40-55 ms of conv and pooling there instead of
+    2 ms (Draw, 2026-12-03). One image gains nothing from a second thread: 1.9 ms either way
+    on an idle machine, 2.3 ms with one thread against 5-6.5 ms with two while a core is busy.
+    torch's count is process-wide for threads started meanwhile, so keep the block short."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def resolve_device(name: str = "auto") -> torch.device:

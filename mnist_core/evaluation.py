@@ -10,12 +10,28 @@ from .data import DatasetSpec, normalise
 # Chunks of 1000 are as fast as 2000 on the CPU. The CNN's activations for 2000 images raised
 # a training job's peak memory by 80 to 120 MB, past Community Cloud's 1 GB (docs/reliability.md).
 BATCH = 250
+# Test-time augmentation: each digit as given and moved one pixel each way; the prediction is
+# the mean of the five probability vectors. On the `best` preset's network (32-64 channels,
+# 10 epochs) it read 99.76% of the test set where the digits alone read 99.67% (2026-12-03).
+TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """A normalised batch (N,1,H,W) moved dx pixels right and dy down; the edge that comes in
+    repeats the border (the background on MNIST's 4-pixel margin), never wraps round."""
+    if not (dx or dy):
+        return x
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)), mode="replicate")
+    top, left = max(-dy, 0), max(-dx, 0)
+    return padded[..., top:top + h, left:left + w]
 
 
 @torch.inference_mode()
 def predict_logits(model: nn.Module, images: torch.Tensor, spec: DatasetSpec,
-                   batch_size: int = BATCH) -> torch.Tensor:
-    """Raw logits (N, 10) as float32 on the CPU; temperature scaling needs them unsoftmaxed."""
+                   batch_size: int = BATCH, shift: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Raw logits (N, 10) as float32 on the CPU; temperature scaling needs them unsoftmaxed.
+    `shift` moves every image by (dx, dy) pixels first (test-time augmentation)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -24,16 +40,20 @@ def predict_logits(model: nn.Module, images: torch.Tensor, spec: DatasetSpec,
         for start in range(0, len(images), batch_size):
             chunk = images[start:start + batch_size].to(device)
             x = normalise(chunk, spec) if chunk.dtype == torch.uint8 else chunk
-            out.append(model(x).float().cpu())
+            out.append(model(shifted(x, *shift)).float().cpu())
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 10)
 
 
 def predict_proba(model: nn.Module, images: torch.Tensor, spec: DatasetSpec,
-                  batch_size: int = BATCH) -> torch.Tensor:
-    """Class probabilities (N, 10) for uint8 images (N,28,28) or already-normalised floats (N,1,28,28)."""
-    return F.softmax(predict_logits(model, images, spec, batch_size), dim=1)
+                  batch_size: int = BATCH, tta: bool = False) -> torch.Tensor:
+    """Class probabilities (N, 10) for uint8 images (N,28,28) or already-normalised floats
+    (N,1,28,28); with `tta`, the mean over TTA_SHIFTS (five times the work)."""
+    if not tta:
+        return F.softmax(predict_logits(model, images, spec, batch_size), dim=1)
+    return torch.stack([F.softmax(predict_logits(model, images, spec, batch_size, s), dim=1)
+                        for s in TTA_SHIFTS]).mean(0)
 
 
 @torch.inference_mode()
@@ -114,9 +134,10 @@ def cell_indices(labels: torch.Tensor, probs: torch.Tensor, true_class: int, pre
 
 
 def evaluate_split(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                   spec: DatasetSpec) -> dict:
-    """Everything Evaluate shows: probabilities, predictions, loss, accuracy, matrix, metrics."""
-    probs = predict_proba(model, images, spec)
+                   spec: DatasetSpec, tta: bool = False) -> dict:
+    """Everything Evaluate shows: probabilities, predictions, loss, accuracy, matrix, metrics
+    (with `tta`, of the test-time augmented predictions)."""
+    probs = predict_proba(model, images, spec, tta=tta)
     preds = probs.argmax(1)
     labels = labels.cpu()
     nll = F.nll_loss(probs.clamp(min=1e-12).log(), labels).item() if len(labels) else float("nan")

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from .limits import MAX_UPLOAD_BYTES, MAX_UPLOAD_PIXELS
 from .data import DATASETS, DatasetSpec, normalise
+from .device import one_thread
 from .errors import ImageInputError  # noqa: F401  (defined there, torch-free)
 
 BOX = 20
@@ -214,5 +215,6 @@ def classify(model: torch.nn.Module, image, spec: DatasetSpec = DATASETS["mnist"
     if model.training:
         model.eval()
     device = next(model.parameters()).device
-    logits = model(prep.tensor.unsqueeze(0).to(device))
+    with one_thread():
+        logits = model(prep.tensor.unsqueeze(0).to(device))
     return prep, torch.softmax(logits.float(), 1)[0].cpu()

@@ -80,8 +80,11 @@ class RunRecorder:
                 fh.flush()
                 os.fsync(fh.fileno())
             best = max(e["test_acc"] for e in self.trainer.history)
+            # A test-time-augmented figure belongs to the weights it was read from: a continued
+            # run's new epoch makes the old one stale until its own end reads it again.
             self._update(epochs_done=event["epoch"], best_test_acc=best,
-                         final_test_acc=event["test_acc"], final_test_loss=event["test_loss"])
+                         final_test_acc=event["test_acc"], final_test_loss=event["test_loss"],
+                         final_test_acc_tta=None)
         elif kind == "probe":
             # Mid-run test checks of a budgeted run: informative only, so no fsync, and kept out
             # of metrics.jsonl, whose rows are epochs with weights on disk.
@@ -95,6 +98,8 @@ class RunRecorder:
                 {k: event[k] for k in ("epoch", "step", "lr_scale", "lr")}]
             self._update(lr_changes=changes)
         elif kind == "end":
+            if event.get("test_acc_tta") is not None:
+                self._update(final_test_acc_tta=event["test_acc_tta"])
             self.finish(event["status"], event.get("message", ""))
 
     def finish(self, status: str, message: str = "") -> None:

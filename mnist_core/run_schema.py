@@ -12,7 +12,7 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "run_id": (str,), "label": (str,), "status": (str,), "message": (str,), "model": (str,),
     "dataset": (str,), "params": (int,), "epochs": (int,), "epochs_done": NUMBER,
     "best_test_acc": NUMBER, "final_test_acc": NUMBER, "final_test_loss": NUMBER,
-    "duration_s": NUMBER, "device": (str,), "started": (str,), "updated": (str,),
+    "final_test_acc_tta": NUMBER, "duration_s": NUMBER, "device": (str,), "started": (str,), "updated": (str,),
     "heartbeat": NUMBER, "pid": (int,), "owner": (str,), "owner_name": (str,),
     "published": (str,), "challenge_acc": NUMBER,
 }

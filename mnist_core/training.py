@@ -10,7 +10,8 @@ Events are plain JSON-ready dicts with a "kind":
   histograms of weights and gradients and the update ratio; dead ReLU units; hints;
 - "lr_change": the learner moved the live learning-rate knob (`change_lr`): from this step on
   the schedule's rate is multiplied by `lr_scale`;
-- "end": status "completed" or "diverged", with a message.
+- "end": status "completed" or "diverged", with a message (and `test_acc_tta`, the test
+  accuracy with test-time augmentation, when the config asks for it).
 The caller stops a run by closing the generator; every completed epoch stays in `history`.
 Time the caller spends between events (pausing, writing checkpoints) is not counted.
 """
@@ -27,7 +28,7 @@ import torch
 from .config import HANDWRITING_REPEAT, ConfigError, TrainConfig
 from .data import Dataset, iterate_batches, load_dataset
 from .device import configure_threads, resolve_device
-from .evaluation import evaluate_tensors
+from .evaluation import evaluate_tensors, predict_proba
 from .health import READ_EVERY, HealthWatch
 from .models import build_model, count_parameters, set_dropout_generator
 from .clock import Clock
@@ -184,8 +185,9 @@ class Trainer:
             self.clock.stop()
             yield self._diverged(epoch, exc.loss)
             return
+        tta = self._tta_accuracy(test) if c.tta else None
         self.clock.stop()
-        yield self._end_event()
+        yield self._end_event(tta)
 
     def _train_epoch(self, epoch: int, images, labels, test, steps_per_epoch: int):
         """One pass over the training images (cut short by the budget); returns its stats."""
@@ -270,6 +272,13 @@ class Trainer:
         result = evaluate_tensors(self.model, test[0], labels=test[1], spec=self.data.spec)
         self.eval_seconds += self.clock.seconds() - start
         return result
+
+    def _tta_accuracy(self, test) -> float:
+        """Test accuracy of the mean prediction over TTA_SHIFTS, timed into eval_seconds."""
+        start = self.clock.seconds()
+        probs = predict_proba(self.model, test[0], self.data.spec, tta=True)
+        self.eval_seconds += self.clock.seconds() - start
+        return (probs.argmax(1) == test[1].cpu()).double().mean().item()
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -359,19 +368,23 @@ class Trainer:
         self.history.append(event)
         return event
 
-    def _end_event(self) -> dict:
+    def _end_event(self, tta: float | None = None) -> dict:
         last, seconds = self.history[-1], self.clock.seconds()
+        accuracy = f"{last['test_acc']:.2%}"
+        if tta is not None:
+            accuracy += f" ({tta:.2%} with test-time augmentation)"
         if self.out_of_time:
             message = (f"reached its {self.config.time_budget:g} s time budget after {self.epochs_done:g} "
-                       f"epoch(s), {self.step_count:,} steps: test accuracy {last['test_acc']:.2%} "
+                       f"epoch(s), {self.step_count:,} steps: test accuracy {accuracy} "
                        f"({seconds:.1f} s with the test evaluations)")
         else:
-            message = (f"completed {self.epochs_done} epoch(s): test accuracy {last['test_acc']:.2%} in "
+            message = (f"completed {self.epochs_done} epoch(s): test accuracy {accuracy} in "
                        f"{seconds:.1f} s")
         verdict = chance_verdict(last["test_acc"], len(self.data.spec.classes), self.config)
         return {"kind": "end", "status": "completed", "epochs_done": self.epochs_done, "steps": self.step_count,
                 "message": f"{verdict} ({message})" if verdict else message, "learned": verdict is None,
-                "elapsed": seconds, "train_seconds": seconds - self.eval_seconds}
+                "elapsed": seconds, "train_seconds": seconds - self.eval_seconds,
+                **({"test_acc_tta": tta} if tta is not None else {})}
 
     def _diverged(self, epoch: int, value: float) -> dict:
         kept = (f"epoch {self.epochs_done} is kept" if self.epochs_done else "no epoch completed")

@@ -31,14 +31,15 @@ with frame.page("Evaluate"):
     data = dataset_or_help(config.dataset)
     if data is None:
         st.stop()
-    cache_key = (choice, picker.choice_stamp(choice), split, data.source)
-    with st.spinner(f"Classifying the {split} split..."):
+    tta = evaluate_panel.tta_toggle(choice, config, split)
+    cache_key = (choice, picker.choice_stamp(choice), split, data.source, tta)
+    with st.spinner(f"Classifying the {split} split" + (" five times over..." if tta else "...")):
         res = evaluate_panel.shared_evaluation(*cache_key, model, data)
     images = data.split(split)[0]
     classes = list(data.classes)
     cm = res["confusion"].numpy()
     m = st.columns(4)
-    m[0].metric("Accuracy", f"{res['accuracy']:.2%}")
+    m[0].metric("Accuracy with TTA" if tta else "Accuracy", f"{res['accuracy']:.2%}")
     m[1].metric("Loss", f"{res['loss']:.4f}")
     m[2].metric("Errors", f"{len(res['errors']):,}")
     m[3].metric("Images", f"{len(res['labels']):,}")
@@ -92,8 +93,11 @@ with frame.page("Evaluate"):
     )
     st.subheader("Calibration")
     evaluate_panel.calibration_section(model, data, images, res)
-    st.subheader("Most confident mistakes")
-    errors = res["errors"][:32].tolist()
+    shown_errors_n = 40  # all of them for the best models (24-33 on the test set), so none hide
+    total = len(res["errors"])
+    st.subheader(f"All {total} mistakes, most confident first" if 0 < total <= shown_errors_n
+                 else "Most confident mistakes")
+    errors = res["errors"][:shown_errors_n].tolist()
     if errors:
         preds = res["preds"]
         image_grid(

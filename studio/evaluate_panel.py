@@ -15,14 +15,29 @@ from .images import enlarge
 SHARED_EVALUATIONS = 8
 
 
+def tta_toggle(choice: str, config, split: str) -> bool:
+    """Whether to read the split with test-time augmentation: on by default for a run trained
+    to be read so (the `best` preset), the test split only (the training split would take five
+    passes over 60,000 digits)."""
+    on = st.toggle("Test-time augmentation", value=bool(config.tta), key=f"eval_tta-{choice}",
+                   disabled=split != "test",
+                   help="Reads each digit as given and moved one pixel left, right, up and down, and "
+                        "averages the five predictions: five times the work, often a few fewer "
+                        "mistakes. Test split only.")
+    if on and split == "test":
+        st.caption("Test-time augmentation is on: every figure below is of the averaged predictions.")
+        return True
+    return False
+
+
 @st.cache_resource(max_entries=SHARED_EVALUATIONS, show_spinner=False)
-def shared_evaluation(choice: str, stamp: float, split: str, source: str, _model, _data) -> dict:
+def shared_evaluation(choice: str, stamp: float, split: str, source: str, tta: bool, _model, _data) -> dict:
     """A model's evaluation on a split, once per server: the same for every session, so thirty
     students opening Evaluate on the bundled model cost one evaluation, not thirty (each took
     35 MB and seconds of CPU when every session made its own). Keyed by the model choice, its
     checkpoint's time, the split and the dataset's folder; treat the result as read-only (the
     calibration added to it is the same for everyone too)."""
-    return evaluation.evaluate_split(_model, *_data.split(split), _data.spec)
+    return evaluation.evaluate_split(_model, *_data.split(split), _data.spec, tta=tta)
 
 
 def calibration_section(model, data: Dataset, images, res: dict) -> None:

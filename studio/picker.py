@@ -25,6 +25,9 @@ def run_title(run: Run) -> str:
     s = run.summary
     acc = s.get("final_test_acc")
     acc_text = f"{acc:.2%}" if isinstance(acc, (int, float)) else "no epoch yet"
+    tta = s.get("final_test_acc_tta")
+    if isinstance(tta, (int, float)) and isinstance(acc, (int, float)):
+        acc_text += f" ({tta:.2%} with TTA)"
     name = s.get("label") or run.run_id
     return f"{name} - {s.get('model')} on {s.get('dataset')}, {acc_text}"
 

@@ -56,6 +56,7 @@ def runs_table(runs: list[Run]) -> None:
                 "epochs": _epochs_text(r),
                 "test accuracy": _percent(r.summary.get("final_test_acc")),
                 "best accuracy": _percent(r.summary.get("best_test_acc")),
+                "with TTA": _percent(r.summary.get("final_test_acc_tta")),
                 "duration": duration(r.summary.get("duration_s")),
                 "started": str(r.summary.get("started", ""))[:16].replace("T", " "),
             }
@@ -73,6 +74,10 @@ def runs_table(runs: list[Run]) -> None:
         column_config={
             "test accuracy": pct,
             "best accuracy": pct,
+            "with TTA": st.column_config.NumberColumn(
+                format="%.2f%%", help="The final test accuracy with test-time augmentation (the mean "
+                                      "prediction over each digit and four one-pixel shifts), for runs "
+                                      "that asked for it"),
             "params": st.column_config.NumberColumn(format="localized"),
         },
     )

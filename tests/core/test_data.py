@@ -191,3 +191,23 @@ def test_the_augmentation_preview_is_what_training_shows_the_network(real_mnist)
     expected = training_view(x, True, False, torch.Generator().manual_seed(3)).squeeze(1)
     assert (seen.float() / 255 - expected).abs().max() <= 0.5 / 255 + 1e-6
     assert not torch.equal(augmentation_preview(digits, True, True, seed=3), seen)  # distort adds to it
+
+
+def test_a_worker_naming_the_folder_gets_the_preloaded_digits(tmp_path, monkeypatch):
+    """The workers' fork server preloads the dataset it finds (mnist_core.preload); a worker is
+    then handed the folder the server's copy came from, and must get that copy, not re-read."""
+    folder = write_dataset(tmp_path / "digits", make_synthetic(n_train=50, n_test=20, seed=3))
+    monkeypatch.setenv("MNIST_DATA_DIR", str(folder))
+    data_mod._load_cached.cache_clear()  # "the dataset wherever it is" is cached per process
+    first = data_mod.preload("mnist")
+    assert first is not None and first.source
+    assert data_mod.load_dataset("mnist", first.source, allow_download=False) is first
+    assert torch.get_num_threads() >= 1
+    monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "nothing-here"))
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    data_mod._load_cached.cache_clear()
+    try:
+        assert data_mod.preload("mnist") is None  # no files yet: nothing loaded, nothing raised
+    finally:
+        data_mod._load_cached.cache_clear()

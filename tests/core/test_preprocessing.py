@@ -148,3 +148,31 @@ def test_a_photos_exif_rotation_is_applied():
     img = np.asarray(load_image(buf.getvalue()).convert("L"))
     rows, cols = np.nonzero(img < 128)
     assert np.ptp(rows) > 3 * np.ptp(cols), "the 1 is still lying on its side"
+
+
+def test_one_drawing_is_read_on_one_thread_in_any_thread_and_the_count_comes_back(real_mnist):
+    """Streamlit reruns a page in a new thread; one image's forward pass there runs alone, and
+    the thread count of the process is left as it was."""
+    import threading
+
+    from tests.support import canvas_from_digit
+
+    model, _ = load_model()
+    seen = []
+    hook = model.register_forward_pre_hook(lambda m, args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        image = canvas_from_digit(real_mnist.test_images[0].numpy())
+        results = []
+        worker = threading.Thread(target=lambda: results.append(
+            (classify(model, image)[1], torch.get_num_threads())))
+        worker.start()
+        worker.join()
+        probs, after_in_thread = results[0]
+        assert seen == [1] and after_in_thread == 2
+        assert int(probs.argmax()) == int(real_mnist.test_labels[0])
+        assert torch.get_num_threads() == 2
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)

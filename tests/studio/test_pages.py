@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.support import (TIMEOUT, assert_clean, canvas_from_digit, draw_digit_app, goto, mnist_dir,
-                           open_app, texts, wait_for)
+                           open_app, texts, tiny_run, wait_for)
 
 # ---------------------------------------------------------------- every page, real data
 
@@ -231,6 +231,29 @@ def test_evaluate_shows_confusion_matrix_and_per_class_table(real_env):
     assert_clean(at)
     assert at.session_state["abstain_threshold"] == 0.9
     assert float({m.label: m.value for m in at.metric}["Coverage at t"].rstrip("%")) < 100
+
+
+def test_evaluate_reads_with_tta_when_asked_and_by_default_for_a_run_trained_so(real_env, real_mnist):
+    from mnist_core.evaluation import evaluate_split
+    from mnist_core.runs import load_model
+
+    at = goto(open_app(), "evaluate")
+    plain = {m.label: m.value for m in at.metric}
+    assert at.toggle(key="eval_tta-bundled").value is False  # the bundled model is read plainly
+    at.toggle(key="eval_tta-bundled").set_value(True).run()
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    expected = evaluate_split(load_model()[0], *real_mnist.split("test"), real_mnist.spec, tta=True)
+    assert metrics["Accuracy with TTA"] == f"{expected['accuracy']:.2%}"
+    assert metrics["Errors"] == f"{len(expected['errors']):,}" != plain["Errors"]
+
+    _, path = tiny_run(real_mnist, real_env, label="tta-run", epochs=1, train_subset=2000, tta=True)
+    at = goto(open_app(), "evaluate")
+    at.selectbox(key="eval_model").set_value(str(path)).run()
+    assert_clean(at)
+    assert at.toggle(key=f"eval_tta-{path}").value is True
+    assert "Accuracy with TTA" in {m.label for m in at.metric}
+    assert "with TTA)" in at.selectbox(key="eval_model").format_func(str(path))
 
 
 # ---------------------------------------------------------------- drawing
