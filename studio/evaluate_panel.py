@@ -25,7 +25,9 @@ def tta_toggle(choice: str, config, split: str) -> bool:
                         "averages the five predictions: five times the work, often a few fewer "
                         "mistakes. Test split only.")
     if on and split == "test":
-        st.caption("Test-time augmentation is on: every figure below is of the averaged predictions.")
+        st.caption("Test-time augmentation is on: the accuracy, matrix, scores and mistakes below are "
+                   "of the averaged predictions; Calibration's temperature is still fitted to the "
+                   "model's plain outputs.")
         return True
     return False
 
