@@ -300,8 +300,9 @@ def best_row(b: dict) -> tuple[str, str, str, str]:
     """The best preset's row: its final test accuracy, read with test-time augmentation when the
     preset asks for it (issue #14 allows it, shown as such), and its wall time with every
     evaluation."""
-    acc = b["tta_acc"] if b.get("tta_acc") is not None else b["final_acc"]
-    measured = f"{b['final_acc']:.2%} plain" + (f", {b['tta_acc']:.2%} with TTA" if b.get("tta_acc") is not None else "")
+    tta = b.get("tta_acc")
+    acc = b["final_acc"] if tta is None else tta
+    measured = f"{b['final_acc']:.2%} plain" + ("" if tta is None else f", {tta:.2%} with TTA")
     ok = acc >= BEST_TARGET and b["wall_s"] <= BEST_SECONDS
     return ("best preset (test-time augmentation allowed); wall s with every evaluation",
             f">= {BEST_TARGET:.1%} in <= {BEST_SECONDS // 60} min", f"{measured}; {b['wall_s']:.0f} s",

@@ -86,36 +86,30 @@ def _load_cached(name: str, data_dir: str | None, allow_download: bool) -> Datas
     return Dataset(spec=spec, source=str(folder), **tensors)
 
 
-# (name, folder it was read from) -> the dataset: a caller naming the folder a dataset was
-# already read from gets it whatever arguments first loaded it (a training worker names it).
-_BY_SOURCE: dict[tuple[str, str], Dataset] = {}
-
-
 def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None,
                  allow_download: bool = True) -> Dataset:
     """Load a dataset once per process; later calls with the same arguments share the tensors."""
     key_dir = str(data_dir) if data_dir is not None else None
-    if key_dir is not None and (name, key_dir) in _BY_SOURCE:
-        return _BY_SOURCE[(name, key_dir)]
-    data = _load_cached(name, key_dir, allow_download)
-    _BY_SOURCE.setdefault((name, data.source), data)
-    return data
+    return _load_cached(name, key_dir, allow_download)
 
 
 def preload(name: str = "mnist") -> Dataset | None:
-    """The dataset read from wherever it already is (never downloaded), or None: for a process
-    that forks others, which then share its tensors' pages (mnist_core.preload).
+    """The dataset read from the folder where it already is (never downloaded), or None: for a
+    process that forks others, which then share its tensors' pages (mnist_core.preload). Loaded
+    by that folder, as a training worker asks for it (worker.files_of), so the worker's call
+    finds this copy.
 
     Read on one thread: the labels' conversion is a parallel op, which would start an OpenMP
     team in the forking process, and a child forked from it then hung on its first parallel
     op (a job never started, 2026-12-03)."""
-    import torch
-
+    folder = dataset_status(name)["folder"]
+    if folder is None:
+        return None
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return load_dataset(name, allow_download=False)
-    except Exception:  # noqa: BLE001 - no files yet, or unreadable: the workers will say so
+        return load_dataset(name, folder, allow_download=False)
+    except Exception:  # noqa: BLE001 - unreadable files: the workers will say so
         return None
     finally:
         torch.set_num_threads(before)

@@ -28,7 +28,7 @@ import torch
 from .config import HANDWRITING_REPEAT, ConfigError, TrainConfig
 from .data import Dataset, iterate_batches, load_dataset
 from .device import configure_threads, resolve_device
-from .evaluation import evaluate_tensors, predict_proba
+from .evaluation import evaluate_split, evaluate_tensors
 from .health import READ_EVERY, HealthWatch
 from .models import build_model, count_parameters, set_dropout_generator
 from .clock import Clock
@@ -276,9 +276,9 @@ class Trainer:
     def _tta_accuracy(self, test) -> float:
         """Test accuracy of the mean prediction over TTA_SHIFTS, timed into eval_seconds."""
         start = self.clock.seconds()
-        probs = predict_proba(self.model, test[0], self.data.spec, tta=True)
+        accuracy = evaluate_split(self.model, *test, self.data.spec, tta=True)["accuracy"]
         self.eval_seconds += self.clock.seconds() - start
-        return (probs.argmax(1) == test[1].cpu()).double().mean().item()
+        return accuracy
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:

@@ -2,6 +2,8 @@
 settings sent to Train, and any trial's run opened in Evaluate."""
 from __future__ import annotations
 
+from collections import Counter
+
 import streamlit as st
 
 from mnist_core import sweep
@@ -57,9 +59,7 @@ def show_study(study, jobs: dict | None = None) -> None:
     trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
     finished = [t for t in trials if t.state.is_finished()]
     complete = [t for t in finished if t.state.name == "COMPLETE"]
-    counts = {}
-    for t in finished:
-        counts[state_of(t)] = counts.get(state_of(t), 0) + 1
+    counts = Counter(state_of(t) for t in finished)
     st.markdown(f"**{len(finished)} of {attrs.get('n_trials', '?')} trials finished** "
                 f"({', '.join(f'{n} {k}' for k, n in counts.items()) or 'none yet'}). "
                 f"Objective: {attrs.get('objective', 'test accuracy')}; "

@@ -198,7 +198,6 @@ def test_a_worker_naming_the_folder_gets_the_preloaded_digits(tmp_path, monkeypa
     then handed the folder the server's copy came from, and must get that copy, not re-read."""
     folder = write_dataset(tmp_path / "digits", make_synthetic(n_train=50, n_test=20, seed=3))
     monkeypatch.setenv("MNIST_DATA_DIR", str(folder))
-    data_mod._load_cached.cache_clear()  # "the dataset wherever it is" is cached per process
     first = data_mod.preload("mnist")
     assert first is not None and first.source
     assert data_mod.load_dataset("mnist", first.source, allow_download=False) is first
@@ -206,8 +205,4 @@ def test_a_worker_naming_the_folder_gets_the_preloaded_digits(tmp_path, monkeypa
     monkeypatch.setenv("MNIST_DATA_DIR", str(tmp_path / "nothing-here"))
     monkeypatch.setenv("MNIST_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)
-    data_mod._load_cached.cache_clear()
-    try:
-        assert data_mod.preload("mnist") is None  # no files yet: nothing loaded, nothing raised
-    finally:
-        data_mod._load_cached.cache_clear()
+    assert data_mod.preload("mnist") is None  # no files yet: nothing loaded, nothing raised
