@@ -57,8 +57,9 @@ def mlp(hidden: tuple[int, ...] | list[int] = (256, 128), dropout: float = 0.2) 
 
 
 def cnn(channels: tuple[int, ...] | list[int] = (8, 16), kernel_size: int = 5,
-        dropout: float = 0.0, batch_norm: bool = True, hidden: int = 128) -> nn.Module:
-    """conv-maxpool(-BN)-ReLU blocks, then an optional hidden layer and the classifier."""
+        dropout: float = 0.0, batch_norm: bool = True, hidden: int = 128, convs: int = 1) -> nn.Module:
+    """conv-maxpool(-BN)-ReLU blocks, then an optional hidden layer and the classifier. With
+    `convs` > 1 each block starts with that many more conv(-BN)-ReLU layers at full size."""
     channels = _positive_ints("channels", channels)
     if len(channels) > 4:
         raise ModelError("at most 4 conv blocks fit a 28x28 input (each halves the size)")
@@ -66,9 +67,17 @@ def cnn(channels: tuple[int, ...] | list[int] = (8, 16), kernel_size: int = 5,
         raise ModelError(f"kernel_size must be 3, 5 or 7, got {kernel_size}")
     if hidden < 0:
         raise ModelError(f"hidden must be >= 0, got {hidden}")
+    if not 1 <= convs <= 3:
+        raise ModelError(f"convs must be 1, 2 or 3, got {convs}")
     layers: list[nn.Module] = []
     c_in, side = 1, 28
     for c in channels:
+        for _ in range(convs - 1):
+            layers += [nn.Conv2d(c_in, c, kernel_size, padding=kernel_size // 2, bias=not batch_norm)]
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(c))
+            layers.append(nn.ReLU(inplace=True))
+            c_in = c
         # Pool straight after the conv: max-pooling commutes with ReLU (and with BN's monotone
         # per-channel map), so BN and ReLU then touch 4x fewer values. 1.5x faster on 2 CPU cores.
         layers += [nn.Conv2d(c_in, c, kernel_size, padding=kernel_size // 2, bias=not batch_norm),

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .datasets import (DATASETS, FILES, DatasetSpec, candidate_dirs, dataset_status,  # noqa: F401
                        describe_missing, get_spec, locate)
+from .decoded import read_images
 from .idx import DatasetError, read_idx
 
 
@@ -76,7 +77,8 @@ def _load_cached(name: str, data_dir: str | None, allow_download: bool) -> Datas
     if hit is None:
         raise DatasetError(describe_missing(spec, data_dir))
     folder, files = hit
-    tensors = {key: read_idx(path, key.split("_")[1]) for key, path in files.items()}
+    tensors = {key: (_images(path) if key.endswith("images") else read_idx(path, "labels"))
+               for key, path in files.items()}
     for split in ("train", "test"):
         n_img, n_lab = len(tensors[f"{split}_images"]), len(tensors[f"{split}_labels"])
         if n_img != n_lab:
@@ -84,6 +86,11 @@ def _load_cached(name: str, data_dir: str | None, allow_download: bool) -> Datas
                 f"{files[f'{split}_labels']}: {n_lab} labels but "
                 f"{files[f'{split}_images']} has {n_img} images")
     return Dataset(spec=spec, source=str(folder), **tensors)
+
+
+def _images(path: Path) -> torch.Tensor:
+    array = read_images(path)  # mapped from a decoded copy on disk where it can be
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 def load_dataset(name: str = "mnist", data_dir: str | os.PathLike | None = None,

@@ -31,45 +31,75 @@ def _read_capped(path: Path, header_len: int, size_of) -> bytes:
         raise DatasetError(f"{path}: cannot read ({exc})") from exc
 
 
+def _dims(path: Path, kind: str, header: bytes) -> list[int]:
+    """The dimensions an IDX header announces, or DatasetError saying what is wrong with it."""
+    magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
+    header_len = 4 + 4 * ndim
+    if len(header) < header_len:
+        raise DatasetError(f"{path}: file is {len(header)} bytes, too short for an IDX header")
+    magic = int.from_bytes(header[:4], "big")
+    if magic != magic_expected:
+        raise DatasetError(
+            f"{path}: wrong magic number {magic} (expected {magic_expected} for {kind}); "
+            "is this the right file, or is it corrupted?")
+    dims = [int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    if kind == "images" and dims[1:] != [SIDE, SIDE]:
+        raise DatasetError(f"{path}: images are {dims[1]}x{dims[2]}, expected {SIDE}x{SIDE}")
+    if dims[0] == 0:  # it would train on nothing, or score an empty test set as 0%
+        raise DatasetError(f"{path}: holds no {kind} (its header counts 0)")
+    if dims[0] > MAX_IDX_ITEMS:
+        raise DatasetError(f"{path}: its header counts {dims[0]:,} {kind}; the limit is {MAX_IDX_ITEMS:,}")
+    return dims
+
+
+def _size_problem(path: Path, dims: list[int], header_len: int, size: int) -> DatasetError | None:
+    expected = header_len + math.prod(dims)
+    if size == expected:
+        return None
+    problem = "truncated" if size < expected else "has trailing bytes"
+    shown = f"{size} bytes" if size < expected else "more"
+    return DatasetError(f"{path}: {problem}: header says {dims[0]} items ({expected} bytes) "
+                        f"but the file has {shown}")
+
+
 def read_idx_array(path: str | os.PathLike, kind: str) -> np.ndarray:
     """Read one IDX file as a uint8 array (N x 28 x 28 images, or N labels 0-9), without torch:
     Home checks the files with it before torch has loaded."""
     path = Path(path)
-    magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
-    header_len = 4 + 4 * ndim
+    header_len = 16 if kind == "images" else 8
+    sizes: list[list[int]] = []
 
     def size_of(header: bytes) -> int:
-        if len(header) < header_len:
-            raise DatasetError(f"{path}: file is {len(header)} bytes, too short for an IDX header")
-        magic = int.from_bytes(header[:4], "big")
-        if magic != magic_expected:
-            raise DatasetError(
-                f"{path}: wrong magic number {magic} (expected {magic_expected} for {kind}); "
-                "is this the right file, or is it corrupted?")
-        dims = [int.from_bytes(header[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-        if kind == "images" and dims[1:] != [SIDE, SIDE]:
-            raise DatasetError(f"{path}: images are {dims[1]}x{dims[2]}, expected {SIDE}x{SIDE}")
-        if dims[0] == 0:  # it would train on nothing, or score an empty test set as 0%
-            raise DatasetError(f"{path}: holds no {kind} (its header counts 0)")
-        if dims[0] > MAX_IDX_ITEMS:
-            raise DatasetError(f"{path}: its header counts {dims[0]:,} {kind}; the limit is {MAX_IDX_ITEMS:,}")
-        sizes.append(dims)
-        return header_len + math.prod(dims)
+        sizes.append(_dims(path, kind, header))
+        return header_len + math.prod(sizes[0])
 
-    sizes: list[list[int]] = []
     raw = _read_capped(path, header_len, size_of)
-    dims = sizes[0]
-    expected = header_len + math.prod(dims)
-    if len(raw) != expected:
-        problem = "truncated" if len(raw) < expected else "has trailing bytes"
-        shown = f"{len(raw)} bytes" if len(raw) < expected else "more"
-        raise DatasetError(
-            f"{path}: {problem}: header says {dims[0]} items ({expected} bytes) "
-            f"but the file has {shown}")
-    array = np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(dims)
+    problem = _size_problem(path, sizes[0], header_len, len(raw))
+    if problem:
+        raise problem
+    array = np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(sizes[0])
     if kind == "labels" and array.size and int(array.max()) > 9:
         raise DatasetError(f"{path}: label {int(array.max())} is outside 0-9")
     return array
+
+
+def map_idx_images(path: str | os.PathLike) -> np.ndarray:
+    """An uncompressed IDX image file mapped from disk, checked as read_idx_array checks it. Its
+    pages live in the OS's file cache, shared by every process that maps the file (the server,
+    the workers' fork server, the workers) and droppable under memory pressure, where a decoded
+    copy is private to each process. Copy-on-write: a write to it stays in its process."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(16)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc})") from exc
+    dims = _dims(path, "images", header)
+    problem = _size_problem(path, dims, 16, size)
+    if problem:
+        raise problem
+    return np.memmap(path, dtype=np.uint8, mode="c", offset=16, shape=tuple(dims))
 
 
 def read_idx(path: str | os.PathLike, kind: str):

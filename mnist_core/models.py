@@ -102,6 +102,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
                   "dropout": DROPOUT,
                   "batch_norm": Arg("Batch norm", "bool", "Normalise each block's outputs: trains faster."),
                   "hidden": Arg("Hidden units", "int", "0 removes the hidden layer", 0, 4096, 16),
+                  "convs": Arg("Convs per block", "int", "Conv layers in each block before it halves the "
+                               "image: 2 or 3 make a deeper, slower network (as in VGG).", 1, 3, 1),
               }, sequential_parts),
     ModelSpec("resnet", "Residual CNN", "Residual blocks with shortcut connections, as in ResNet, then "
               "global average pooling: deeper, and slower than the CNN on a small CPU.",

@@ -21,9 +21,19 @@ def test_output_shape_and_every_parameter_gets_a_gradient(name):
 @pytest.mark.parametrize("kwargs", [
     {"channels": [8], "kernel_size": 5, "batch_norm": False, "hidden": 0},
     {"channels": [8, 16, 32, 64], "dropout": 0.0},
+    {"channels": [4, 8], "kernel_size": 3, "convs": 3},
 ])
 def test_cnn_variants(kwargs):
     assert build_model("cnn", **kwargs)(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_cnn_convs_add_full_size_layers_to_each_block():
+    def convs(model):
+        return [(m.in_channels, m.out_channels) for m in model if isinstance(m, torch.nn.Conv2d)]
+    assert convs(build_model("cnn", channels=[4, 8])) == [(1, 4), (4, 8)]
+    assert convs(build_model("cnn", channels=[4, 8], convs=2)) == [(1, 4), (4, 4), (4, 8), (8, 8)]
+    # The extra layers keep the size: the classifier still sees 7x7 maps after two blocks.
+    assert build_model("cnn", channels=[4, 8], convs=2, hidden=0)[-1].in_features == 8 * 7 * 7
 
 
 def test_logreg_is_linear_softmax_regression():
@@ -42,6 +52,7 @@ def test_mlp_hidden_sizes():
     ("cnn", {"channels": [0]}, "positive"),
     ("cnn", {"channels": [8] * 5}, "at most 4"),
     ("cnn", {"kernel_size": 4}, "kernel_size"),
+    ("cnn", {"convs": 4}, "convs"),
     ("mlp", {"dropout": 1.0}, "dropout"),
     ("mlp", {"hidden": "abc"}, "hidden"),
 ])
