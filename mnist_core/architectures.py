@@ -59,7 +59,8 @@ def mlp(hidden: tuple[int, ...] | list[int] = (256, 128), dropout: float = 0.2) 
 def cnn(channels: tuple[int, ...] | list[int] = (8, 16), kernel_size: int = 5,
         dropout: float = 0.0, batch_norm: bool = True, hidden: int = 128, convs: int = 1) -> nn.Module:
     """conv-maxpool(-BN)-ReLU blocks, then an optional hidden layer and the classifier. With
-    `convs` > 1 each block starts with that many more conv(-BN)-ReLU layers at full size."""
+    `convs` > 1 a block has that many conv layers: convs - 1 conv(-BN)-ReLU layers at full size,
+    then the pooled one."""
     channels = _positive_ints("channels", channels)
     if len(channels) > 4:
         raise ModelError("at most 4 conv blocks fit a 28x28 input (each halves the size)")

@@ -36,7 +36,7 @@ def cache_dir() -> Path:
 
 
 def copy_path(source: Path) -> Path:
-    """Where the decoded copy of `source` goes: named by a hash of its bytes (13 ms for MNIST's
+    """Where the decoded copy of `source` goes: named by a hash of its bytes (10 ms for MNIST's
     training images here), so that an edited file gets a new copy, Fashion-MNIST's same-named
     files their own, and a copy of the same file elsewhere (the tests make some) the same one."""
     digest = hashlib.sha1()
