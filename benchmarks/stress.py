@@ -193,9 +193,10 @@ def main(argv=None) -> int:
     if writers is None:
         print("  independent writers: skipped (scikit-learn is not installed)")
     else:
-        preds = read_all(model, *writers[:1], DATASETS["mnist"])
-        other = float((preds == writers[1].numpy()).mean())
-        per_class = [float((preds[writers[1].numpy() == k] == k).mean()) for k in range(10)]
+        canvases, labels = writers[0], writers[1].numpy()
+        preds = read_all(model, canvases, DATASETS["mnist"])
+        other = float((preds == labels).mean())
+        per_class = [float((preds[labels == k] == k).mean()) for k in range(10)]
         print(f"  {'independent writers':24s} {other:7.2%}  (UCI optdigits, {len(preds):,} digits of 43 "
               f"writers, 8x8; no target) per class: " + " ".join(f"{k}:{a:.0%}" for k, a in enumerate(per_class)))
     out = Path("bench-results/stress.json")

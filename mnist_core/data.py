@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from .datasets import (DATASETS, FILES, DatasetSpec, candidate_dirs, dataset_status,  # noqa: F401
                        describe_missing, get_spec, locate)
 from .decoded import read_images
+from .device import one_thread
 from .idx import DatasetError, read_idx
 
 
@@ -112,14 +113,11 @@ def preload(name: str = "mnist") -> Dataset | None:
     folder = dataset_status(name)["folder"]
     if folder is None:
         return None
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
-        return load_dataset(name, folder, allow_download=False)
+        with one_thread():
+            return load_dataset(name, folder, allow_download=False)
     except Exception:  # noqa: BLE001 - unreadable files: the workers will say so
         return None
-    finally:
-        torch.set_num_threads(before)
 
 
 # ---------------------------------------------------------------- batches

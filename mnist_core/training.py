@@ -268,17 +268,18 @@ class Trainer:
 
     def _evaluate(self, test) -> dict:
         """Test loss and accuracy, timed into eval_seconds: a budget counts training, not this."""
-        start = self.clock.seconds()
-        result = evaluate_tensors(self.model, test[0], labels=test[1], spec=self.data.spec)
-        self.eval_seconds += self.clock.seconds() - start
-        return result
+        return self._timed(lambda: evaluate_tensors(self.model, test[0], labels=test[1], spec=self.data.spec))
 
     def _tta_accuracy(self, test) -> float:
         """Test accuracy of the mean prediction over TTA_SHIFTS, timed into eval_seconds."""
+        return self._timed(lambda: evaluate_split(self.model, *test, self.data.spec, tta=True))["accuracy"]
+
+    def _timed(self, evaluate):
         start = self.clock.seconds()
-        accuracy = evaluate_split(self.model, *test, self.data.spec, tta=True)["accuracy"]
-        self.eval_seconds += self.clock.seconds() - start
-        return accuracy
+        try:
+            return evaluate()
+        finally:
+            self.eval_seconds += self.clock.seconds() - start
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
