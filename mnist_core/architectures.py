@@ -74,18 +74,9 @@ def cnn(channels: tuple[int, ...] | list[int] = (8, 16), kernel_size: int = 5,
     c_in, side = 1, 28
     for c in channels:
         for _ in range(convs - 1):
-            layers += [nn.Conv2d(c_in, c, kernel_size, padding=kernel_size // 2, bias=not batch_norm)]
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(c))
-            layers.append(nn.ReLU(inplace=True))
+            layers += _conv_layer(c_in, c, kernel_size, batch_norm, pool=False)
             c_in = c
-        # Pool straight after the conv: max-pooling commutes with ReLU (and with BN's monotone
-        # per-channel map), so BN and ReLU then touch 4x fewer values. 1.5x faster on 2 CPU cores.
-        layers += [nn.Conv2d(c_in, c, kernel_size, padding=kernel_size // 2, bias=not batch_norm),
-                   nn.MaxPool2d(2)]
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(c))
-        layers.append(nn.ReLU(inplace=True))
+        layers += _conv_layer(c_in, c, kernel_size, batch_norm, pool=True)
         c_in, side = c, side // 2
     layers += [nn.Flatten(), SeededDropout(dropout)]
     width = c_in * side * side
@@ -94,6 +85,19 @@ def cnn(channels: tuple[int, ...] | list[int] = (8, 16), kernel_size: int = 5,
         width = hidden
     layers.append(nn.Linear(width, 10))
     return nn.Sequential(*layers)
+
+
+def _conv_layer(c_in: int, c_out: int, kernel_size: int, batch_norm: bool, pool: bool) -> list[nn.Module]:
+    """conv(-maxpool)(-BN)-ReLU at the input's size. Pooling comes straight after the conv:
+    max-pooling commutes with ReLU (and with BN's monotone per-channel map), so BN and ReLU then
+    touch 4x fewer values. 1.5x faster on 2 CPU cores."""
+    layers = [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=not batch_norm)]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers.append(nn.ReLU(inplace=True))
+    return layers
 
 
 def tutorial_cnn() -> nn.Module:

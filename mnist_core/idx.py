@@ -15,27 +15,31 @@ from .errors import DatasetError  # noqa: F401  (defined there, torch-free)
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
 SIDE = 28
+# Each kind's magic number and count of dimensions; a header is the magic and one 4-byte
+# big-endian size per dimension.
+LAYOUT = {"images": (IMAGE_MAGIC, 3), "labels": (LABEL_MAGIC, 1)}
 
 
+def header_len(kind: str) -> int:
+    return 4 + 4 * LAYOUT[kind][1]
 
 
-def _read_capped(path: Path, header_len: int, size_of) -> bytes:
+def _read_capped(path: Path, n_header: int, size_of) -> bytes:
     """The header, then at most the size it announces plus one byte: a gzip bomb in place of an
     IDX file is refused after its header, not after 2 GB have been decompressed."""
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as fh:
-            header = fh.read(header_len)
+            header = fh.read(n_header)
             expected = size_of(header)  # raises DatasetError for a bad header
-            return header + fh.read(expected - header_len + 1)
+            return header + fh.read(expected - n_header + 1)
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DatasetError(f"{path}: cannot read ({exc})") from exc
 
 
 def _dims(path: Path, kind: str, header: bytes) -> list[int]:
     """The dimensions an IDX header announces, or DatasetError saying what is wrong with it."""
-    magic_expected, ndim = (IMAGE_MAGIC, 3) if kind == "images" else (LABEL_MAGIC, 1)
-    header_len = 4 + 4 * ndim
-    if len(header) < header_len:
+    magic_expected, ndim = LAYOUT[kind]
+    if len(header) < header_len(kind):
         raise DatasetError(f"{path}: file is {len(header)} bytes, too short for an IDX header")
     magic = int.from_bytes(header[:4], "big")
     if magic != magic_expected:
@@ -52,8 +56,8 @@ def _dims(path: Path, kind: str, header: bytes) -> list[int]:
     return dims
 
 
-def _size_problem(path: Path, dims: list[int], header_len: int, size: int) -> DatasetError | None:
-    expected = header_len + math.prod(dims)
+def _size_problem(path: Path, dims: list[int], size: int) -> DatasetError | None:
+    expected = 4 + 4 * len(dims) + math.prod(dims)
     if size == expected:
         return None
     problem = "truncated" if size < expected else "has trailing bytes"
@@ -66,18 +70,18 @@ def read_idx_array(path: str | os.PathLike, kind: str) -> np.ndarray:
     """Read one IDX file as a uint8 array (N x 28 x 28 images, or N labels 0-9), without torch:
     Home checks the files with it before torch has loaded."""
     path = Path(path)
-    header_len = 16 if kind == "images" else 8
+    start = header_len(kind)
     sizes: list[list[int]] = []
 
     def size_of(header: bytes) -> int:
         sizes.append(_dims(path, kind, header))
-        return header_len + math.prod(sizes[0])
+        return start + math.prod(sizes[0])
 
-    raw = _read_capped(path, header_len, size_of)
-    problem = _size_problem(path, sizes[0], header_len, len(raw))
+    raw = _read_capped(path, start, size_of)
+    problem = _size_problem(path, sizes[0], len(raw))
     if problem:
         raise problem
-    array = np.frombuffer(raw, dtype=np.uint8, offset=header_len).reshape(sizes[0])
+    array = np.frombuffer(raw, dtype=np.uint8, offset=start).reshape(sizes[0])
     if kind == "labels" and array.size and int(array.max()) > 9:
         raise DatasetError(f"{path}: label {int(array.max())} is outside 0-9")
     return array
@@ -91,15 +95,15 @@ def map_idx_images(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     try:
         with open(path, "rb") as fh:
-            header = fh.read(16)
+            header = fh.read(header_len("images"))
         size = path.stat().st_size
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc})") from exc
     dims = _dims(path, "images", header)
-    problem = _size_problem(path, dims, 16, size)
+    problem = _size_problem(path, dims, size)
     if problem:
         raise problem
-    return np.memmap(path, dtype=np.uint8, mode="c", offset=16, shape=tuple(dims))
+    return np.memmap(path, dtype=np.uint8, mode="c", offset=header_len("images"), shape=tuple(dims))
 
 
 def read_idx(path: str | os.PathLike, kind: str):
