@@ -84,9 +84,55 @@ def residual_parts(model: nn.Sequential) -> Parts:
     return Parts(embedding=model[:-1], features=model[:last + 1], head=model[last + 1:], blocks=blocks)
 
 
+class _SideBySide(nn.Module):
+    """One part of each ensemble member, their outputs joined along dimension 1."""
+
+    def __init__(self, parts: list[nn.Module]):
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([p(x) for p in self.parts], 1)
+
+
+class _MemberHeads(nn.Module):
+    """Joined maps -> each member's head on its own share -> the ensemble's output."""
+
+    def __init__(self, heads: list[nn.Module]):
+        super().__init__()
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        shares = maps.chunk(len(self.heads), 1)
+        return arch.Ensemble.combine(torch.stack([h(s) for h, s in zip(self.heads, shares)]))
+
+
+def ensemble_parts(model: arch.Ensemble) -> Parts:
+    """The members' embeddings side by side; Grad-CAM reads every member's last maps together;
+    activation maps are the first member's (the others' differ only by their starting weights)."""
+    members = [sequential_parts(m) for m in model.members]
+    return Parts(embedding=_SideBySide([p.embedding for p in members]),
+                 features=_SideBySide([p.features for p in members]),
+                 head=_MemberHeads([p.head for p in members]), blocks=members[0].blocks)
+
+
 WIDTHS = "Comma-separated layer widths, e.g. 256, 128"
 DROPOUT = Arg("Dropout", "float", "Share of units zeroed at random while training; 0 turns it off.",
               0.0, 0.9, 0.05)
+
+CNN_ARGS = {
+    "channels": Arg("Conv channels", "ints", WIDTHS),
+    "kernel_size": Arg("Kernel size", "choice", "Side of each convolution's square window.",
+                       choices=(3, 5, 7)),
+    "dropout": DROPOUT,
+    "batch_norm": Arg("Batch norm", "bool", "Normalise each block's outputs: trains faster."),
+    "hidden": Arg("Hidden units", "int", "0 removes the hidden layer", 0, 4096, 16),
+    "convs": Arg("Convs per block", "int", "Conv layers in each block before it halves the "
+                 "image: 2 or 3 make a deeper, slower network (as in VGG).", 1, 3, 1),
+    "padding": Arg("Pad the borders", "bool", "Pad each convolution so the image keeps its "
+                   "size. Off, each convolution trims its border instead of reading MNIST's "
+                   "blank margins: a 32-64 network trains 2.3x faster and reads a little worse."),
+}
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("logreg", "Logistic regression", "One linear layer on the 784 pixels: the classic baseline.",
@@ -95,16 +141,14 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
               arch.mlp, {"hidden": Arg("Hidden units", "ints", WIDTHS), "dropout": DROPOUT},
               sequential_parts),
     ModelSpec("cnn", "CNN", "Convolution blocks that learn strokes and shapes, then a small classifier.",
-              arch.cnn, {
-                  "channels": Arg("Conv channels", "ints", WIDTHS),
-                  "kernel_size": Arg("Kernel size", "choice", "Side of each convolution's square window.",
-                                     choices=(3, 5, 7)),
-                  "dropout": DROPOUT,
-                  "batch_norm": Arg("Batch norm", "bool", "Normalise each block's outputs: trains faster."),
-                  "hidden": Arg("Hidden units", "int", "0 removes the hidden layer", 0, 4096, 16),
-                  "convs": Arg("Convs per block", "int", "Conv layers in each block before it halves the "
-                               "image: 2 or 3 make a deeper, slower network (as in VGG).", 1, 3, 1),
-              }, sequential_parts),
+              arch.cnn, CNN_ARGS, sequential_parts),
+    ModelSpec("ensemble", "Ensemble of CNNs", "Several CNNs of one shape, each from its own random start, "
+              "trained side by side on the same batches, each on its own loss; the ensemble predicts "
+              "their mean probability, at one CNN's time per member. On the default recipe three "
+              "CNNs read 99.2% where one reads 99.1%, but one CNN trained three times as long reads "
+              "99.3%: for a fixed time, a longer run usually beats more members.",
+              arch.ensemble, {"members": Arg("Members", "int", "How many CNNs read each digit.",
+                                             2, arch.MAX_MEMBERS, 1), **CNN_ARGS}, ensemble_parts),
     ModelSpec("resnet", "Residual CNN", "Residual blocks with shortcut connections, as in ResNet, then "
               "global average pooling: deeper, and slower than the CNN on a small CPU.",
               arch.resnet, {"channels": Arg("Block widths", "ints", "Channels of each residual block, e.g. 8, 16, 32"),

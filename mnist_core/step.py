@@ -22,6 +22,12 @@ def forward_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, c: Train
     """uint8 batch -> (logits, loss): scale, augment, normalise on whole tensors."""
     x = training_view(xb.float().div_(255).unsqueeze(1), c.augment, c.distort, aug_gen)
     x = normalise(x, spec).contiguous(memory_format=torch.channels_last)
+    if hasattr(model, "member_logits"):  # an ensemble: each member learns on its own loss
+        members = model.member_logits(x)
+        # Summed, not averaged: each member's gradient is then the one it would get alone
+        # (averaging would divide SGD's learning rate by the number of members).
+        loss = sum(F.cross_entropy(m, yb, label_smoothing=c.label_smoothing) for m in members)
+        return model.combine(members), loss
     logits = model(x)
     return logits, F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)
 
@@ -36,8 +42,9 @@ class Diverged(Exception):
 
 def reported_loss(logits, yb, loss, c: TrainConfig) -> torch.Tensor:
     """Plain cross-entropy for the curves: label smoothing raises the optimised loss's floor
-    (about 0.5 at 0.1), which would sit oddly above an unsmoothed test loss."""
-    if not c.label_smoothing:
+    (about 0.5 at 0.1), which would sit oddly above an unsmoothed test loss. An ensemble's
+    curves show its own prediction's loss, not the sum of its members'."""
+    if not c.label_smoothing and c.model != "ensemble":
         return loss.detach()
     with torch.no_grad():
         return F.cross_entropy(logits.detach(), yb)

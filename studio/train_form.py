@@ -99,9 +99,21 @@ def remember(saved: dict) -> None:
                   if isinstance(k, str) and (k.startswith("cfg_") or k == "train_preset")})
 
 
+def seed_model_options(model: str) -> None:
+    """The model's options at their defaults where the session has none yet: the first rerun
+    after a user picks another model checks the form before its options are drawn, and read
+    every option as missing ("members must be a whole number, got None")."""
+    spec = MODELS[model]
+    for arg, a in spec.args.items():
+        default = spec.defaults[arg]
+        st.session_state.setdefault(f"cfg_{model}_{arg}",
+                                    ", ".join(map(str, default)) if a.kind == "ints" else default)
+
+
 def form_values() -> dict:
     """TrainConfig's fields as the widgets hold them (model options as typed)."""
     model = st.session_state["cfg_model"]
+    seed_model_options(model)
     values = {f.name: st.session_state.get(f"cfg_{f.name}") for f in dataclasses.fields(TrainConfig)
               if f.name != "model_kwargs"}
     values["model_kwargs"] = {arg: st.session_state.get(f"cfg_{model}_{arg}") for arg in MODELS[model].args}
@@ -209,10 +221,9 @@ def model_controls(errors: dict) -> None:
     st.caption(spec.description)
     if not spec.args:
         st.caption("This model has no options.")
+    seed_model_options(model)
     for arg, a in spec.args.items():
-        key, default = f"cfg_{model}_{arg}", spec.defaults[arg]
-        if key not in st.session_state:
-            st.session_state[key] = ", ".join(map(str, default)) if a.kind == "ints" else default
+        key = f"cfg_{model}_{arg}"
         if a.kind == "ints":
             st.text_input(a.label, key=key, help=a.help)
         elif a.kind == "bool":
@@ -222,7 +233,7 @@ def model_controls(errors: dict) -> None:
         elif a.kind == "float":
             st.slider(a.label, a.low, a.high, step=a.step, key=key, help=a.help)
         else:
-            st.number_input(a.label, step=int(a.step or 1), key=key, help=f"{a.help}. From {a.low:g} to {a.high:g}.")
+            st.number_input(a.label, step=int(a.step or 1), key=key, help=f"{a.help.rstrip('.')}. From {a.low:g} to {a.high:g}.")
         _mark(errors, arg)
 
 

@@ -69,7 +69,7 @@ arg_values = st.recursive(
 @FUZZ
 @given(model=st.sampled_from(sorted(MODELS) + ["nope"]),
        kwargs=st.dictionaries(st.sampled_from(["hidden", "channels", "dropout", "batch_norm", "kernel_size",
-                                               "convs", "wings"]), arg_values, max_size=4),
+                                               "convs", "padding", "members", "wings"]), arg_values, max_size=4),
        as_text=st.booleans())
 def test_any_model_arguments_validate_or_are_a_config_error(model, kwargs, as_text):
     try:

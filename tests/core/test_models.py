@@ -36,6 +36,58 @@ def test_cnn_convs_add_full_size_layers_to_each_block():
     assert build_model("cnn", channels=[4, 8], convs=2, hidden=0)[-1].in_features == 8 * 7 * 7
 
 
+def test_cnn_without_padding_trims_each_convolution():
+    # 28 -> 24 -> pool 12 -> 8 -> pool 4: the classifier sees 4x4 maps, not 7x7.
+    assert build_model("cnn", channels=[4, 8], hidden=0, padding=False)[-1].in_features == 8 * 4 * 4
+    assert build_model("cnn", channels=[4, 8], kernel_size=3, convs=2, hidden=0,
+                       padding=False)[-1].in_features == 8 * 4 * 4  # 28-4=24, 12, 12-4=8, 4
+    with pytest.raises(ModelError, match="shrink a 28x28 image to nothing"):
+        build_model("cnn", channels=[4, 8, 16], padding=False)
+
+
+def test_ensemble_predicts_the_mean_probability_of_its_members():
+    torch.manual_seed(0)
+    model = build_model("ensemble", members=3, channels=[4, 8], hidden=16).eval()
+    x = torch.randn(5, 1, 28, 28)
+    mean = torch.stack([F.softmax(m(x), 1) for m in model.members]).mean(0)
+    assert torch.allclose(F.softmax(model(x), 1), mean, atol=1e-6)
+    assert torch.allclose(model(x).exp().sum(1), torch.ones(5), atol=1e-5)
+    # Finite even where every member is sure a class is wrong (a plain log of the mean is -inf).
+    sure = torch.tensor([[[200.0, 0.0]], [[150.0, 0.0]]])
+    assert torch.isfinite(model.combine(sure)).all()
+    assert torch.allclose(model.combine(sure)[0, 1], torch.tensor(-150.0 - 0.6931), atol=1e-3)  # log(e^-200 + e^-150) - log 2
+    # Each member starts from its own weights, or the ensemble would be one network three times.
+    w = [m[0].weight for m in model.members]
+    assert not torch.equal(w[0], w[1]) and not torch.equal(w[1], w[2])
+
+
+def test_each_ensemble_member_learns_as_if_alone():
+    import copy
+
+    from mnist_core.config import TrainConfig
+    from mnist_core.data import DATASETS
+    from mnist_core.step import forward_batch
+
+    torch.manual_seed(0)
+    model = build_model("ensemble", members=2, channels=[4, 8], hidden=16, dropout=0.0)
+    alone = copy.deepcopy(model.members[1])
+    xb, yb = torch.randint(0, 256, (16, 28, 28), dtype=torch.uint8), torch.arange(16) % 10
+    c = TrainConfig.from_dict({"model": "ensemble", "label_smoothing": 0.1})
+    gen = torch.Generator().manual_seed(0)
+    logits, loss = forward_batch(model, xb, yb, c, DATASETS["mnist"], gen)
+    loss.backward()
+    c_alone = TrainConfig.from_dict({"model": "cnn", "label_smoothing": 0.1})
+    _, loss_alone = forward_batch(alone, xb, yb, c_alone, DATASETS["mnist"], gen)
+    loss_alone.backward()
+    for (name, p), q in zip(model.members[1].named_parameters(), alone.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-6), name
+    # The curves show the ensemble's own prediction's loss, not the members' summed loss.
+    from mnist_core.step import reported_loss
+    for smoothing in (0.0, 0.1):
+        shown = reported_loss(logits, yb, loss, c.replace(label_smoothing=smoothing))
+        assert torch.allclose(shown, F.cross_entropy(logits.detach(), yb))
+
+
 def test_logreg_is_linear_softmax_regression():
     m = build_model("logreg")
     assert count_parameters(m) == 784 * 10 + 10
@@ -53,6 +105,8 @@ def test_mlp_hidden_sizes():
     ("cnn", {"channels": [8] * 5}, "at most 4"),
     ("cnn", {"kernel_size": 4}, "kernel_size"),
     ("cnn", {"convs": 4}, "convs"),
+    ("ensemble", {"members": 1}, "2 to 5 members"),
+    ("ensemble", {"members": 9}, "2 to 5 members"),
     ("mlp", {"dropout": 1.0}, "dropout"),
     ("mlp", {"hidden": "abc"}, "hidden"),
 ])

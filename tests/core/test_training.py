@@ -76,7 +76,7 @@ def test_strings_from_cli_or_url_are_coerced():
                                "model_kwargs": '{"channels": [8]}'})
     assert (c.batch_size, c.lr, c.augment) == (256, 0.01, True)
     assert c.model_kwargs == {"channels": [8], "kernel_size": 5, "dropout": 0.0, "batch_norm": True,
-                              "hidden": 128, "convs": 1}  # defaults recorded, so the run rebuilds exactly
+                              "hidden": 128, "convs": 1, "padding": True}  # defaults recorded, so the run rebuilds exactly
 
 
 def test_every_preset_is_valid():
