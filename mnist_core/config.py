@@ -256,7 +256,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     # 99.56-99.61% as an ensemble (they miss the same digits); 3x3 kernels in three blocks of
     # 32-64-128, 99.60% / 99.62% in 295 s.
     "best": ("A wider CNN with augmentation, read with test-time augmentation at the end: "
-             "99.65% in about 6 minutes on 2 CPU cores.",
+             "99.65% in 6 to 8 minutes on 2 CPU cores.",
              dict(model="cnn", model_kwargs={"channels": [32, 64], "hidden": 256, "dropout": 0.25},
                   epochs=10, batch_size=128, lr=6e-3, schedule="onecycle", augment=True,
                   label_smoothing=0.1, optimizer="adamw", weight_decay=5e-4, tta=True)),
