@@ -96,6 +96,10 @@ def activation_maps_panel(model, reading: Reading | None, key: str) -> None:
     if not maps:
         st.info("This model has no conv layers, so there are no activation maps to show.")
         return
+    members = getattr(model, "members", None)
+    if members is not None:
+        st.caption(f"The maps of the first of this ensemble's {len(members)} CNNs; the others "
+                   "differ only in the random weights they started from.")
     for i, m in enumerate(maps, 1):
         a = m.numpy()
         st.markdown(f"**Conv block {i}**: {a.shape[0]} maps of {a.shape[1]}x{a.shape[2]}")

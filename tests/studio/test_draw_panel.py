@@ -39,6 +39,30 @@ def test_activation_maps_panel_shows_each_conv_block_when_toggled():
                                               f"**Conv block 2**: {second} maps of 7x7"]
 
 
+def _ensemble_activations_app():
+    import numpy as np
+    import torch
+
+    from mnist_core.data import DATASETS
+    from mnist_core.models import build_model
+    from studio import draw_panel
+
+    torch.manual_seed(0)
+    model = build_model("ensemble", members=2, channels=[4, 8], hidden=16).eval()
+    stroke = np.zeros((280, 280, 4), np.uint8)
+    stroke[60:220, 130:150] = 255
+    draw_panel.activation_maps_panel(model, draw_panel.read(model, stroke, DATASETS["mnist"]), key="draw")
+
+
+def test_an_ensembles_activation_maps_say_whose_they_are():
+    at = AppTest.from_function(_ensemble_activations_app, default_timeout=60).run()
+    at.toggle(key="draw-activations").set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "first of this ensemble's 2 CNNs" in texts(at.caption)
+    assert [m.value for m in at.markdown] == ["**Conv block 1**: 4 maps of 14x14",
+                                              "**Conv block 2**: 8 maps of 7x7"]
+
+
 def test_draw_logic_reads_real_digits_and_guards_blank_canvases(real_env):
     from mnist_core.data import load_dataset
 
