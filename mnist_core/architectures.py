@@ -115,18 +115,20 @@ class Ensemble(nn.Module):
     """Networks that read each digit side by side; the prediction is their mean probability.
 
     The output is that mean's logarithm, so softmax, argmax and cross-entropy read it as they
-    read any model's logits. Training gives each member its own loss on the same batch
-    (`member_logits`, used by step.forward_batch): members trained on their mean's loss instead
-    learn to lean on each other and miss the same digits, which is what an ensemble is for
-    avoiding."""
+    read any model's logits. Training gives each member its own loss on the same batch, and its
+    own augmented copy of it when augmenting (`member_logits`, used by step.forward_batch):
+    members trained on their mean's loss instead learn to lean on each other and miss the same
+    digits, which is what an ensemble is for avoiding."""
 
     def __init__(self, members: list[nn.Module]):
         super().__init__()
         self.members = nn.ModuleList(members)
 
-    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(members, N, 10): each member's own logits."""
-        return torch.stack([m(x) for m in self.members])
+    def member_logits(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """(members, N, 10): each member's own logits, on x, or on its own view of the batch
+        (a list, one per member)."""
+        views = x if isinstance(x, (list, tuple)) else [x] * len(self.members)
+        return torch.stack([m(v) for m, v in zip(self.members, views, strict=True)])
 
     @staticmethod
     def combine(member_logits: torch.Tensor) -> torch.Tensor:

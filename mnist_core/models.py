@@ -143,7 +143,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("cnn", "CNN", "Convolution blocks that learn strokes and shapes, then a small classifier.",
               arch.cnn, CNN_ARGS, sequential_parts),
     ModelSpec("ensemble", "Ensemble of CNNs", "Several CNNs of one shape, each from its own random start, "
-              "trained side by side on the same batches, each on its own loss; the ensemble predicts "
+              "trained side by side on the same batches, each on its own loss (and, with "
+              "augmentation, its own augmented copy); the ensemble predicts "
               "their mean probability, at one CNN's time per member. On the default recipe three "
               "CNNs read 99.2% where one reads 99.1%, but one CNN trained three times as long reads "
               "99.3%: for a fixed time, a longer run usually beats more members.",

@@ -20,15 +20,23 @@ DIVERGENCE_LOSS = 1e3
 def forward_batch(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, c: TrainConfig,
                   spec, aug_gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """uint8 batch -> (logits, loss): scale, augment, normalise on whole tensors."""
-    x = training_view(xb.float().div_(255).unsqueeze(1), c.augment, c.distort, aug_gen)
-    x = normalise(x, spec).contiguous(memory_format=torch.channels_last)
+    x01 = xb.float().div_(255).unsqueeze(1)
+
+    def view() -> torch.Tensor:
+        x = training_view(x01, c.augment, c.distort, aug_gen)
+        return normalise(x, spec).contiguous(memory_format=torch.channels_last)
+
     if hasattr(model, "member_logits"):  # an ensemble: each member learns on its own loss
-        members = model.member_logits(x)
+        # ...and, when augmenting, on its own augmented copy of the batch: three default CNNs
+        # on 20,000 augmented digits for 3 epochs read 99.28% so (mean of 3 seeds, each one
+        # higher) against 99.19% sharing one copy, for 5-10% more time.
+        n = len(model.members)
+        members = model.member_logits([view() for _ in range(n)] if c.augment or c.distort else view())
         # Summed, not averaged: each member's gradient is then the one it would get alone
         # (averaging would divide SGD's learning rate by the number of members).
         loss = sum(F.cross_entropy(m, yb, label_smoothing=c.label_smoothing) for m in members)
         return model.combine(members), loss
-    logits = model(x)
+    logits = model(view())
     return logits, F.cross_entropy(logits, yb, label_smoothing=c.label_smoothing)
 
 

@@ -88,6 +88,27 @@ def test_each_ensemble_member_learns_as_if_alone():
         assert torch.allclose(shown, F.cross_entropy(logits.detach(), yb))
 
 
+def test_ensemble_members_each_get_their_own_augmented_copy():
+    from mnist_core.config import TrainConfig
+    from mnist_core.data import DATASETS
+    from mnist_core.step import forward_batch
+
+    torch.manual_seed(0)
+    model = build_model("ensemble", members=3, channels=[4, 8], hidden=16)
+    seen = []
+    for m in model.members:
+        m.register_forward_pre_hook(lambda _m, args: seen.append(args[0].clone()))
+    xb, yb = torch.randint(0, 256, (8, 28, 28), dtype=torch.uint8), torch.arange(8) % 10
+    for augment in (True, False):
+        seen.clear()
+        c = TrainConfig.from_dict({"model": "ensemble", "augment": augment})
+        forward_batch(model, xb, yb, c, DATASETS["mnist"], torch.Generator().manual_seed(0))
+        assert len(seen) == 3
+        same = [torch.equal(seen[0], v) for v in seen[1:]]
+        # Augmenting, each member its own random copy; otherwise the one batch as stored.
+        assert same == ([False, False] if augment else [True, True]), augment
+
+
 def test_logreg_is_linear_softmax_regression():
     m = build_model("logreg")
     assert count_parameters(m) == 784 * 10 + 10
