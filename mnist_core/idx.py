@@ -21,7 +21,11 @@ LAYOUT = {"images": (IMAGE_MAGIC, 3), "labels": (LABEL_MAGIC, 1)}
 
 
 def header_len(kind: str) -> int:
-    return 4 + 4 * LAYOUT[kind][1]
+    return _header_bytes(LAYOUT[kind][1])
+
+
+def _header_bytes(ndim: int) -> int:
+    return 4 + 4 * ndim
 
 
 def _read_capped(path: Path, n_header: int, size_of) -> bytes:
@@ -57,7 +61,7 @@ def _dims(path: Path, kind: str, header: bytes) -> list[int]:
 
 
 def _size_problem(path: Path, dims: list[int], size: int) -> DatasetError | None:
-    expected = 4 + 4 * len(dims) + math.prod(dims)
+    expected = _header_bytes(len(dims)) + math.prod(dims)
     if size == expected:
         return None
     problem = "truncated" if size < expected else "has trailing bytes"
