@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, TimeoutError as PlaywrightTimeout, expect
 
 from studio.nav import PAGES
 
@@ -181,6 +181,33 @@ def start_run(page) -> str:
     heading = run_heading(page)
     expect(heading).to_be_visible(timeout=RUN_TIMEOUT * 1000)
     return heading.inner_text()
+
+
+LONG_RUN = {"cfg_epochs": 10, "cfg_train_subset": 0}  # ten epochs of all 60,000 digits
+
+
+def start_long_run(page) -> str:
+    """Starts a run far longer than any test lets it go, so that it is still running at every
+    check: on CI's machine ten epochs of 10,000 digits ended inside the test that reloads and
+    opens two more tabs (its Stop click then waited 30 s for a button that was gone)."""
+    for key, value in LONG_RUN.items():
+        set_number(page, key, value)
+    return start_run(page)
+
+
+def stop_run(page) -> None:
+    """Stops the page's run if it is still going, so that a failed check leaves no epochs
+    training under the next tests. The run may end on its own between the look and the click."""
+    stop = widget(page, "job_stop")
+    if not stop.count():
+        return
+    try:
+        stop.first.get_by_role("button").click(timeout=30_000)
+    except PlaywrightTimeout:
+        if widget(page, "job_stop").count():
+            raise  # still there, and not clickable: a real fault
+        return  # the run ended by itself meanwhile
+    expect(progress(page).last).to_contain_text(re.compile("stopped|completed"), timeout=60_000)
 
 
 def images_loaded(images, timeout_s: float = 15.0) -> bool:

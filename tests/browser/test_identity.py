@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .helpers import (RUN_TIMEOUT, VIEWPORT, assert_clean, goto, navigate, progress, run_heading,
-                      set_number, start_run, wait_idle, widget)
+                      start_long_run, stop_run, wait_idle, widget)
 
 pytestmark = pytest.mark.browser
 
@@ -20,8 +20,7 @@ def test_a_reload_and_a_second_tab_bring_back_the_name_and_the_live_run(app_serv
     your_name(page).fill("Ada")
     your_name(page).press("Enter")
     wait_idle(page)
-    set_number(page, "cfg_epochs", 10)  # far longer than the test lets it run
-    name = start_run(page)
+    name = start_long_run(page)
     try:
         expect(progress(page).last).to_contain_text("running", timeout=RUN_TIMEOUT * 1000)
         page.reload()
@@ -47,7 +46,4 @@ def test_a_reload_and_a_second_tab_bring_back_the_name_and_the_live_run(app_serv
         expect(widget(stranger, "runs_delete").get_by_role("button")).to_be_disabled()
         stranger.context.close()
     finally:
-        stop = widget(page, "job_stop")
-        if stop.count():
-            stop.first.get_by_role("button").click(timeout=30_000)
-            expect(progress(page).last).to_contain_text("stopped", timeout=60_000)
+        stop_run(page)

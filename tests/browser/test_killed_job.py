@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .helpers import (RUN_TIMEOUT, STROKES, VIEWPORT, assert_clean, draw, goto, metric, progress,
-                      run_heading, set_number, start_run, wait_idle)
+                      start_long_run, wait_idle)
 
 pytestmark = pytest.mark.browser
 
@@ -34,8 +34,7 @@ def worker_pid(runs_dir, run_name: str) -> int:
 
 def test_a_killed_training_fails_alone_and_another_visitor_still_draws(app_server, page, browser):
     goto(page, app_server.url, "train")
-    set_number(page, "cfg_epochs", 10)  # far longer than the test lets it run
-    name = start_run(page).removeprefix("Run: ")
+    name = start_long_run(page).removeprefix("Run: ")
     expect(progress(page).last).to_contain_text("running", timeout=RUN_TIMEOUT * 1000)
     pid = worker_pid(app_server.runs_dir, name)
     assert pid != app_server.proc.pid

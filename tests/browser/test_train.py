@@ -24,7 +24,9 @@ from .helpers import (
     run_heading,
     screenshot,
     set_number,
+    start_long_run,
     start_run,
+    stop_run,
     wait_idle,
     widget,
 )
@@ -72,17 +74,13 @@ def test_live_curves_survive_a_page_change_and_stop_ends_the_run(app_server, pag
     goto(page, app_server.url, "train")
     assert_clean(page)
     expect(widget(page, "train_preset").get_by_role("combobox")).to_have_value("quick")
-    set_number(page, "cfg_epochs", 10)  # far longer than the test lets it run
     set_number(page, "cfg_log_every", 1)
-    name = start_run(page)
+    name = start_long_run(page)
     run_id = name.removeprefix("Run: ")
     try:
         watch_and_stop(app_server, page, name, run_id)
     finally:
-        # A failed check must not leave ten epochs training under the next tests.
-        stop = widget(page, "job_stop")
-        if stop.count():
-            stop.first.get_by_role("button").click(timeout=5_000)
+        stop_run(page)
 
 
 def watch_and_stop(app_server, page, name: str, run_id: str) -> None:
