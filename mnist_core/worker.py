@@ -18,6 +18,7 @@ import traceback
 
 from .data import Dataset, load_dataset
 from .fsfault import describe as describe_fs_error
+from .heap import keep_freed_memory
 from .config import ConfigError
 from .recorder import RunRecorder, record
 from .runs import RunError
@@ -92,6 +93,7 @@ def work(config, data, runs_dir, label: str, conn, stop, resume, env: dict, owne
     os.environ.clear()
     os.environ.update(env)
     lower_priority()
+    keep_freed_memory()
     try:
         status, message = start(config, data, runs_dir, label, conn.send, stop, resume, owner, knob, continuing)
         conn.send(("finish", status, message, peak_mb()))
