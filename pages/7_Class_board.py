@@ -3,7 +3,7 @@ import streamlit as st
 
 from mnist_core import board
 from mnist_core.runs import runs_root
-from studio import frame, identity, runs_panel, state
+from studio import frame, identity, runs_panel, state, text
 from studio.nav import BY_TITLE
 
 with frame.page("Class board"):
@@ -25,7 +25,7 @@ with frame.page("Class board"):
         for column in ("test accuracy", "challenge accuracy"):
             table[column] = table[column].map(lambda v: None if v is None else 100 * v)
         pct = st.column_config.NumberColumn(format="%.2f%%")
-        st.dataframe(table, hide_index=True, column_config={
+        st.dataframe(table, hide_index=True, placeholder=text.MISSING, column_config={
             "test accuracy": pct, "challenge accuracy": pct,
             "training s": st.column_config.NumberColumn(format="%.1f"),
             "parameters": st.column_config.NumberColumn(format="localized")})

@@ -8,6 +8,7 @@ from mnist_core.headtohead import score, verdict
 
 from . import train_charts
 from .nav import BY_TITLE
+from .text import MISSING
 
 
 def render(jobs: dict) -> bool:
@@ -41,6 +42,7 @@ def render(jobs: dict) -> bool:
             "contender": "", "params": "parameters", "train_seconds": "seconds of training",
             "images_per_s": "images/s", "test_acc": "test accuracy", "errors": "test errors"}),
         hide_index=True,
+        placeholder=MISSING,
         column_config={
             "test accuracy": st.column_config.NumberColumn(format="%.2f%%"),
             "images/s": st.column_config.NumberColumn(format="localized"),

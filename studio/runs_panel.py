@@ -14,7 +14,7 @@ from mnist_core.runs import Run, RunError, delete_run, load_run, relabel
 
 from . import identity, picker, state
 from .data import dataset_or_help
-from .text import duration
+from .text import MISSING, duration
 
 
 def _percent(value):
@@ -71,6 +71,7 @@ def runs_table(runs: list[Run]) -> None:
     st.dataframe(
         table,
         hide_index=True,
+        placeholder=MISSING,
         column_config={
             "test accuracy": pct,
             "best accuracy": pct,

@@ -12,6 +12,7 @@ from mnist_core.runs import runs_root
 
 from . import picker, state
 from .nav import BY_TITLE
+from .text import MISSING
 from .train_link import link_query
 
 FIGURES = {"history": "Optimisation history", "importance": "Parameter importances",
@@ -66,7 +67,7 @@ def show_study(study, jobs: dict | None = None) -> None:
                 f"varied: `{sweep.describe_space(attrs.get('space') or {})}`.")
     rows = trials_table(study, jobs)
     if rows:
-        st.dataframe(rows, hide_index=True, width="stretch",
+        st.dataframe(rows, hide_index=True, width="stretch", placeholder=MISSING,
                      column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
     figures = _figures(study, len(finished))
     if not figures:

@@ -1,10 +1,14 @@
 """Numbers as people read them."""
 from __future__ import annotations
 
+# What a table shows for a number it does not have: a running run's accuracy, a run without
+# test-time augmentation's TTA figure. Streamlit's own default is the word "None".
+MISSING = "-"
+
 
 def duration(seconds: float | None) -> str:
     if seconds is None:
-        return "-"
+        return MISSING
     seconds = max(0, round(seconds))
     if seconds < 60:
         return f"{seconds} s"

@@ -94,6 +94,8 @@ def test_train_page_runs_a_job_to_completion(real_env):
     assert_clean(at)
     table = at.dataframe[0].value
     assert list(table["run"]) == [run_dir.name] and table["status"][0] == "completed"
+    # A run without test-time augmentation has no TTA figure: shown as "-", not the word None.
+    assert table["with TTA"].isna().all() and at.dataframe[0].proto.placeholder == "-"
     assert len(at.get("plotly_chart")) == 2  # its epoch curves, overlaid by default
 
     at.button(key="runs_delete").click().run()
