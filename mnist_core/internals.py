@@ -27,7 +27,8 @@ def first_layer_filters(model: nn.Module, limit: int = MAX_FILTERS) -> torch.Ten
 
 @torch.inference_mode()
 def activation_maps(model: nn.Module, x_norm: torch.Tensor) -> list[torch.Tensor]:
-    """(C, H, W) output of each conv block's ReLU for one normalised image; [] for mlp/logreg."""
+    """(C, H, W) output of each conv layer's ReLU (a residual network's: each block's) for one
+    normalised image; [] for mlp/logreg."""
     targets = model_parts(model).blocks
     if not targets:
         return []

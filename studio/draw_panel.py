@@ -85,7 +85,8 @@ def show_prediction(reading: Reading | None, spec, blank_message: str = BLANK_CA
 
 
 def activation_maps_panel(model, reading: Reading | None, key: str) -> None:
-    """Behind a toggle: each conv block's feature maps for the current drawing."""
+    """Behind a toggle: the feature maps of each conv layer (of a residual network: of each
+    block) for the current drawing."""
     from mnist_core.internals import activation_maps
 
     if reading is None or reading.prep.tensor is None:
@@ -102,7 +103,7 @@ def activation_maps_panel(model, reading: Reading | None, key: str) -> None:
                    "differ only in the random weights they started from.")
     for i, m in enumerate(maps, 1):
         a = m.numpy()
-        st.markdown(f"**Conv block {i}**: {a.shape[0]} maps of {a.shape[1]}x{a.shape[2]}")
+        st.markdown(f"**Layer {i}**: {a.shape[0]} maps of {a.shape[1]}x{a.shape[2]}")
         peak = float(a.max()) or 1.0  # one scale per block, so weak maps look weak
         image_grid([a_i / peak for a_i in a[:32]], [str(j) for j in range(min(32, len(a)))],
                    per_row=8, size=56)

@@ -168,8 +168,8 @@ def test_draw_why_saliency_neighbours_and_activation_maps(app_server, page):
     # Activation maps: each conv block's feature maps for the same drawing.
     toggle_on(page, "draw-activations")
     assert_clean(page)
-    blocks = page.get_by_text(re.compile(r"^Conv block \d+: \d+ maps of \d+x\d+$"))
-    expect(blocks.first, "no Conv block 1 after turning Activation maps on").to_have_text(re.compile(r"^Conv block 1: "))
+    blocks = page.get_by_text(re.compile(r"^Layer \d+: \d+ maps of \d+x\d+$"))
+    expect(blocks.first, "no Layer 1 after turning Activation maps on").to_have_text(re.compile(r"^Layer 1: "))
     texts = blocks.all_inner_texts()
     assert len(texts) >= 2, f"the bundled CNN has two conv blocks: {texts}"
     expected = sum(min(32, int(re.search(r": (\d+) maps", t)[1])) for t in texts)

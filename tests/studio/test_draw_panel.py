@@ -35,8 +35,8 @@ def test_activation_maps_panel_shows_each_conv_block_when_toggled():
     from mnist_core.config import preset_config
 
     first, second = preset_config("bundled").model_kwargs["channels"]  # the bundled model's blocks
-    assert [m.value for m in at.markdown] == [f"**Conv block 1**: {first} maps of 14x14",
-                                              f"**Conv block 2**: {second} maps of 7x7"]
+    assert [m.value for m in at.markdown] == [f"**Layer 1**: {first} maps of 14x14",
+                                              f"**Layer 2**: {second} maps of 7x7"]
 
 
 def _ensemble_activations_app():
@@ -59,8 +59,33 @@ def test_an_ensembles_activation_maps_say_whose_they_are():
     at.toggle(key="draw-activations").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert "first of this ensemble's 2 CNNs" in texts(at.caption)
-    assert [m.value for m in at.markdown] == ["**Conv block 1**: 4 maps of 14x14",
-                                              "**Conv block 2**: 8 maps of 7x7"]
+    assert [m.value for m in at.markdown] == ["**Layer 1**: 4 maps of 14x14",
+                                              "**Layer 2**: 8 maps of 7x7"]
+
+
+def _two_convs_activations_app():
+    import numpy as np
+    import torch
+
+    from mnist_core.data import DATASETS
+    from mnist_core.models import build_model
+    from studio import draw_panel
+
+    torch.manual_seed(0)
+    model = build_model("cnn", channels=[4, 8], convs=2, hidden=16).eval()
+    stroke = np.zeros((280, 280, 4), np.uint8)
+    stroke[60:220, 130:150] = 255
+    draw_panel.activation_maps_panel(model, draw_panel.read(model, stroke, DATASETS["mnist"]), key="draw")
+
+
+def test_two_convs_a_block_show_each_conv_layer_in_order():
+    """Each conv layer's maps, numbered as layers: two of them per block here, the first at full
+    size and the second pooled (they were all called "Conv block")."""
+    at = AppTest.from_function(_two_convs_activations_app, default_timeout=60).run()
+    at.toggle(key="draw-activations").set_value(True).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert [m.value for m in at.markdown] == ["**Layer 1**: 4 maps of 28x28", "**Layer 2**: 4 maps of 14x14",
+                                              "**Layer 3**: 8 maps of 14x14", "**Layer 4**: 8 maps of 7x7"]
 
 
 def test_draw_logic_reads_real_digits_and_guards_blank_canvases(real_env):
