@@ -99,8 +99,9 @@ def cnn(channels: tuple[int, ...] | list[int] = (8, 16), kernel_size: int = 5,
 def _conv_layer(c_in: int, c_out: int, kernel_size: int, batch_norm: bool, pool: bool,
                 padding: bool = True) -> list[nn.Module]:
     """conv(-maxpool)(-BN)-ReLU at the input's size. Pooling comes straight after the conv:
-    max-pooling commutes with ReLU (and with BN's monotone per-channel map), so BN and ReLU then
-    touch 4x fewer values. 1.5x faster on 2 CPU cores."""
+    max-pooling commutes with ReLU (and with BN's per-channel map while its scale is positive;
+    the network is defined this way round either way), so BN and ReLU then touch 4x fewer
+    values. 1.5x faster on 2 CPU cores."""
     layers = [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2 if padding else 0,
                         bias=not batch_norm)]
     if pool:
