@@ -247,7 +247,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     # an epoch at twice the rate keep 99.1% (mean of 3 seeds) in two thirds of the time: the
     # whole epoch took 6.4 s here, 40,000 random digits 3.8 s (2026-12-02).
     "default": ("A small CNN on 40,000 random training digits, seen once: 99% test accuracy "
-                "in about 4 seconds on 2 CPU cores.",
+                "in 4 to 6 seconds on 2 CPU cores.",
                 dict(model="cnn", model_kwargs={}, epochs=1, train_subset=40000, batch_size=128,
                      lr=2e-2, label_smoothing=0.1, schedule="onecycle")),
     # 32-64 channels and a 256-unit layer, 10 epochs: 99.67% plain and 99.76% with test-time
