@@ -246,6 +246,9 @@ def _fmt(v, unit="", digits=1):
     return "-" if v is None else f"{v:.{digits}f}{unit}"
 
 
+ISSUE_SEED_PASS_S = 19.9  # the seed pipeline's first pass where issue #14 set its targets
+
+
 def table(results: dict) -> str:
     seed, default = results["seed"], results["default"]
     rows = [("measure", "target", "measured", "met")]
@@ -269,6 +272,10 @@ def table(results: dict) -> str:
         add("seed-002 time to 99% / default's", ">= 6x",
             f"seed not at 99% within {seed['limit_s']:.0f} s ({seed['final_acc']:.2%})", None)
     add("seconds for the first pass over the training digits (seed: 60,000 / default: 40,000)", "", f"{seed['seconds_per_epoch']:.1f} / {default['seconds_per_epoch']:.1f}", None)
+    # This machine's speed drifts by half from hour to hour; the 4 s target was set where the
+    # seed pipeline's first pass took 19.9 s (issue #14). Information, not the verdict.
+    add("default's median training s scaled to issue #14's machine (seed's first pass 19.9 s there)", "",
+        f"{default['median_train_s'] * ISSUE_SEED_PASS_S / seed['seconds_per_epoch']:.1f} s", None)
     add("images/s training (seed / default)", "", f"{seed['images_per_s']:,.0f} / {default['images_per_s']:,.0f}", None)
     if "best" in results:
         rows.append(best_row(results["best"]))
