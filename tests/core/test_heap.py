@@ -1,6 +1,7 @@
 """The allocator settings a training process starts with (mnist_core.heap)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -24,7 +25,9 @@ PROBE = textwrap.dedent("""
 
 
 def probe(mode: str) -> str:
-    out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}  # glibc's defaults
+    out = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, timeout=60,
+                         env=env)
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
 
