@@ -255,8 +255,9 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     # (2026-12-03, docs/benchmarks.md): three 16-32 networks of 6 epochs, 99.56-99.64% each and
     # 99.56-99.61% as an ensemble (they miss the same digits); 3x3 kernels in three blocks of
     # 32-64-128, 99.60% / 99.62% in 295 s; 14 epochs, a moving average of the weights, dropout
-    # 0.1, elastic distortion, three 16-32 or two 32-64 networks side by side: 99.42-99.71% with
-    # TTA. With the fused optimiser seed 0 read 99.57% / 99.61% in 307 s.
+    # 0.1, elastic distortion, SGD, batch 64, a 16-32-64 resnet, three 16-32 or two 32-64
+    # networks side by side: 99.42-99.71% with TTA. With the fused optimiser seed 0 read
+    # 99.57% / 99.61% in 307 s.
     "best": ("A wider CNN with augmentation, read with test-time augmentation at the end: "
              "about 99.6-99.7% in 5 to 8 minutes on 2 CPU cores.",
              dict(model="cnn", model_kwargs={"channels": [32, 64], "hidden": 256, "dropout": 0.25},
