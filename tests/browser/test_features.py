@@ -165,7 +165,7 @@ def test_draw_why_saliency_neighbours_and_activation_maps(app_server, page):
     wait_idle(page)
     screenshot(page, "draw-why")
 
-    # Activation maps: each conv block's feature maps for the same drawing.
+    # Activation maps: each conv layer's feature maps for the same drawing.
     toggle_on(page, "draw-activations")
     assert_clean(page)
     blocks = page.get_by_text(re.compile(r"^Layer \d+: \d+ maps of \d+x\d+$"))
