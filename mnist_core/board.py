@@ -83,8 +83,11 @@ def published(root=None) -> list:
 
 
 def settings_text(config: dict, defaults: dict) -> str:
-    """The settings in which a run differs from the default TrainConfig, shortest first."""
-    diffs = [f"{key} {b}" for key, _a, b in config_diff(defaults, config) if key != "seed"]
+    """The settings in which a run differs from the default TrainConfig, shortest first. A
+    setting the run does not have (a CNN option on an MLP) is left out, and model options are
+    named without their "model_kwargs." prefix."""
+    diffs = [f"{key.removeprefix('model_kwargs.')} {b}" for key, _a, b in config_diff(defaults, config)
+             if key != "seed" and b is not None]
     diffs.sort(key=len)
     shown = ", ".join(diffs[:SHOWN_SETTINGS]) or "the defaults"
     more = len(diffs) - SHOWN_SETTINGS
@@ -103,9 +106,10 @@ def rows(root=None, max_seconds: float | None = None) -> list[dict]:
         seconds = s.get("duration_s")
         if max_seconds is not None and (seconds is None or seconds > max_seconds):
             continue
+        # The scores before the long settings text, which would push them off a laptop's screen.
         out.append({"run": run.run_id, "who": made_by(s), "label": s.get("label") or "",
-                    "model": s.get("model"), "settings": settings_text(run.config, defaults),
-                    "parameters": s.get("params"), "training s": seconds,
-                    "test accuracy": s.get("final_test_acc"), "challenge accuracy": s.get("challenge_acc")})
+                    "model": s.get("model"), "test accuracy": s.get("final_test_acc"),
+                    "challenge accuracy": s.get("challenge_acc"), "training s": seconds,
+                    "parameters": s.get("params"), "settings": settings_text(run.config, defaults)})
     out.sort(key=lambda r: (r["test accuracy"] is None, -(r["test accuracy"] or 0)))
     return out

@@ -2,7 +2,8 @@
 
 Events are plain JSON-ready dicts with a "kind":
 - "start": device, parameter count, sizes;
-- "batch": every `log_every` batches: loss, running accuracy, lr, images/s, progress;
+- "batch": every `log_every` batches: loss and accuracy over those batches, lr, images/s,
+  progress;
 - "epoch": train and test loss and accuracy, elapsed time (a fractional epoch when a time
   budget ends the run part-way);
 - "probe": with a time budget only, test loss and accuracy at each tenth of it;
@@ -212,8 +213,8 @@ class Trainer:
             if self.step_count % c.log_every == 0 or last or self.out_of_time:
                 if not self.check_every_batch and not healthy(loss):  # the GPU's only check
                     raise Diverged(loss.item())
-                yield from self._paused(self._batch_event(epoch, stats, reported, steps_per_epoch))
-                stats.window_seen, stats.window_start = 0, time.perf_counter()
+                yield from self._paused(self._batch_event(epoch, stats, steps_per_epoch))
+                stats.next_window()
             if self.health.armed:
                 yield from self._paused(self._health_event(epoch, stats.seen / len(images)))
             # Every tenth of the budget gets its test check, even when one slow step (a busy
@@ -316,15 +317,16 @@ class Trainer:
             event["history"] = list(self.history)
         return event
 
-    def _batch_event(self, epoch: int, stats: EpochStats, reported, steps_per_epoch: int) -> dict:
+    def _batch_event(self, epoch: int, stats: EpochStats, steps_per_epoch: int) -> dict:
         now = time.perf_counter()
         total = steps_per_epoch * self.config.epochs
         progress = self.step_count / total
         if self.config.time_budget:
             progress = min(1.0, max(progress, self.used))
         elapsed = self.clock.seconds()
+        loss, acc = stats.window_means()
         return {"kind": "batch", "epoch": epoch, "step": self.step_count, "total_steps": total,
-                "loss": reported.item(), "acc": stats.correct.item() / stats.seen,
+                "loss": loss, "acc": acc,
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "images_per_s": stats.window_seen / max(now - stats.window_start, 1e-9),
                 "progress": progress, "elapsed": elapsed, "train_seconds": elapsed - self.eval_seconds}

@@ -39,7 +39,9 @@ with frame.page("Train"):
     try:
         config = train_form.form_config()  # exactly what is on screen
     except ConfigError as exc:
-        st.error(f"Please fix the form: {exc}", icon=":material/error:")
+        marked = [train_form.field_label(name) for name in errors]
+        st.error(f"Please fix the {len(marked)} settings marked above: {', '.join(marked)}." if len(marked) > 1
+                 else f"Please fix the form: {exc}", icon=":material/error:")
     if config is not None and not link_error:
         train_link.write_link(config)
         with st.popover("Share these settings", icon=":material/share:"):
@@ -58,24 +60,26 @@ with frame.page("Train"):
     key = config.to_json() if config is not None else None
     busy = job is not None and not job.finished
     blocked = busy or bool(link_error) or hw_empty or config is None
-    b = st.columns([1, 1, 4])
-    if b[0].button("Estimate time", icon=":material/timer:", key="train_estimate", disabled=config is None):
+    # One row sized to its buttons: in columns of a sixth of the page their labels were cut
+    # ("Estimate ti...") at 1280 pixels.
+    row = st.container(horizontal=True, vertical_alignment="center")
+    if row.button("Estimate time", icon=":material/timer:", key="train_estimate", disabled=config is None):
         with st.spinner("Timing a few batches of this model..."):
             with frame.shown_errors():
                 state.store(state.ESTIMATES, key, estimate_seconds(config, data))
-    start = b[1].button(
+    start = row.button(
         "Start training", type="primary", icon=":material/play_arrow:", key="train_start", disabled=blocked
     )
     estimate = state.cached(state.ESTIMATES, key) if key else None
     if estimate is not None:
-        b[2].info(
+        row.info(
             f"Estimated **{duration(estimate['seconds'])}** here: {estimate['steps']:,} steps of "
             f"{estimate['step_seconds'] * 1000:.0f} ms plus {duration(estimate['eval_seconds'])} "
             "of evaluation.",
             icon=":material/timer:",
         )
     elif busy:
-        b[2].caption("A run of this session is in progress; stop it or wait for it to finish.")
+        row.caption("A run of this session is in progress; stop it or wait for it to finish.")
     if start and not blocked:
         try:
             st.session_state[state.TRAIN_JOB] = default_runner().submit(

@@ -49,8 +49,11 @@ with frame.page("Evaluate"):
     off = cm.copy()
     off[range(len(cm)), range(len(cm))] = -1
     worst = divmod(int(off.argmax()), len(cm))
-    st.session_state.setdefault("eval_true", worst[0])
-    st.session_state.setdefault("eval_pred", worst[1])
+    # Each model opens on its own largest confusion: a cell picked for the previous model
+    # (its 9 -> 4) says little about the next one.
+    if st.session_state.get("eval_cell_model") != (choice, picker.choice_stamp(choice)):
+        st.session_state["eval_cell_model"] = (choice, picker.choice_stamp(choice))
+        st.session_state["eval_true"], st.session_state["eval_pred"] = worst
     left, right = st.columns([3, 2])
     with left:
         normalise = (

@@ -18,7 +18,9 @@ with frame.page("Runs"):
     by_id = {r.run_id: r for r in runs}
 
     def titled(run_id: str) -> str:
-        return f"{picker.run_title(by_id[run_id])} ({run_id})"
+        # A labelled run's title hides its folder; an unlabelled one's already starts with it.
+        title = picker.run_title(by_id[run_id])
+        return title if title.startswith(run_id) else f"{title} ({run_id})"
 
     runs_panel.runs_table(runs)
     st.caption(f"Saved in `{root}` (set MNIST_RUNS_DIR to use another folder).")

@@ -119,6 +119,8 @@ def epoch_overlay(series: dict[str, list[dict]], by_time: bool = False) -> tuple
         loss.add_trace(go.Scatter(x=x, y=[r["test_loss"] for r in rows], mode="lines+markers", name=name))
     accs = [r["test_acc"] for rows in series.values() for r in rows]
     acc.update_yaxes(tickformat=".1%", range=[max(0.0, min(accs, default=0) - 0.02), 1.005])
+    # A loss is never negative: plotly centres a lone point's axis on it (-0.5 to 1 for 0.3).
+    loss.update_yaxes(rangemode="tozero")
     legend = dict(orientation="h", y=-0.3)
     x_title = "seconds of training" if by_time else "epoch"
     return (layout(acc, "Test accuracy", xaxis_title=x_title, legend=legend),

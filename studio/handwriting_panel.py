@@ -42,7 +42,8 @@ def summary(key: str = "draw") -> None:
     message = st.session_state.pop(f"{key}-hw-message", None)
     if message:
         st.success(message)
-    st.caption(f"{total} saved digit{'' if total == 1 else 's'} in `{handwriting.folder_path()}`. Per class: "
+    st.caption(f"{total} saved digit{'' if total == 1 else 's'} in `{handwriting.folder_path().resolve()}` "
+               "(set MNIST_HANDWRITING_DIR to use another folder). Per class: "
                + ", ".join(f"{d}: {n}" for d, n in enumerate(counts))
                + (f". {skipped} unreadable entries skipped." if skipped else "."))
     if total:

@@ -17,6 +17,10 @@ from .data import dataset_or_help
 from .text import MISSING, duration
 
 
+def _shown(value) -> str:
+    return MISSING if value is None else str(value)
+
+
 def _percent(value):
     return None if value is None else 100 * value
 
@@ -102,11 +106,13 @@ def settings_diff(by_id: dict[str, Run], titled) -> None:
         ]
     )
     st.dataframe(outcome, hide_index=True)
-    # Values are shown as text: a column can mix numbers, lists and strings across settings.
+    # Values are shown as text: a column can mix numbers, lists and strings across settings. A
+    # setting one run's model does not have (a CNN's kernel size beside an MLP) reads "-".
     diff = config_diff(a.config, b.config)
     if diff:
         st.dataframe(
-            pd.DataFrame([{"setting": k, "A": str(va), "B": str(vb)} for k, va, vb in diff]),
+            pd.DataFrame([{"setting": k.removeprefix("model_kwargs."), "A": _shown(va), "B": _shown(vb)}
+                          for k, va, vb in diff]),
             hide_index=True,
         )
     else:

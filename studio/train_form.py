@@ -48,7 +48,7 @@ HELP = {
     "train_subset": "0 uses the whole training set; fewer images train faster and learn less.",
     "seed": "Fixes the initial weights and the order of the images, so a run can be repeated exactly.",
     "device": "Where the run trains; auto picks the GPU when there is one.",
-    "log_every": "Batches between two points of the live curves.",
+    "log_every": "How many batches between two points of the live curves.",
     "time_budget": "0 = no limit. Otherwise training stops after this many seconds (test evaluation "
                    "not counted) or at the last epoch, whichever comes first; one-cycle then follows the clock.",
     "distort": "Also slants each digit, bends it elastically and makes its strokes thicker or "
@@ -65,7 +65,7 @@ HELP = {
 LABELS = {"lr": "Learning rate", "step_size": "Step size (epochs)", "gamma": "Decay factor",
           "warmup_epochs": "Warm-up (epochs)", "restart_epochs": "First cycle (epochs)", "epochs": "Epochs",
           "batch_size": "Batch size", "train_subset": "Training images", "seed": "Seed",
-          "log_every": "Log every (batches)", "time_budget": "Time budget (s)", "weight_decay": "Weight decay"}
+          "log_every": "Log every", "time_budget": "Time budget (s)", "weight_decay": "Weight decay"}
 
 
 def devices() -> list[str]:
@@ -126,6 +126,14 @@ def form_config() -> TrainConfig:
     values["model_kwargs"] = {k: parse_int_list(k, v) if isinstance(v, str) else v
                               for k, v in values["model_kwargs"].items()}
     return checked_config(values)
+
+
+def field_label(name: str) -> str:
+    """The label a field or model option has on the form."""
+    if name in LABELS:
+        return LABELS[name]
+    spec = MODELS.get(st.session_state.get("cfg_model"))
+    return spec.args[name].label if spec is not None and name in spec.args else name
 
 
 def field_errors() -> dict[str, str]:
@@ -311,7 +319,7 @@ def run_controls(errors: dict) -> tuple[str, bool]:
     r[0].selectbox("Device", devices(), key="cfg_device", help=HELP["device"])
     _number(errors, r[1], "log_every", 1)
     _number(errors, r[0], "time_budget", 5.0, float_format=True)
-    st.checkbox("Augment (random rotation, shift, scale)", key="cfg_augment", help=HELP["augment"])
+    st.checkbox("Augment: rotate, shift, scale", key="cfg_augment", help=HELP["augment"])
     st.checkbox("Distort like other hands", key="cfg_distort",
                 help=HELP["distort"])
     st.checkbox("Test-time augmentation at the end", key="cfg_tta", help=HELP["tta"])

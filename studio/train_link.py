@@ -2,7 +2,8 @@
 ranges, and reading and writing the page's address.
 
 The address holds the model and every setting that differs from TrainConfig's defaults
-(?model=mlp&lr=0.01&model_kwargs={...}), so a link reproduces a form. A link is checked with
+(?model=mlp&lr=0.01&model_kwargs={...}), so a link reproduces a form; a hand-written link may
+also name a preset (?preset=best). A link is checked with
 TrainConfig.from_dict and against the form's ranges before anything in the form changes.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from mnist_core.config import ConfigError, TrainConfig
+from mnist_core.config import PRESETS, ConfigError, TrainConfig
 from mnist_core.models import MODELS
 
 from . import state
@@ -70,6 +71,18 @@ def checked_config(values: dict) -> TrainConfig:
     return config
 
 
+def with_preset(query: dict) -> dict:
+    """A link's settings with `preset=NAME` (?preset=best&seed=3) read as that preset's settings,
+    the link's other settings on top."""
+    query = dict(query)
+    name = query.pop("preset", None)
+    if name is None:
+        return query
+    if name not in PRESETS:
+        raise ConfigError("preset", f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}")
+    return {**PRESETS[name][1], **query}
+
+
 def _num(value) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
@@ -89,7 +102,7 @@ def read_link(saved: dict):
     if query and query != link["query"]:
         link["query"] = query
         try:
-            values = widget_values(checked_config(query))
+            values = widget_values(checked_config(with_preset(query)))
         except ConfigError as exc:
             link["error"], link["form"] = str(exc), _form_state()
         else:

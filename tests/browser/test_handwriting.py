@@ -60,18 +60,21 @@ def draw_and_save(page, digit: str, label: str) -> None:
     assert_clean(page)
 
 
+OTHER_FOLDER = "(set MNIST_HANDWRITING_DIR to use another folder)"
+
+
 def test_drawn_digits_are_saved_with_their_labels_and_scored(app_server, handwriting_dir, page):
     goto(page, app_server.url, "draw")
     # The server's own temporary folder, empty: never the user's ./data/handwriting.
-    expect(set_caption(page)).to_contain_text(f"0 saved digits in {handwriting_dir}. {per_class({})}")
+    expect(set_caption(page)).to_contain_text(f"0 saved digits in {handwriting_dir.resolve()} {OTHER_FOLDER}. {per_class({})}")
 
     # Saved under the label the model read, then under one it did not.
     draw_and_save(page, "7", "7")
-    expect(set_caption(page)).to_contain_text(f"1 saved digit in {handwriting_dir}. {per_class({7: 1})}")
+    expect(set_caption(page)).to_contain_text(f"1 saved digit in {handwriting_dir.resolve()} {OTHER_FOLDER}. {per_class({7: 1})}")
     clear_canvas(page)
     wait_idle(page)
     draw_and_save(page, "1", "4")
-    expect(set_caption(page)).to_contain_text(f"2 saved digits in {handwriting_dir}. {per_class({4: 1, 7: 1})}")
+    expect(set_caption(page)).to_contain_text(f"2 saved digits in {handwriting_dir.resolve()} {OTHER_FOLDER}. {per_class({4: 1, 7: 1})}")
     expect(widget(page, "draw-hw-download").get_by_role("button")).to_be_visible()
     page.mouse.move(0, 0)  # hides the canvas toolbar, which shows on hover
     set_caption(page).scroll_into_view_if_needed()

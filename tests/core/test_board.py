@@ -51,6 +51,10 @@ def test_publishing_is_the_makers_and_the_board_filters_by_seconds(real_mnist, t
     assert 0.5 < summary["challenge_acc"] < summary["final_test_acc"] + 0.05
     bob_row = next(r for r in rows if r["who"] == "Bob")
     assert "lr 0.02" in bob_row["settings"] and "model logreg" in bob_row["settings"]
+    # A logistic regression has none of the default CNN's options: none is listed as "None".
+    assert "None" not in bob_row["settings"] and "channels" not in bob_row["settings"], bob_row
+    columns = list(bob_row)  # the scores come before the long settings text
+    assert columns.index("test accuracy") < columns.index("settings") == len(columns) - 1
 
     # The time filter: make Alice's run look slow.
     summary["duration_s"] = 500.0

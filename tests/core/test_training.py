@@ -243,3 +243,19 @@ def test_the_lr_knob_multiplies_any_schedule_and_undoing_it_restores_the_schedul
     assert lrs == pytest.approx([p * f for p, f in zip(plain, factors)], rel=1e-6)
     with pytest.raises(ConfigError):
         trainer.change_lr(float("nan"))
+
+
+def test_batch_events_report_the_batches_since_the_last_one(tiny_data):
+    # The live curves' loss and accuracy must describe the same batches: weighted by their
+    # images, the batch events of an epoch add up to the epoch's own training figures.
+    c = small(log_every=3)
+    events = list(train(c, tiny_data))
+    n = events[0]["train_size"]
+    batches = [e for e in events if e["kind"] == "batch"]
+    steps = [0] + [b["step"] for b in batches]
+    sizes = [min(s * c.batch_size, n) - p * c.batch_size for p, s in zip(steps, steps[1:])]
+    epoch = next(e for e in events if e["kind"] == "epoch")
+    assert len(batches) >= 3 and sum(sizes) == n
+    assert sum(b["acc"] * k for b, k in zip(batches, sizes)) / n == pytest.approx(epoch["train_acc"])
+    assert sum(b["loss"] * k for b, k in zip(batches, sizes)) / n == pytest.approx(epoch["train_loss"], rel=1e-5)
+    assert len({round(b["acc"], 6) for b in batches}) > 1  # not one running figure repeated

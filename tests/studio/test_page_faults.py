@@ -21,7 +21,7 @@ from PIL import Image
 import mnist_core.training as training_mod
 from tests.support import fill_disk_after, make_synthetic, mnist_dir, wait_for, write_dataset
 from mnist_core import jobs
-from mnist_core.config import TrainConfig
+from mnist_core.config import TrainConfig, preset_config
 from mnist_core.data import load_dataset
 from mnist_core.idx import read_idx, write_idx
 from mnist_core.runs import RUN_ID, clean_label, load_checkpoint, load_model, load_run
@@ -337,6 +337,7 @@ def test_more_jobs_than_the_limit_queue_then_refuse(app_env, monkeypatch):
     ({"batch_size": "0"}, "batch_size"),
     ({"model": "nope"}, "model"),
     ({"colour": "red"}, "colour"),
+    ({"preset": "nonsense"}, "preset"),
     ({"epochs": "2.5"}, "epochs"),
     ({"label_smoothing": "0.7"}, "label_smoothing"),  # valid for the engine, beyond the form
     ({"model_kwargs": '{"hidden": 1.5}'}, "model_kwargs"),
@@ -401,6 +402,26 @@ def test_link_fills_the_form_and_the_form_writes_the_link(app_env, runner):
     again = open_page("train", dict(at.query_params))  # the shared link, in a new session
     assert TrainConfig.from_dict(dict(again.query_params)) == changed.replace(device="cpu")
     assert again.text_input(key="cfg_mlp_hidden").value == "48, 24"
+
+
+def test_a_link_may_name_a_preset_and_change_it(app_env, runner):
+    at = open_page("train", {"preset": "best", "seed": "3"})
+    assert_no_crash(at)
+    assert not at.error
+    expected = preset_config("best", seed=3)
+    assert at.text_input(key="cfg_cnn_channels").value == "32, 64" and at.number_input(key="cfg_seed").value == 3
+    assert at.query_params == {"model": "cnn", **expected.to_query()}  # rewritten as the form's own link
+    assert at.selectbox(key="train_preset").value == "custom"  # the seed differs from the preset's
+
+
+def test_a_form_with_several_bad_fields_names_them_all(app_env, runner):
+    at = open_page("train")
+    set_form(at, lr="abc", cnn_channels="8, x")
+    assert_no_crash(at)
+    [summary] = [e.value for e in at.error if "Please fix" in e.value]
+    assert "Please fix the 2 settings marked above" in summary
+    assert "Learning rate" in summary and "Conv channels" in summary
+    assert at.button(key="train_start").disabled
 
 
 def test_label_with_path_characters_stays_text(app_env, runner, tmp_path):

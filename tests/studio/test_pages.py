@@ -242,8 +242,14 @@ def test_evaluate_reads_with_tta_when_asked_and_by_default_for_a_run_trained_so(
     # Small runs, not the bundled model: its reading with TTA takes 11 s on 10,000 digits.
     _, plain_path = tiny_run(real_mnist, real_env, label="plain-run", epochs=1, train_subset=2000)
     at = goto(open_app(), "evaluate")
+    at.selectbox(key="eval_true").set_value(7)
+    at.selectbox(key="eval_pred").set_value(7).run()  # a cell picked on the bundled model...
     at.selectbox(key="eval_model").set_value(str(plain_path)).run()
     plain = {m.label: m.value for m in at.metric}
+    # ...gives way to the new model's own largest confusion.
+    off = evaluate_split(load_model(plain_path)[0], *real_mnist.split("test"), real_mnist.spec)["confusion"].numpy()
+    off[range(10), range(10)] = -1
+    assert (at.session_state["eval_true"], at.session_state["eval_pred"]) == divmod(int(off.argmax()), 10)
     assert at.toggle(key=f"eval_tta-{plain_path}").value is False  # read plainly by default
     at.toggle(key=f"eval_tta-{plain_path}").set_value(True).run()
     assert_clean(at)
