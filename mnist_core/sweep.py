@@ -515,11 +515,15 @@ def figures(study) -> dict:
     out = {}
     if not done:
         return out
-    out["history"] = vis.plot_optimization_history(study)
+    # The objective is a test accuracy: named so and read in per cent where Optuna's axes allow
+    # ("Objective Value" 0.782 beside a table's 78.19% puzzled a new user).
+    name = "Test accuracy"
+    out["history"] = vis.plot_optimization_history(study, target_name=name)
     varied = {k for t in done for k in t.params if len({str(u.params.get(k)) for u in done}) > 1}
     if len(done) >= 2 and varied:
-        out["parallel"] = vis.plot_parallel_coordinate(study)
-        out["slice"] = vis.plot_slice(study)
+        out["parallel"] = vis.plot_parallel_coordinate(study, target_name=name)
+        out["slice"] = vis.plot_slice(study, target_name=name)
+        out["slice"].update_yaxes(tickformat=".1%")
         if len(done) >= 3:
             try:
                 # PED-ANOVA: numpy only, 0.02 s and 1.5 MB for 12 trials here; the default
@@ -528,4 +532,5 @@ def figures(study) -> dict:
                     study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
             except (RuntimeError, ValueError, ZeroDivisionError):
                 pass  # every finished trial scored the same: nothing to apportion
+    out["history"].update_yaxes(tickformat=".1%")
     return out

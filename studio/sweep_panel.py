@@ -82,7 +82,8 @@ def show_study(study, jobs: dict | None = None) -> None:
             st.caption(f"{', '.join(missing)}: need more finished trials with different settings.")
         if len(complete) < 10:
             st.caption(f"With {len(complete)} finished trial(s) these are rough: importances and slices "
-                       "settle once 10 or more have finished. Accuracy is shown as a fraction (0.98 = 98%).")
+                       "settle once 10 or more have finished. Parallel coordinates show accuracy as a "
+                       "fraction (0.98 = 98%).")
     if complete:
         best = max(complete, key=lambda t: t.value)
         base = TrainConfig.from_dict(attrs["base"])

@@ -240,3 +240,18 @@ def test_an_interrupted_worker_tells_the_study_and_two_sweeps_never_share_a_name
     first = s.study.trials[0]
     assert first.state == optuna.trial.TrialState.FAIL and "interrupted" in first.user_attrs["message"]
     assert sweep.remaining(s) == 1
+
+
+def test_optunas_figures_name_the_accuracy_and_read_it_in_per_cent():
+    import optuna
+
+    study = optuna.create_study(direction="maximize")
+    for lr, value in ((1e-3, 0.7819), (3e-3, 0.7871), (1e-2, 0.8012)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"lr": lr}, distributions={"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)},
+            value=value))
+    figs = sweep.figures(study)
+    assert {"history", "parallel", "slice"} <= set(figs)
+    for name in ("history", "slice"):
+        layout = figs[name].layout
+        assert layout.yaxis.tickformat == ".1%" and layout.yaxis.title.text == "Test accuracy", name
