@@ -291,7 +291,12 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def preset_config(name: str, **overrides) -> TrainConfig:
+def preset_settings(name: str) -> dict[str, Any]:
+    """A preset's settings, as the dict a config or a link starts from."""
     if name not in PRESETS:
         raise ConfigError("preset", f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    return TrainConfig.from_dict({**PRESETS[name][1], **overrides})
+    return PRESETS[name][1]
+
+
+def preset_config(name: str, **overrides) -> TrainConfig:
+    return TrainConfig.from_dict({**preset_settings(name), **overrides})

@@ -74,14 +74,14 @@ class EpochStats:
     # loss_sum and correct at the last batch event: a batch event reports the loss and the
     # accuracy of the same batches, those since the one before (the accuracy was the epoch's
     # running mean while the loss was one batch's, so the two curves told different stories).
-    window_loss: float = 0.0
-    window_correct: int = 0
+    loss_at_event: float = 0.0
+    correct_at_event: int = 0
 
     def window_means(self) -> tuple[float, float]:
         """(loss, accuracy) over the images since the last batch event."""
         n = max(self.window_seen, 1)
-        return (self.loss_sum.item() - self.window_loss) / n, (self.correct.item() - self.window_correct) / n
+        return (self.loss_sum.item() - self.loss_at_event) / n, (self.correct.item() - self.correct_at_event) / n
 
     def next_window(self) -> None:
-        self.window_loss, self.window_correct = self.loss_sum.item(), self.correct.item()
+        self.loss_at_event, self.correct_at_event = self.loss_sum.item(), self.correct.item()
         self.window_seen, self.window_start = 0, time.perf_counter()

@@ -51,8 +51,9 @@ with frame.page("Evaluate"):
     worst = divmod(int(off.argmax()), len(cm))
     # Each model opens on its own largest confusion: a cell picked for the previous model
     # (its 9 -> 4) says little about the next one.
-    if st.session_state.get("eval_cell_model") != (choice, picker.choice_stamp(choice)):
-        st.session_state["eval_cell_model"] = (choice, picker.choice_stamp(choice))
+    shown_model = (choice, picker.choice_stamp(choice))
+    if st.session_state.get("eval_cell_model") != shown_model:
+        st.session_state["eval_cell_model"] = shown_model
         st.session_state["eval_true"], st.session_state["eval_pred"] = worst
     left, right = st.columns([3, 2])
     with left:

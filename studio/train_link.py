@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from mnist_core.config import PRESETS, ConfigError, TrainConfig
+from mnist_core.config import ConfigError, TrainConfig, preset_settings
 from mnist_core.models import MODELS
 
 from . import state
@@ -76,11 +76,7 @@ def with_preset(query: dict) -> dict:
     the link's other settings on top."""
     query = dict(query)
     name = query.pop("preset", None)
-    if name is None:
-        return query
-    if name not in PRESETS:
-        raise ConfigError("preset", f"unknown preset {name!r}; the presets are {', '.join(PRESETS)}")
-    return {**PRESETS[name][1], **query}
+    return query if name is None else {**preset_settings(name), **query}
 
 
 def _num(value) -> str:
