@@ -78,10 +78,14 @@ class EpochStats:
     correct_at_event: int = 0
 
     def window_means(self) -> tuple[float, float]:
-        """(loss, accuracy) over the images since the last batch event."""
+        """(loss, accuracy) over the images since the last batch event, which this one becomes
+        (each sum is read once an event: on a GPU every read waits for the device)."""
         n = max(self.window_seen, 1)
-        return (self.loss_sum.item() - self.loss_at_event) / n, (self.correct.item() - self.correct_at_event) / n
+        loss_sum, correct = self.loss_sum.item(), self.correct.item()
+        means = (loss_sum - self.loss_at_event) / n, (correct - self.correct_at_event) / n
+        self.loss_at_event, self.correct_at_event = loss_sum, correct
+        return means
 
     def next_window(self) -> None:
-        self.loss_at_event, self.correct_at_event = self.loss_sum.item(), self.correct.item()
+        """After the event has been taken: images/s counts from here, not the caller's pause."""
         self.window_seen, self.window_start = 0, time.perf_counter()

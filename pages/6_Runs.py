@@ -18,9 +18,10 @@ with frame.page("Runs"):
     by_id = {r.run_id: r for r in runs}
 
     def titled(run_id: str) -> str:
-        # A labelled run's title hides its folder; an unlabelled one's already starts with it.
-        title = picker.run_title(by_id[run_id])
-        return title if title.startswith(run_id) else f"{title} ({run_id})"
+        # A labelled run's title hides its folder; an unlabelled one's is its folder already.
+        run = by_id[run_id]
+        title = picker.run_title(run)
+        return f"{title} ({run_id})" if run.summary.get("label") else title
 
     runs_panel.runs_table(runs)
     st.caption(f"Saved in `{root}` (set MNIST_RUNS_DIR to use another folder).")
