@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from mnist_core.config import preset_config
 from mnist_core.data import load_dataset
 from mnist_core.device import configure_threads, describe_device
+from mnist_core.errors import DatasetError
 from mnist_core.heap import keep_freed_memory
 from mnist_core.jobs import JobRunner
 from mnist_core.models import build_model
@@ -341,7 +342,11 @@ def main(argv=None) -> int:
     keep_freed_memory()
     threads = configure_threads()
     t = time.perf_counter()
-    data = load_dataset("mnist", args.data_dir)
+    try:
+        data = load_dataset("mnist", args.data_dir)
+    except DatasetError as exc:  # a message, as the CLI gives, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     load_s = time.perf_counter() - t
     if args.levers:
         from benchmarks.levers import levers_table, measure_levers

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from mnist_core.data import DATASETS, elastic_field, load_dataset
+from mnist_core.errors import DatasetError, RunError
 from mnist_core.preprocessing import classify
 from mnist_core.runs import BUNDLED_DIR, load_model
 
@@ -179,8 +180,12 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=500, help="digits per slice")
     p.add_argument("--data-dir")
     args = p.parse_args(argv)
-    data = load_dataset("mnist", args.data_dir)
-    model, config = load_model(args.run)
+    try:
+        data = load_dataset("mnist", args.data_dir)
+        model, config = load_model(args.run)
+    except (DatasetError, RunError) as exc:  # a message, as the CLI gives, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     model.eval()
     digits, labels = data.test_images[5000:5000 + args.n], data.test_labels[5000:5000 + args.n]
     t = time.perf_counter()
