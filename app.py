@@ -53,10 +53,10 @@ with frame.page("Home"):
         st.markdown(in_use[:1].upper() + in_use[1:] + ". Change it on Draw, Evaluate or after training.")
 
     st.subheader("Pages")
-    links = st.columns(3)
-    for i, p in enumerate(PAGES[1:]):  # every page but this one
-        with links[i % 3]:
-            st.page_link(p.file, label=p.title, icon=p.icon)
-            st.caption(p.description)
+    others = PAGES[1:]  # every page but this one
+    for start in range(0, len(others), 3):  # row by row, so a phone (one column) keeps the order
+        for column, p in zip(st.columns(3), others[start:start + 3]):
+            column.page_link(p.file, label=p.title, icon=p.icon)
+            column.caption(p.description)
 
 warm.start()

@@ -215,7 +215,9 @@ def cmd_headtohead(args) -> int:
 
 
 def _model_source(args) -> Path:
-    if args.run:
+    if args.run is not None:
+        if not args.run.strip():  # `--run "$RUN"` with RUN unset must not read the bundled model
+            raise RunError("--run is empty: name a run id or folder, or leave --run out for the bundled model")
         p = Path(args.run)
         return p if p.exists() else runs_root(args.runs_dir) / args.run
     return BUNDLED_DIR
@@ -270,6 +272,8 @@ def cmd_predict(args) -> int:
 
 def cmd_runs(args) -> int:
     if args.action == "list":
+        if runs_root(args.runs_dir).exists() and not runs_root(args.runs_dir).is_dir():
+            raise RunError(f"{runs_root(args.runs_dir)} is not a folder: point --runs-dir or MNIST_RUNS_DIR at one")
         runs = list_runs(args.runs_dir, curves=False)
         if not runs:
             print(f"no runs in {runs_root(args.runs_dir)}")
@@ -285,7 +289,7 @@ def cmd_runs(args) -> int:
         run = load_run(_run_dir(args))
         print(json.dumps({"summary": run.summary, "config": run.config, "metrics": run.metrics}, indent=2))
     elif args.action == "delete":
-        print(delete_run(args.runs_dir, args.run_id))
+        print(delete_run(args.runs_dir, _run_dir(args).name))
     return 0
 
 

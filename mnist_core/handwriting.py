@@ -78,23 +78,32 @@ def _to_uint8(image) -> np.ndarray:
     return (np.clip(a, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def _add(root: Path, pixels: np.ndarray, label: int, rows: list) -> str:
-    name = f"{uuid.uuid4().hex}.png"
-    Image.fromarray(pixels, mode="L").save(root / name, format="PNG")
-    rows.append((name, label))
-    return name
+def _add_all(root: Path, samples: list[tuple[np.ndarray, int]]) -> list[str]:
+    """Write the samples' PNGs and list them in labels.csv, all or nothing: when the disk fills
+    part way, the PNGs already written are removed and the OSError goes on, so the set stays
+    as it was (a full disk used to leave an empty PNG behind for every try)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = _read_rows(root)
+    written = []
+    try:
+        for pixels, label in samples:
+            name = f"{uuid.uuid4().hex}.png"
+            written.append(name)
+            Image.fromarray(pixels, mode="L").save(root / name, format="PNG")
+            rows.append((name, label))
+        _write_rows(root, rows)
+    except OSError:
+        for name in written:
+            (root / name).unlink(missing_ok=True)
+        (root / (LABELS + ".tmp")).unlink(missing_ok=True)
+        raise
+    return written
 
 
 def save_sample(image, label, folder=None) -> Path:
     """Store one preprocessed (28,28) float image in [0, 1] with its label; returns its path."""
-    label = _label(label)
-    pixels = _to_uint8(image)
     root = folder_path(folder)
-    root.mkdir(parents=True, exist_ok=True)
-    rows = _read_rows(root)
-    name = _add(root, pixels, label, rows)
-    _write_rows(root, rows)
-    return root / name
+    return root / _add_all(root, [(_to_uint8(image), _label(label))])[0]
 
 
 def _decode(data: bytes) -> np.ndarray:
@@ -107,11 +116,10 @@ def _decode(data: bytes) -> np.ndarray:
         img = load_image(data)
     except ImageInputError as exc:
         raise HandwritingError(str(exc)) from None
-    arr = pil_to_array(img)
-    if arr.ndim == 2:
-        return arr.astype(np.uint8)
-    # Stored samples are plain L images; anything else is reduced to ink intensity.
-    return (to_grayscale(arr) * 255).round().astype(np.uint8)
+    # Every mode is reduced to ink intensity, bright on dark: a dark "1" on white in a grayscale
+    # PNG was stored as it came, inverted, while the same picture in RGB was turned round.
+    # Stored samples (bright on a dark border) come back unchanged.
+    return (to_grayscale(pil_to_array(img)) * 255).round().astype(np.uint8)
 
 
 def _listed(root: Path):
@@ -253,7 +261,7 @@ def import_zip(data: bytes, folder=None) -> tuple[int, int]:
         if by_name[LABELS].file_size > MAX_ZIP_ENTRY_BYTES * 4:
             raise HandwritingError("labels.csv is too large")
         try:
-            text = zf.read(by_name[LABELS]).decode("utf-8")
+            text = zf.read(by_name[LABELS]).decode("utf-8-sig")  # a spreadsheet's byte-order mark is not a name
         except (UnicodeDecodeError, zipfile.BadZipFile, OSError, RuntimeError):
             raise HandwritingError("labels.csv is not readable UTF-8 text") from None
         rows = [r for r in csv.reader(io.StringIO(text)) if r]
@@ -283,11 +291,6 @@ def import_zip(data: bytes, folder=None) -> tuple[int, int]:
         if skipped:
             raise HandwritingError(f"none of the {skipped} samples in the zip is a valid 28x28 PNG "
                                    f"with a label 0-9 (first problem: {first_problem})")
-        return 0, 0
-    root = folder_path(folder)
-    root.mkdir(parents=True, exist_ok=True)
-    current = _read_rows(root)
-    for pixels, label in good:
-        _add(root, pixels, label, current)
-    _write_rows(root, current)
+        raise HandwritingError("labels.csv lists no samples")
+    _add_all(folder_path(folder), good)
     return len(good), skipped

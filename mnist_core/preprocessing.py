@@ -161,13 +161,20 @@ def read_capped(path) -> bytes:
     return data
 
 
+def _unreadable(exc: Exception) -> str:
+    # Pillow's class names ("UnidentifiedImageError") mean nothing to a person; what it found does.
+    if isinstance(exc, UnidentifiedImageError):
+        return "this file is not a readable image: use a PNG, JPEG, GIF, BMP or WebP file"
+    return "this file is not a readable image: it is cut short or damaged"
+
+
 def image_size(data: bytes) -> tuple[int, int]:
     """(width, height) from an image's header, without decoding its pixels."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             return img.size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageInputError(f"this file is not a readable image ({exc.__class__.__name__})") from None
+        raise ImageInputError(_unreadable(exc)) from None
 
 
 def load_image(data: bytes) -> Image.Image:
@@ -201,7 +208,7 @@ def load_image(data: bytes) -> Image.Image:
         raise ImageInputError(f"the image is too large to decode safely (limit "
                               f"{MAX_UPLOAD_PIXELS:,} pixels, for example 4096x4096)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ImageInputError(f"this file is not a readable image ({exc.__class__.__name__})") from None
+        raise ImageInputError(_unreadable(exc)) from None
     return img
 
 

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,7 +83,9 @@ def _write_atomic(path: Path, write) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, OSError) and exc.filename is None:  # a write's error names no file
+            exc.filename = str(path)
         try:
             os.unlink(tmp)
         except OSError:
@@ -97,7 +100,18 @@ def write_json(path: Path, data: dict) -> None:
 def save_checkpoint(path: Path, state: dict) -> None:
     import torch
 
-    _write_atomic(path, lambda fh: torch.save(state, fh))
+    def write(fh) -> None:
+        try:
+            torch.save(state, fh)
+        except RuntimeError as exc:
+            # torch's zip writer turns a failed write into "[enforce fail at
+            # inline_container.cc:672] . unexpected pos 20608 vs 20504"; the OSError it met
+            # (a full disk) is what the CLI and the pages know how to explain.
+            if isinstance(exc.__context__, OSError):
+                raise exc.__context__ from None
+            raise
+
+    _write_atomic(path, write)
 
 
 def read_json(path: Path) -> dict:
@@ -187,8 +201,20 @@ def load_run(path: str | os.PathLike, curves: bool = True) -> Run:
         probes = read_metrics(path / "probes.jsonl")
         if dropped:
             problems.append(f"metrics.jsonl: {dropped} row(s) without numbers were skipped")
+    if (path / "checkpoint.pt").exists() and not checkpoint_intact(path):
+        problems.append(f"checkpoint.pt: {TORN_CHECKPOINT}")
     summary["status"] = "damaged" if problems else effective_status(summary)
     return Run(path, config, summary, metrics, probes, "; ".join(problems) or None)
+
+
+TORN_CHECKPOINT = "the file is truncated or corrupt (not a complete checkpoint)"
+
+
+def checkpoint_intact(path: Path) -> bool:
+    """Whether the run's checkpoint.pt ends as a whole torch checkpoint (a zip) does: a cut-short
+    copy is caught from its last bytes, without loading it. Checkpoints are written whole
+    (written beside and renamed over), so a torn one was damaged after the run wrote it."""
+    return zipfile.is_zipfile(path / "checkpoint.pt")
 
 
 def mark_failed(path, message: str) -> None:
@@ -253,7 +279,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not path.exists():
         raise RunError(f"{path} is missing: there is no such run folder or checkpoint file")
     if path.is_dir():
-        path = path / "checkpoint.pt"
+        folder, path = path, path / "checkpoint.pt"
+        if not (folder / "summary.json").is_file() and not path.exists():
+            raise RunError(f"{folder} is not a run folder (it has no summary.json or checkpoint.pt)")
+        if path.is_dir():
+            raise RunError(f"{path} is a folder, not a checkpoint file")
         if not path.is_file():
             raise RunError(f"{path} is missing: the run has no completed epoch yet")
     import torch
@@ -297,7 +327,7 @@ def _why_not_loaded(exc: Exception) -> str:
     if "weights_only" in text or "Unsupported global" in text or "Unpickler" in text:
         return f"it holds objects a checkpoint never has, so it was not unpickled ({_first_line(exc)})"
     if isinstance(exc, (OSError, EOFError)) or "central directory" in text or "zip archive" in text:
-        return "the file is truncated or corrupt (not a complete checkpoint)"
+        return TORN_CHECKPOINT
     return _first_line(exc)
 
 

@@ -8,6 +8,7 @@ from studio import augment_preview, charts, labels_panel
 from studio.data import cached_dataset, dataset_or_help
 from studio import frame
 from studio.images import image_grid
+from studio.text import class_label
 
 
 def first_page():
@@ -54,7 +55,7 @@ with frame.page("Data"):
             [None] + list(range(len(classes))),
             key="data_label",
             on_change=first_page,
-            format_func=lambda i: "All classes" if i is None else f"{i}: {classes[i]}",
+            format_func=lambda i: "All classes" if i is None else class_label(i, classes),
         )
         order = c[1].radio(
             "Order", ["File order", "Random"], horizontal=True, key="data_order", on_change=first_page
@@ -75,7 +76,6 @@ with frame.page("Data"):
             image_grid(
                 [images[i].numpy() for i in shown],
                 [f"#{i}: {classes[int(labels[i])]}" for i in shown],
-                per_row=8,
             )
         with inspect:
             if shown:

@@ -12,6 +12,9 @@ with frame.page("Train"):
     st.title("Train")
     default_runner().warm()  # so that the first run starts at once
     job = st.session_state.get(state.TRAIN_JOB)
+    if st.session_state.pop(state.TRAIN_STARTED, False):
+        # Start sits at the foot of a long form: on a phone the curves drawn up here were out of sight.
+        st.toast("Training started: its live curves are at the top of this page.", icon=":material/monitoring:")
     if job is not None:
         frame.live_panel(lambda: train_panel.render_job(job), not job.finished, "the run")
         st.divider()
@@ -84,6 +87,7 @@ with frame.page("Train"):
         try:
             st.session_state[state.TRAIN_JOB] = default_runner().submit(
                 config, data, runs_root(), label, owner=identity.current().owner(), origin="train")
+            st.session_state[state.TRAIN_STARTED] = True
             st.rerun()
         except JobLimitError as exc:
             st.warning(str(exc), icon=":material/hourglass:")

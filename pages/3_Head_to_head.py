@@ -39,7 +39,7 @@ with frame.page("Head to head"):
     budget = c[0].slider("Seconds of training each", int(BUDGET_RANGE[0]), 120, int(DEFAULT_BUDGET),
                          key="h2h_budget", disabled=running,
                          help="Test evaluations are not counted. The whole contest takes about twice this.")
-    subset = c[1].number_input("Training images", 0, 60000, 0, step=5000, key="h2h_subset",
+    subset = c[1].number_input("Training images (0: all)", 0, 60000, 0, step=5000, key="h2h_subset",
                                disabled=running, help="0 uses the whole training set")
     seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, key="h2h_seed", disabled=running)
     dataset = c[3].radio("Dataset", list(DATASETS), key="h2h_dataset", horizontal=True, disabled=running,

@@ -7,6 +7,7 @@ from studio.data import dataset_or_help
 from studio import frame
 from studio.frame import shown_errors
 from studio.images import image_grid
+from studio.text import class_label
 
 
 def select_cell() -> None:
@@ -72,7 +73,7 @@ with frame.page("Evaluate"):
         st.caption("Rows are the true classes, columns the predictions. Click a cell to see its images.")
     with right:
         s = st.columns(2)
-        fmt = lambda i: f"{i}: {classes[i]}" if classes[i] != str(i) else str(i)  # noqa: E731
+        fmt = lambda i: class_label(i, classes)  # noqa: E731
         true_class = s[0].selectbox("True class", range(len(classes)), key="eval_true", format_func=fmt)
         pred_class = s[1].selectbox("Predicted class", range(len(classes)), key="eval_pred", format_func=fmt)
         idx = cell_indices(res["labels"], res["probs"], true_class, pred_class)
@@ -81,7 +82,7 @@ with frame.page("Evaluate"):
         shown = idx[:40].tolist()
         conf = res["probs"].max(1).values
         image_grid(
-            [images[i].numpy() for i in shown], [f"#{i} {conf[i]:.0%}" for i in shown], per_row=5
+            [images[i].numpy() for i in shown], [f"#{i} {conf[i]:.0%}" for i in shown]
         )
     st.subheader("Per-class scores")
     metrics = res["metrics"]
@@ -110,7 +111,7 @@ with frame.page("Evaluate"):
                 f"{classes[int(res['labels'][i])]} read as {classes[int(preds[i])]} ({conf[i]:.0%})"
                 for i in errors
             ],
-            per_row=8,
+            width=96,  # room for "4 read as 9 (87%)" on one line
         )
         # Behind a toggle: the panel embeds thousands of training digits on its first look.
         if st.toggle("Why? Explain one mistake", key="eval_why"):

@@ -32,14 +32,14 @@ with frame.page("Runs"):
         with_curves,
         default=with_curves[:3],
         key="runs_overlay",
-        format_func=lambda i: picker.run_title(by_id[i]),
+        format_func=titled,
     )
     by_time = st.radio("Against", ["epochs", "seconds of training"], horizontal=True,
                        key="runs_overlay_x") == "seconds of training"
     if picked:
-        acc_fig, loss_fig = charts.epoch_overlay(
-            {by_id[i].summary.get("label") or i: runs_panel.curve(by_id[i], by_time) for i in picked}, by_time
-        )
+        names = picker.distinct({i: by_id[i].summary.get("label") or i for i in picked})  # one line each
+        acc_fig, loss_fig = charts.epoch_overlay({names[i]: runs_panel.curve(by_id[i], by_time) for i in picked},
+                                                 by_time)
         c = st.columns(2)
         c[0].plotly_chart(acc_fig, key="overlay_acc")
         c[1].plotly_chart(loss_fig, key="overlay_loss")

@@ -21,6 +21,8 @@ with frame.page("Class board"):
         help="Compete on accuracy within a time budget: the same seconds for everyone.")
     rows = board.rows(runs_root(), float(limit) if limit else None)
     if rows:
+        # Also keeps the table's toolbar, which a touch screen always shows, off the +/- above.
+        st.caption(f"{len(rows)} published run(s)" + (f" with at most {limit:,} s of training." if limit else "."))
         table = pd.DataFrame(rows)
         for column in ("test accuracy", "challenge accuracy"):
             table[column] = table[column].map(lambda v: None if v is None else 100 * v)

@@ -22,12 +22,11 @@ def show(data: Dataset, augment_on: bool, distort: bool) -> None:
     images, names = examples(data)
     per_row = len(names)
     st.caption("As stored")
-    image_grid(list(images.numpy()), names, per_row=per_row, size=56)
+    image_grid(list(images.numpy()), names, width=56)
     if not (augment_on or distort):
         st.caption("Augmentation is off: the network sees each digit as stored, every epoch.")
         return
     what = "rotated, shifted and scaled" + (", and on half of them slanted, bent and re-stroked" if distort else "")
     st.caption(f"As the network may see them in {COPIES} different batches ({what}); each epoch draws anew")
     for seed in range(COPIES):
-        image_grid(list(augmentation_preview(images, augment_on, distort, seed).numpy()), [""] * per_row,
-                   per_row=per_row, size=56)
+        image_grid(list(augmentation_preview(images, augment_on, distort, seed).numpy()), [""] * per_row, width=56)

@@ -96,13 +96,14 @@ def confusion(cm: np.ndarray, classes: list[str], normalise: bool) -> go.Figure:
         customdata=[[classes[t], classes[p], int(cm[t, p])] for t, p in zip(ys.ravel(), xs.ravel())],
         hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: "
                       "%{customdata[2]} image(s)<extra></extra>",
-        marker=dict(symbol="square", size=36, color="rgba(0,0,0,0)"),
+        marker=dict(symbol="square", size=24, color="rgba(0,0,0,0)"),
         selected=dict(marker=dict(color="rgba(240,140,0,0.35)")),
         unselected=dict(marker=dict(opacity=0))))
     ticks = dict(tickmode="array", tickvals=list(range(n)), ticktext=list(classes))
-    fig.update_xaxes(title="predicted", side="top", **ticks)
-    fig.update_yaxes(title="true", autorange="reversed", **ticks)
-    return layout(fig, "", height=520, clickmode="event+select", dragmode=False,
+    # Fixed ranges: autorange pads for the markers, which moved the cells off the plot's grid.
+    fig.update_xaxes(title="predicted", side="top", range=[-0.5, n - 0.5], **ticks)
+    fig.update_yaxes(title="true", range=[n - 0.5, -0.5], **ticks)
+    return layout(fig, "", height=520, clickmode="event+select", dragmode=False, hoverdistance=30,
                    margin=dict(l=10, r=10, t=60, b=10))
 
 

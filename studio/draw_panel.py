@@ -106,4 +106,4 @@ def activation_maps_panel(model, reading: Reading | None, key: str) -> None:
         st.markdown(f"**Layer {i}**: {a.shape[0]} maps of {a.shape[1]}x{a.shape[2]}")
         peak = float(a.max()) or 1.0  # one scale per layer, so weak maps look weak
         image_grid([a_i / peak for a_i in a[:32]], [str(j) for j in range(min(32, len(a)))],
-                   per_row=8, size=56)
+                   width=56)

@@ -38,7 +38,7 @@ def fool_panel(model, reading, spec, key: str) -> None:
     image_grid([attack.original.numpy(), _visible(attack.change), attack.fooled.clamp(0, 1).numpy()],
                [f"yours: read as {classes[before]} ({attack.before[before]:.0%})",
                 f"the change, magnified (at most {attack.largest_change:.2f} a pixel)",
-                f"changed: read as {classes[after]} ({attack.after[after]:.0%})"], per_row=3, size=140)
+                f"changed: read as {classes[after]} ({attack.after[after]:.0%})"], width=140)
     if target == before:
         st.info(f"The model already reads {classes[target]}: pick another digit.")
     elif attack.success:

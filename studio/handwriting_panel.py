@@ -8,6 +8,7 @@ import streamlit as st
 
 from mnist_core import handwriting
 from mnist_core.evaluation import evaluate_tensors
+from mnist_core.fsfault import describe as describe_fs_error
 from mnist_core.handwriting import HandwritingError
 
 
@@ -27,7 +28,7 @@ def save_panel(reading, spec, key: str = "draw") -> None:
                 handwriting.save_sample(reading.prep.steps["centred 28x28"], label)
                 st.success(f"Saved as a {label}.")
             except (HandwritingError, OSError) as exc:
-                st.error(f"Could not save the digit: {exc}")
+                st.error(f"Could not save the digit: {describe_fs_error(exc) if isinstance(exc, OSError) else exc}.")
     summary(key)
 
 
@@ -54,19 +55,27 @@ def summary(key: str = "draw") -> None:
     upload = st.file_uploader("Import a handwriting zip (labels.csv and 28x28 PNGs)", type=["zip"],
                               key=f"{key}-hw-upload")
     if upload is not None:
-        # Remembered per file so the rerun after importing does not import it again.
+        # Each file is tried once: the rerun after importing (or any stroke later) must not
+        # import it again, and a failure stays on screen while the file stays in the box.
         stamp = (upload.name, upload.size, getattr(upload, "file_id", None))
-        if st.session_state.get(f"{key}-hw-imported") != stamp:
-            try:
-                added, skipped = handwriting.import_zip(upload.getvalue())
-            except HandwritingError as exc:
-                st.error(f"Could not import {upload.name}: {exc}")
-            else:
-                st.session_state[f"{key}-hw-imported"] = stamp
-                # Shown after the rerun, which redraws the counts above with the new samples.
-                st.session_state[f"{key}-hw-message"] = (
-                    f"Imported {added} digits" + (f"; skipped {skipped} invalid entries." if skipped else "."))
-                st.rerun()
+        tried = st.session_state.get(f"{key}-hw-imported")
+        if tried is not None and tried[0] == stamp:
+            if tried[1]:
+                st.error(tried[1])
+            return
+        try:
+            added, skipped = handwriting.import_zip(upload.getvalue())
+        except (HandwritingError, OSError) as exc:
+            reason = describe_fs_error(exc) if isinstance(exc, OSError) else str(exc)
+            st.session_state[f"{key}-hw-imported"] = (stamp, f"Could not import {upload.name}: {reason}. "
+                                                      "Your saved digits are as they were.")
+            st.error(st.session_state[f"{key}-hw-imported"][1])
+        else:
+            st.session_state[f"{key}-hw-imported"] = (stamp, "")
+            # Shown after the rerun, which redraws the counts above with the new samples.
+            st.session_state[f"{key}-hw-message"] = (
+                f"Imported {added} digits" + (f"; skipped {skipped} invalid entries." if skipped else "."))
+            st.rerun()
 
 
 def evaluate_block(model, spec, test_accuracy: float | None) -> None:

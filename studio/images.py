@@ -24,8 +24,10 @@ def pad_square(image: np.ndarray) -> np.ndarray:
     return out
 
 
-def image_grid(images, captions: list[str], per_row: int = 8, size: int = 84) -> None:
-    for start in range(0, len(images), per_row):
-        cols = st.columns(per_row)
-        for col, img, cap in zip(cols, images[start : start + per_row], captions[start : start + per_row]):
-            col.image(enlarge(np.asarray(img), size), caption=cap, width="stretch")
+def image_grid(images, captions: list[str], width: int = 64) -> None:
+    """Images `width` pixels wide, as many a row as fit: a phone shows five digits a row, a
+    laptop's column eight. (Columns stacked on a phone, one digit a row, 358 px tall each: Data's
+    48 samples made a page 21,000 px long.)"""
+    with st.container(horizontal=True, gap="small"):
+        for img, cap in zip(images, captions):
+            st.image(enlarge(np.asarray(img), max(width, 84)), caption=cap, width=width)

@@ -4,6 +4,7 @@ their own session, one at a time.
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import streamlit as st
@@ -32,13 +33,19 @@ def run_title(run: Run) -> str:
     return f"{name} - {s.get('model')} on {s.get('dataset')}, {acc_text}"
 
 
+def distinct(titles: dict[str, str]) -> dict[str, str]:
+    """Titles keyed by run folder, each one shared by several runs followed by the folder's
+    name. A selectbox told apart two runs of one title ("my run - cnn on mnist, 97.10%", as two
+    students may both call theirs) by the text alone: picking the second gave the first."""
+    shared = Counter(titles.values())
+    return {key: f"{title} ({Path(key).name})" if shared[title] > 1 else title for key, title in titles.items()}
+
+
 def model_options() -> dict[str, str]:
     """Choice key -> label: the bundled model, then every run with a completed epoch."""
-    options = {BUNDLED: "Bundled model (small CNN trained on MNIST)"}
-    for run in list_runs(runs_root(), curves=False):
-        if not run.damaged and run.summary.get("epochs_done") and (run.path / "checkpoint.pt").is_file():
-            options[str(run.path)] = run_title(run)
-    return options
+    runs = {str(run.path): run_title(run) for run in list_runs(runs_root(), curves=False)
+            if not run.damaged and run.summary.get("epochs_done") and (run.path / "checkpoint.pt").is_file()}
+    return {BUNDLED: "Bundled model (small CNN trained on MNIST)", **distinct(runs)}
 
 
 def choice_stamp(key: str) -> float:
@@ -77,6 +84,10 @@ def model_picker(widget_key: str) -> str:
     options = model_options()
     current = current_model_key()
     if current not in options:
+        if current != BUNDLED:  # its checkpoint tore, or its files went wrong, since it was picked
+            st.info(f"The run you were using ({Path(current).name}) can no longer be read, so the "
+                    "bundled model is in use; Runs says what is wrong with it.", icon=":material/info:")
+            use_model(None)
         current = BUNDLED
     keys = list(options)
     st.session_state[widget_key] = current

@@ -10,7 +10,7 @@ import streamlit as st
 from mnist_core.compare import config_diff
 from mnist_core.export import export_bundle, onnx_available
 from mnist_core.ownership import made_by, may_change, require_change
-from mnist_core.runs import Run, RunError, delete_run, load_run, relabel
+from mnist_core.runs import TORN_CHECKPOINT, Run, RunError, checkpoint_intact, delete_run, load_run, relabel
 
 from . import identity, picker, state
 from .data import dataset_or_help
@@ -110,6 +110,9 @@ def settings_diff(by_id: dict[str, Run], titled) -> None:
     # setting one run's model does not have (a CNN's kernel size beside an MLP) reads "-".
     diff = config_diff(a.config, b.config)
     if diff:
+        # A caption between the tables also keeps the lower one's toolbar, which a touch screen
+        # always shows, off the upper one's last row.
+        st.caption(f"The {len(diff)} setting(s) that differ:")
         st.dataframe(
             pd.DataFrame([{"setting": k.removeprefix("model_kwargs."), "A": _shown(va), "B": _shown(vb)}
                           for k, va, vb in diff]),
@@ -135,7 +138,11 @@ def manage(run: Run, root) -> None:
     run_id = run.run_id
     mine = _may_change(run)
     checkpoint = run.path / "checkpoint.pt"
-    has_weights = checkpoint.is_file()
+    # A torn checkpoint would make the zip's export fail after the click, out of the page's sight.
+    has_weights = checkpoint.is_file() and checkpoint_intact(run.path)
+    if checkpoint.exists() and not has_weights:
+        st.warning(f"This run's checkpoint.pt cannot be used: {TORN_CHECKPOINT}. Its curves and "
+                   "settings are still here; delete the run, or train it again.", icon=":material/broken_image:")
     # A row of buttons at their natural widths: equal columns cut their labels short.
     row = st.container(horizontal=True)
     row.download_button(
@@ -218,7 +225,8 @@ def _publish_toggle(run: Run) -> None:
             _act(lambda: board.unpublish(run.path, identity.current().id, identity.is_admin(),
                                          identity.shared_server()))
         return
-    finished = run.summary.get("status") != "running" and run.summary.get("epochs_done")
+    finished = (run.summary.get("status") != "running" and run.summary.get("epochs_done")
+                and checkpoint_intact(run.path))
     if st.button("Publish to the class board", key="runs_publish", icon=":material/leaderboard:",
                  disabled=not finished,
                  help=f"Everyone sees it on Class board, scored on {board.CHALLENGE_TEXT}."):

@@ -6,6 +6,12 @@ from __future__ import annotations
 MISSING = "-"
 
 
+def class_label(index: int, classes) -> str:
+    """A class as a picker shows it: "3" for MNIST's digit 3, "3: Dress" for Fashion-MNIST's."""
+    name = classes[index]
+    return name if name == str(index) else f"{index}: {name}"
+
+
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return MISSING

@@ -41,6 +41,10 @@ def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: fl
             fig.add_vline(x=change["step"] / spe, line=dict(color=GREEN, dash="dash", width=1),
                           annotation_text=f"lr x{change['lr_scale']:g}", annotation_font_color=GREEN)
         fig.update_layout(yaxis=dict(tickformat=fmt))
+        fig.update_xaxes(rangemode="tozero")
+        if not batches and not epochs:  # before the first point Plotly's empty axes ran from -0.5 (-50%)
+            fig.update_xaxes(range=[0, 1])
+            fig.update_yaxes(range=[0, 1] if metric == "acc" else [0, math.log(10)])
         layout(fig, title, xaxis_title="epoch", legend=dict(orientation="h", y=-0.25))
         figs.append(fig)
     return figs[0], figs[1]

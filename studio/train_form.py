@@ -314,9 +314,14 @@ def run_controls(errors: dict) -> tuple[str, bool]:
     _number(errors, r[1], "batch_size", 32)
     _number(errors, r[0], "train_subset", 1000)
     _number(errors, r[1], "seed", 1)
-    if st.session_state.get("cfg_device") not in devices():
-        st.session_state["cfg_device"] = "auto"  # a saved form from a machine with a GPU
+    asked = st.session_state.get("cfg_device", "auto")
+    missing = asked not in devices()
+    if missing:  # a link or a saved form from a machine with a GPU
+        st.session_state["cfg_device"] = "auto"
     r[0].selectbox("Device", devices(), key="cfg_device", help=HELP["device"])
+    if missing:
+        r[0].warning(f"This server has no {asked!r} device, so the run trains on what it has (auto: "
+                     f"{'the GPU' if torch.cuda.is_available() else 'the CPU'}).", icon=":material/memory:")
     _number(errors, r[1], "log_every", 1)
     _number(errors, r[0], "time_budget", 5.0, float_format=True)
     st.checkbox("Augment: rotate, shift, scale", key="cfg_augment", help=HELP["augment"])

@@ -115,19 +115,34 @@ def wait_for(pred, timeout: float = 60.0) -> bool:
     return False
 
 
+class _FillingFile:
+    """A file whose disk fills after `room` bytes: writes past it raise ENOSPC, as on a real disk."""
+
+    def __init__(self, fh, room: int = 64):
+        self.fh, self.room = fh, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(28, "No space left on device")
+        self.room -= len(data)
+        return self.fh.write(data)
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
 def fill_disk_after(monkeypatch, saves: int):
     """Make checkpoint writes fail with ENOSPC from the given save on, after a partial write.
 
+    The real torch.save meets the full disk, so the error is what a real one gives: torch's
+    writer raises its own RuntimeError ("unexpected pos ..."), the OSError only its context.
     Returns a function that frees the disk again."""
     real_save = torch.save  # runs.save_checkpoint looks it up on torch at each call
     calls = {"n": 0}
 
     def full_disk(obj, fh, *args, **kwargs):
         calls["n"] += 1
-        if calls["n"] >= saves:
-            fh.write(b"partial")
-            raise OSError(28, "No space left on device")
-        return real_save(obj, fh, *args, **kwargs)
+        return real_save(obj, _FillingFile(fh) if calls["n"] >= saves else fh, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", full_disk)
     return lambda: monkeypatch.setattr(torch, "save", real_save)

@@ -70,3 +70,44 @@ def test_confusion_matrix_cells_show_their_images(app_server, page):
     assert_clean(page)
     expect(cell_summary(page)).to_have_text(f"{counts[7][7]:,} image(s) (correct), most confident first")
     expect(shown).to_have_count(40)
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
+
+
+def tap_cell(page, chart, true_class: int, predicted: int) -> None:
+    x, y = chart.evaluate(
+        """(gd, [t, p]) => {
+            const box = gd.getBoundingClientRect(), l = gd._fullLayout;
+            return [box.left + l.xaxis._offset + l.xaxis.l2p(p), box.top + l.yaxis._offset + l.yaxis.l2p(t)];
+        }""",
+        [true_class, predicted],
+    )
+    page.touchscreen.tap(x, y)
+
+
+def test_on_a_phone_the_menu_closes_and_a_tapped_cell_opens(app_server, phone):
+    """Plotly reads a tap as the previous point, and st.page_link leaves the sidebar over the
+    page; studio/frame.py's touch fixes mend both."""
+    goto(phone, app_server.url, "home")
+    sidebar = phone.locator('[data-testid="stSidebar"]')
+    phone.locator('[data-testid="stExpandSidebarButton"]').tap()
+    expect(sidebar).to_be_in_viewport()
+    sidebar.locator('[data-testid="stPageLink-NavLink"]').filter(has_text="Evaluate").tap()
+    expect(phone.get_by_role("heading", name="Evaluate").first).to_be_visible(timeout=120_000)
+    expect(sidebar).not_to_be_in_viewport()
+    wait_idle(phone, 180_000)
+    chart = phone.locator(".st-key-eval_cm .js-plotly-plot")
+    chart.scroll_into_view_if_needed()
+    for t, p in ((7, 2), (3, 5)):  # each tap opens its own cell, the first one included
+        tap_cell(phone, chart, t, p)
+        expect(widget(phone, "eval_true").get_by_role("combobox")).to_have_value(str(t), timeout=30_000)
+        expect(widget(phone, "eval_pred").get_by_role("combobox")).to_have_value(str(p))
+        wait_idle(phone)
+    assert_clean(phone)

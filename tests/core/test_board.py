@@ -69,6 +69,16 @@ def test_publishing_is_the_makers_and_the_board_filters_by_seconds(real_mnist, t
     assert board.rows(tmp_path) == []
 
 
+def test_a_run_made_outside_the_app_is_on_the_board_once_published(real_mnist, tmp_path):
+    config = TrainConfig.from_dict({"model": "logreg", "epochs": 1, "train_subset": 2000, "device": "cpu"})
+    events = list(record(Trainer(config, real_mnist), tmp_path))  # as the CLI records: no owner
+    path = tmp_path / events[-1]["run_id"]
+    with pytest.raises(RunError, match="outside the app"):  # a shared server's owner decides
+        board.publish(path, real_mnist, owner_id(ALICE))
+    assert "challenge set" in board.publish(path, real_mnist, None, shared=False)
+    assert [(r["run"], r["who"]) for r in board.rows(tmp_path)] == [(path.name, "outside the app")]
+
+
 def test_a_run_without_a_finished_epoch_cannot_be_published(real_mnist, tmp_path):
     run = trained_run(real_mnist, tmp_path, ALICE, "Alice")
     summary = read_json(run.path / "summary.json")

@@ -61,6 +61,11 @@ def test_bad_input_gets_a_message_not_a_traceback(tmp_path, capsys, monkeypatch)
     assert code == 2 and "not a run id" in err
     code, _, err = run_cli(capsys, "evaluate", "--run", str(tmp_path / "nope"))
     assert code == 2 and "missing" in err
+    for command in ("evaluate", "export"):  # `--run "$RUN"` with RUN unset: not the bundled model
+        code, out, err = run_cli(capsys, command, "--run", "")
+        assert code == 2 and "--run is empty" in err and not out, (command, out, err)
+    code, _, err = run_cli(capsys, "runs", "delete")
+    assert code == 2 and "name a run id" in err, err
 
 
 def test_headtohead_prints_a_scoreboard_and_saves_both_runs(tmp_path, real_mnist, capsys):

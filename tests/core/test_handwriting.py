@@ -152,6 +152,46 @@ def test_import_keeps_good_entries_and_counts_bad_ones(tmp_path):
     assert handwriting.load_set(tmp_path)[1].tolist() == [2]
 
 
+def test_import_reads_dark_ink_on_light_paper_in_every_image_mode(tmp_path):
+    ink = (digit() * 255).astype(np.uint8)  # bright on dark, as stored
+    paper = 255 - ink  # a dark digit on white
+    rgb = np.repeat(paper[..., None], 3, axis=2)
+    data = make_zip({"gray.png": png(paper), "rgb.png": png(rgb)}, "file,label\ngray.png,1\nrgb.png,1\n")
+    assert handwriting.import_zip(data, tmp_path) == (2, 0)
+    images = handwriting.load_set(tmp_path)[0].numpy()
+    assert images[:, 0, 0].tolist() == [0, 0], "the white paper became the dark background"
+    assert np.array_equal(images[0], images[1]), "a grayscale PNG reads as its RGB twin"
+    assert np.abs(images[0].astype(int) - ink).max() <= 2
+
+
+def test_import_on_a_full_disk_leaves_the_set_as_it_was(tmp_path, monkeypatch):
+    handwriting.save_sample(digit(), 3, tmp_path)
+    before = sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir())
+    one = png((digit(1) * 255).astype(np.uint8))
+    data = make_zip({f"{i}.png": one for i in range(3)}, "file,label\n" + "".join(f"{i}.png,1\n" for i in range(3)))
+    real_save, calls = Image.Image.save, {"n": 0}
+
+    def filling(self, fp, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second PNG finds the disk full, part written
+            open(fp, "wb").write(b"\x89PNG")
+            raise OSError(28, "No space left on device")
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", filling)
+    with pytest.raises(OSError):
+        handwriting.import_zip(data, tmp_path)
+    assert sorted((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
+
+
+def test_import_reads_a_spreadsheets_labels_and_refuses_an_empty_list(tmp_path):
+    one = png((digit() * 255).astype(np.uint8))
+    with_bom = make_zip({"a.png": one}, "\ufefffile,label\na.png,4\n")
+    assert handwriting.import_zip(with_bom, tmp_path) == (1, 0), "the header is not an invalid entry"
+    with pytest.raises(HandwritingError, match="lists no samples"):
+        handwriting.import_zip(make_zip({"a.png": one}, "file,label\n"), tmp_path / "empty")
+
+
 def test_training_with_handwriting_adds_oversampled_samples(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path))
     cfg = TrainConfig(model="logreg", epochs=1, batch_size=64, device="cpu", handwriting=True)

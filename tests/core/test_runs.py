@@ -144,10 +144,12 @@ def test_disk_full_while_writing_checkpoint_keeps_the_previous_one(tiny_data, ru
     events = record(trainer, runs_dir)
     free_disk = fill_disk_after(monkeypatch, 2)
     run_id = None
-    with pytest.raises(RunError, match="No space left"):
+    with pytest.raises(RunError, match="No space left") as caught:
         for e in events:
             run_id = e["run_id"]
     free_disk()
+    # torch's own "unexpected pos" RuntimeError is not what a person reads
+    assert "checkpoint.pt: the disk is full: free some space" in str(caught.value), caught.value
     run = load_run(runs_dir / run_id)
     assert run.summary["status"] == "failed" and "No space left" in run.summary["message"]
     state = load_checkpoint(run.path)
@@ -181,6 +183,13 @@ def test_messages_say_what_happened(tmp_path, tiny_data, runs_dir):
     (path / "checkpoint.pt").unlink()
     with pytest.raises(RunError, match="no completed epoch yet"):
         load_model(path)
+    (path / "checkpoint.pt").mkdir()
+    with pytest.raises(RunError, match="is a folder, not a checkpoint"):
+        load_model(path)
+    assert "truncated or corrupt" in load_run(path).damaged  # and Runs lists it as damaged
+    (tmp_path / "etc").mkdir()
+    with pytest.raises(RunError, match="is not a run folder"):
+        load_model(tmp_path / "etc")
 
 
 def test_a_damaged_run_is_listed_with_its_reason_beside_the_healthy_ones(tiny_data, runs_dir, capsys):

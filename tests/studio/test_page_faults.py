@@ -106,6 +106,15 @@ def test_bad_checkpoint_in_the_runs_folder_is_refused_by_every_page(app_env, tmp
     at = open_page("runs")
     assert_no_crash(at)
     assert list(at.dataframe[0].value["run"]) == [run.name]
+    if kind == "truncated":  # told from its last bytes: nothing offers to download, use or publish it
+        assert "truncated or corrupt" in texts(at.warning), texts(at.warning)
+        assert at.button(key="runs_use").disabled and at.get("download_button")[1].disabled
+        at.session_state["model_in_use"] = str(run)  # as a session that picked it before it tore
+        goto(at, "evaluate")
+        assert_no_crash(at)
+        assert run.name in texts(at.info) and "bundled model is in use" in texts(at.info), texts(at.info)
+        assert "model_in_use" not in at.session_state
+        return
     at.button(key="runs_use").click().run()  # the user picks it as the model in use
     assert at.session_state["model_in_use"] == str(run)
     for page in ("evaluate", "draw"):
@@ -311,6 +320,7 @@ def test_more_jobs_than_the_limit_queue_then_refuse(app_env, monkeypatch):
     long = {"epochs": 200, "device": "cpu"}
     first = open_page("train")
     a = start_job(first, **long)
+    assert any("live curves are at the top" in t.value for t in first.toast)  # where to look, once
     assert wait_for(lambda: a.snapshot()["status"] == "running")
     second = open_page("train")
     b = start_job(second, **long)
@@ -451,3 +461,13 @@ def test_a_runs_folder_that_is_a_file_is_a_message_on_train_and_runs(app_env, ru
     assert "part of that path is a file, not a folder" in texts(at.error), texts(at.error)
     goto(at, "runs")
     assert_no_crash(at)
+
+
+def test_a_link_asking_for_a_gpu_this_server_lacks_says_what_it_trains_on(app_env, runner, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    at = open_page("train", {"model": "cnn", "device": "cuda", "epochs": "2"})
+    assert_no_crash(at)
+    assert at.selectbox(key="cfg_device").value == "auto" and at.number_input(key="cfg_epochs").value == 2
+    assert "no 'cuda' device" in texts(at.warning) and "the CPU" in texts(at.warning), texts(at.warning)

@@ -58,3 +58,21 @@ def test_one_damaged_run_does_not_hide_the_others(tiny_data, runs_dir, monkeypat
     assert not at.exception
     options = at.selectbox(key="eval_model").options
     assert any("good" in o for o in options) and not any("bad" in o for o in options)
+
+
+def test_runs_of_one_title_are_told_apart_in_the_model_picker(tiny_data, runs_dir, monkeypatch):
+    # Two students call their runs alike, with the same settings and so the same accuracy.
+    first = tiny_run(tiny_data, runs_dir, label="my run", epochs=1)[1]
+    second = tiny_run(tiny_data, runs_dir, label="my run", epochs=1)[1]
+    data = write_dataset(runs_dir.parent / "mnist", make_synthetic(n_train=300, n_test=100))
+    monkeypatch.setenv("MNIST_DATA_DIR", str(data))
+    monkeypatch.setenv("MNIST_OFFLINE", "1")
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page(PAGE_FILES["evaluate"]).run()
+    picker = at.selectbox(key="eval_model")
+    shown = [o for o in picker.options if "my run" in o]
+    assert len(shown) == 2 and len(set(shown)) == 2, shown
+    assert any(first.name in o for o in shown) and any(second.name in o for o in shown), shown
+    picker.set_value(str(second)).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert at.session_state["eval_model"] == str(second)
