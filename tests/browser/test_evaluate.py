@@ -15,16 +15,19 @@ def cell_counts(chart) -> list[list[int]]:
     return chart.evaluate("gd => gd.data[0].text.map(row => row.map(Number))")
 
 
-def click_cell(page, chart, true_class: int, predicted: int) -> None:
-    """Click the centre of a cell, placed through Plotly's own axis mapping."""
-    x, y = chart.evaluate(
+def cell_centre(chart, true_class: int, predicted: int) -> tuple[float, float]:
+    """A cell's centre on the page, placed through Plotly's own axis mapping."""
+    return chart.evaluate(
         """(gd, [t, p]) => {
             const box = gd.getBoundingClientRect(), l = gd._fullLayout;
             return [box.left + l.xaxis._offset + l.xaxis.l2p(p), box.top + l.yaxis._offset + l.yaxis.l2p(t)];
         }""",
         [true_class, predicted],
     )
-    page.mouse.click(x, y)
+
+
+def click_cell(page, chart, true_class: int, predicted: int) -> None:
+    page.mouse.click(*cell_centre(chart, true_class, predicted))
 
 
 def cell_summary(page):
@@ -81,17 +84,6 @@ def phone(browser):
     context.close()
 
 
-def tap_cell(page, chart, true_class: int, predicted: int) -> None:
-    x, y = chart.evaluate(
-        """(gd, [t, p]) => {
-            const box = gd.getBoundingClientRect(), l = gd._fullLayout;
-            return [box.left + l.xaxis._offset + l.xaxis.l2p(p), box.top + l.yaxis._offset + l.yaxis.l2p(t)];
-        }""",
-        [true_class, predicted],
-    )
-    page.touchscreen.tap(x, y)
-
-
 def test_on_a_phone_the_menu_closes_and_a_tapped_cell_opens(app_server, phone):
     """Plotly reads a tap as the previous point, and st.page_link leaves the sidebar over the
     page; studio/frame.py's touch fixes mend both."""
@@ -106,7 +98,7 @@ def test_on_a_phone_the_menu_closes_and_a_tapped_cell_opens(app_server, phone):
     chart = phone.locator(".st-key-eval_cm .js-plotly-plot")
     chart.scroll_into_view_if_needed()
     for t, p in ((7, 2), (3, 5)):  # each tap opens its own cell, the first one included
-        tap_cell(phone, chart, t, p)
+        phone.touchscreen.tap(*cell_centre(chart, t, p))
         expect(widget(phone, "eval_true").get_by_role("combobox")).to_have_value(str(t), timeout=30_000)
         expect(widget(phone, "eval_pred").get_by_role("combobox")).to_have_value(str(p))
         wait_idle(phone)
