@@ -28,8 +28,13 @@ def save_panel(reading, spec, key: str = "draw") -> None:
                 handwriting.save_sample(reading.prep.steps["centred 28x28"], label)
                 st.success(f"Saved as a {label}.")
             except (HandwritingError, OSError) as exc:
-                st.error(f"Could not save the digit: {describe_fs_error(exc) if isinstance(exc, OSError) else exc}.")
+                st.error(f"Could not save the digit: {_reason(exc)}.")
     summary(key)
+
+
+def _reason(exc: Exception) -> str:
+    """A refused sample's reason, or a full disk's in words: "[Errno 28] ..." names no remedy."""
+    return describe_fs_error(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def summary(key: str = "draw") -> None:
@@ -66,8 +71,7 @@ def summary(key: str = "draw") -> None:
         try:
             added, skipped = handwriting.import_zip(upload.getvalue())
         except (HandwritingError, OSError) as exc:
-            reason = describe_fs_error(exc) if isinstance(exc, OSError) else str(exc)
-            st.session_state[f"{key}-hw-imported"] = (stamp, f"Could not import {upload.name}: {reason}. "
+            st.session_state[f"{key}-hw-imported"] = (stamp, f"Could not import {upload.name}: {_reason(exc)}. "
                                                       "Your saved digits are as they were.")
             st.error(st.session_state[f"{key}-hw-imported"][1])
         else:

@@ -70,3 +70,42 @@ def test_evaluate_block_scores_the_set(tmp_path, monkeypatch):
     assert not at.exception, [e.message for e in at.exception]
     assert at.metric[0].label == "Accuracy on your 5 digits" and at.metric[0].value == "100.0%"
     assert at.metric[1].value == "99.00%"
+
+
+def summary_app():
+    from studio import handwriting_panel
+
+    handwriting_panel.summary("draw")
+
+
+def test_importing_onto_a_full_disk_is_one_message_tried_once(tmp_path, monkeypatch):
+    import errno
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.support import TIMEOUT
+
+    monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "hw"))
+    tries = []
+
+    def full(data, folder=None):
+        tries.append(1)
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "hw" / "x.png"))
+
+    monkeypatch.setattr(handwriting, "import_zip", full)
+    png = io.BytesIO()
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(png, format="PNG")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.png", png.getvalue())
+        zf.writestr("labels.csv", "file,label\na.png,1\n")
+    at = AppTest.from_function(summary_app, default_timeout=TIMEOUT).run()
+    at.file_uploader[0].set_value(("mine.zip", buf.getvalue(), "application/zip")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    [message] = [e.value for e in at.error]
+    assert "Could not import mine.zip" in message and "the disk is full: free some space" in message, message
+    at.run()  # a stroke or any click later: the same file is not imported again
+    assert len(tries) == 1 and [e.value for e in at.error] == [message]
