@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .limits import MAX_CSV_FIELD, MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_ENTRY_BYTES
+from .limits import MAX_CSV_FIELD, MAX_HANDWRITING_SET, MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_ENTRY_BYTES
 from .preprocessing import ImageInputError, image_size, load_image, pil_to_array, to_grayscale
 from .errors import HandwritingError  # noqa: F401  (defined there, torch-free)
 
@@ -84,6 +84,10 @@ def _add_all(root: Path, samples: list[tuple[np.ndarray, int]]) -> list[str]:
     as it was (a full disk used to leave an empty PNG behind for every try)."""
     root.mkdir(parents=True, exist_ok=True)
     rows = _read_rows(root)
+    if len(rows) + len(samples) > MAX_HANDWRITING_SET:
+        raise HandwritingError(f"the set holds {len(rows):,} digits, and {len(samples):,} more would pass its "
+                               f"limit of {MAX_HANDWRITING_SET:,}: delete some, or set MNIST_HANDWRITING_DIR "
+                               "to another folder")
     written = []
     try:
         for pixels, label in samples:
@@ -272,11 +276,15 @@ def import_zip(data: bytes, folder=None) -> tuple[int, int]:
         good = []
         skipped = 0
         first_problem = ""
+        listed = set()
         for row in rows:
             try:
                 if any(len(f) > MAX_CSV_FIELD for f in row):
                     raise HandwritingError(f"a labels.csv field is over {MAX_CSV_FIELD} characters")
                 name = row[0]
+                if name in listed:  # one picture, one label: a second row (maybe another label) is skipped
+                    raise HandwritingError(f"{name!r} is listed more than once")
+                listed.add(name)
                 if not name.lower().endswith(".png") or name not in by_name:
                     raise HandwritingError(f"{name!r} is not a PNG entry of this zip")
                 info = by_name[name]

@@ -192,6 +192,20 @@ def test_import_reads_a_spreadsheets_labels_and_refuses_an_empty_list(tmp_path):
         handwriting.import_zip(make_zip({"a.png": one}, "file,label\n"), tmp_path / "empty")
 
 
+def test_import_keeps_one_label_a_picture_and_the_set_within_its_limit(tmp_path, monkeypatch):
+    one = png((digit() * 255).astype(np.uint8))
+    twice = make_zip({"a.png": one}, "file,label\na.png,1\na.png,7\n")
+    assert handwriting.import_zip(twice, tmp_path) == (1, 1)
+    assert handwriting.load_set(tmp_path)[1].tolist() == [1]
+    monkeypatch.setattr(handwriting, "MAX_HANDWRITING_SET", 2)
+    three = make_zip({f"{i}.png": one for i in range(2)}, "file,label\n0.png,2\n1.png,3\n")
+    with pytest.raises(HandwritingError, match="limit of 2"):
+        handwriting.import_zip(three, tmp_path)  # 1 + 2 > 2
+    with pytest.raises(HandwritingError, match="limit of 2"):
+        [handwriting.save_sample(digit(), 4, tmp_path) for _ in range(2)]
+    assert handwriting.load_set(tmp_path)[1].tolist() == [1, 4]
+
+
 def test_training_with_handwriting_adds_oversampled_samples(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path))
     cfg = TrainConfig(model="logreg", epochs=1, batch_size=64, device="cpu", handwriting=True)
