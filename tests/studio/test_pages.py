@@ -258,6 +258,15 @@ def test_evaluate_reads_with_tta_when_asked_and_by_default_for_a_run_trained_so(
     assert metrics["Accuracy with TTA"] == f"{expected['accuracy']:.2%}"
     assert metrics["Errors"] == f"{len(expected['errors']):,}"
     assert "Accuracy with TTA" not in plain and "Accuracy" in plain
+    # The abstain figures read the model's own outputs, as Draw does, with TTA on or off.
+    from mnist_core.calibration import coverage_curve
+
+    at.slider(key="eval_abstain").set_value(0.9).run()
+    own = evaluate_split(load_model(plain_path)[0], *real_mnist.split("test"), real_mnist.spec)
+    covered = {name: coverage_curve(r["probs"], r["labels"], [0.9])["coverage"].item()
+               for name, r in (("own", own), ("tta", expected))}
+    assert f"{covered['own']:.2%}" != f"{covered['tta']:.2%}", covered  # so the check below tells them apart
+    assert {m.label: m.value for m in at.metric}["Coverage at t"] == f"{covered['own']:.2%}", covered
 
     _, path = tiny_run(real_mnist, real_env, label="tta-run", epochs=1, train_subset=2000, tta=True)
     at = goto(open_app(), "evaluate")
