@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 BLUE, ORANGE, GREEN, GREY = "#3b5bdb", "#f08c00", "#2f9e44", "#adb5bd"
-MARGIN = dict(l=10, r=10, t=40, b=10)
+MARGIN = dict(l=10, r=10, t=56, b=10)
 # One colour per class, told apart with the common colour-vision deficiencies: Paul Tol's
 # "muted" scheme, with its pale grey darkened so the tenth class shows on white. Each class
 # also gets its own marker shape, for readers who cannot use colour at all.
@@ -17,7 +17,10 @@ CLASS_SYMBOLS = ("circle", "square", "diamond", "cross", "x", "triangle-up", "tr
 
 def layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
     kw.setdefault("margin", MARGIN)
-    fig.update_layout(title=title, height=height, **kw)
+    # The title sits on the plot's top edge, below the toolbar Plotly keeps at the figure's top
+    # right: a touch screen always shows that toolbar, and it covered long titles on a tablet.
+    fig.update_layout(title=dict(text=title, x=0, xref="paper", xanchor="left", y=1, yref="paper",
+                                 yanchor="bottom", pad=dict(b=8)), height=height, **kw)
     return fig
 
 

@@ -104,8 +104,7 @@ def lr_schedule(points: list[tuple[float, float]], x_title: str) -> go.Figure:
     fig = go.Figure(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
                                line=dict(color=GREEN, width=2), hovertemplate="%{x:.2f}: %{y:.2e}<extra></extra>"))
     fig.update_yaxes(tickformat=".0e", rangemode="tozero")
-    return layout(fig, "Learning rate over the run", height=200, xaxis_title=x_title,
-                   margin=dict(l=10, r=10, t=30, b=10))
+    return layout(fig, "Learning rate over the run", height=216, xaxis_title=x_title)
 
 
 def lr_finder(result: dict) -> go.Figure:
