@@ -272,11 +272,12 @@ def cmd_predict(args) -> int:
 
 def cmd_runs(args) -> int:
     if args.action == "list":
-        if runs_root(args.runs_dir).exists() and not runs_root(args.runs_dir).is_dir():
-            raise RunError(f"{runs_root(args.runs_dir)} is not a folder: point --runs-dir or MNIST_RUNS_DIR at one")
+        root = runs_root(args.runs_dir)
+        if root.exists() and not root.is_dir():
+            raise RunError(f"{root} is not a folder: point --runs-dir or MNIST_RUNS_DIR at one")
         runs = list_runs(args.runs_dir, curves=False)
         if not runs:
-            print(f"no runs in {runs_root(args.runs_dir)}")
+            print(f"no runs in {root}")
             return 0
         print_table(["run", "label", "status", "model", "params", "epochs", "best acc", "time s"],
                     [[r.run_id, r.summary.get("label", ""), r.summary["status"], r.summary.get("model"),

@@ -197,7 +197,7 @@ def manage(run: Run, root) -> None:
             st.rerun()
     if mine:
         _relabel_form(run, root)
-        _publish_toggle(run)
+        _publish_toggle(run, has_weights)
     else:
         st.caption(f"Made by {made_by(run.summary)}: you can download it and use it, but only they "
                    "or the server's owner can relabel or delete it.")
@@ -214,7 +214,7 @@ def _relabel_form(run: Run, root) -> None:
             _act(change)
 
 
-def _publish_toggle(run: Run) -> None:
+def _publish_toggle(run: Run, has_weights: bool) -> None:
     """Put one's own finished run on the class board, or take it off."""
     from mnist_core import board
 
@@ -225,8 +225,7 @@ def _publish_toggle(run: Run) -> None:
             _act(lambda: board.unpublish(run.path, identity.current().id, identity.is_admin(),
                                          identity.shared_server()))
         return
-    finished = (run.summary.get("status") != "running" and run.summary.get("epochs_done")
-                and checkpoint_intact(run.path))
+    finished = run.summary.get("status") != "running" and run.summary.get("epochs_done") and has_weights
     if st.button("Publish to the class board", key="runs_publish", icon=":material/leaderboard:",
                  disabled=not finished,
                  help=f"Everyone sees it on Class board, scored on {board.CHALLENGE_TEXT}."):
