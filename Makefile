@@ -7,7 +7,7 @@ SHARED_MNIST := $(abspath ../shared/data/mnist)
 export MNIST_DATA_DIR ?= $(if $(wildcard $(SHARED_MNIST)/*.gz),$(SHARED_MNIST),)
 PORT ?= 8501
 
-.PHONY: app test setup setup-dev system-deps bench clean
+.PHONY: app test test-fast lint setup setup-dev system-deps bench clean
 
 # requirements.txt is Streamlit Community Cloud's (the CPU-only torch); here and in CI the
 # local set, whose torch is the default index's build.
@@ -36,6 +36,13 @@ app: setup
 
 test: setup-dev system-deps
 	$(BIN)/python -m pytest
+
+# The engine's and the pages' tests without a browser: the quick check while working.
+test-fast: setup-dev
+	$(BIN)/python -m pytest -m "not browser and not slow" tests/core tests/studio tests/test_requirements.py
+
+lint: setup-dev
+	$(BIN)/ruff check .
 
 bench: setup
 	$(BIN)/python -m benchmarks

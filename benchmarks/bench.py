@@ -15,24 +15,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mnist_core.config import preset_config
-from mnist_core.data import load_dataset
+from mnist_core.data.preprocessing import classify
+from mnist_core.data.tensors import load_dataset
 from mnist_core.device import configure_threads, describe_device
 from mnist_core.errors import DatasetError
 from mnist_core.heap import keep_freed_memory
-from mnist_core.jobs import JobRunner
-from mnist_core.models import build_model
-from mnist_core.preprocessing import classify
-from mnist_core.runs import load_model
-from mnist_core.training import Trainer
-from mnist_core.worker import peak_mb
+from mnist_core.jobs.runner import JobRunner
+from mnist_core.jobs.worker import peak_mb
+from mnist_core.models.registry import build_model
+from mnist_core.runs.checkpoints import load_model
+from mnist_core.train.config import preset_config
+from mnist_core.train.trainer import Trainer
 
 TARGET = 0.99
 
@@ -115,7 +115,8 @@ def run_preset(name: str, data, **overrides) -> dict:
                 reached = time.perf_counter() - wall
     total = time.perf_counter() - wall
     return {"name": name, "final_acc": history[-1]["test_acc"], "tta_acc": tta, "seed": config.seed,
-            "train_s": trainer.active_seconds - trainer.eval_seconds, "eval_s": trainer.eval_seconds, "best_acc": max(h["test_acc"] for h in history),
+            "train_s": trainer.active_seconds - trainer.eval_seconds, "eval_s": trainer.eval_seconds,
+            "best_acc": max(h["test_acc"] for h in history),
             "time_to_99": reached, "wall_s": total, "epochs": len(history),
             "seconds_per_epoch": history[0]["epoch_time"],
             "images_per_s": float(np.median(batch_rates)) if batch_rates else None,
@@ -272,7 +273,8 @@ def table(results: dict) -> str:
     else:
         add("seed-002 time to 99% / default's", ">= 6x",
             f"seed not at 99% within {seed['limit_s']:.0f} s ({seed['final_acc']:.2%})", None)
-    add("seconds for the first pass over the training digits (seed: 60,000 / default: 40,000)", "", f"{seed['seconds_per_epoch']:.1f} / {default['seconds_per_epoch']:.1f}", None)
+    add("seconds for the first pass over the training digits (seed: 60,000 / default: 40,000)", "",
+        f"{seed['seconds_per_epoch']:.1f} / {default['seconds_per_epoch']:.1f}", None)
     # This machine's speed drifts by half from hour to hour; the 4 s target was set where the
     # seed pipeline's first pass took 19.9 s (issue #14). Information, not the verdict.
     add("default's median training s scaled to issue #14's machine (seed's first pass 19.9 s there)", "",
@@ -368,7 +370,7 @@ def main(argv=None) -> int:
     results = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                            "cpus": os.cpu_count(), "threads": threads, "device": describe_device(),
                            "torch": str(torch.__version__), "python": platform.python_version()},
-               "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data_load_s": load_s}
+               "date": datetime.now(UTC).isoformat(timespec="seconds"), "data_load_s": load_s}
     steps = [("default", lambda: default_over_seeds(data)),
              ("seed", lambda: seed_pipeline(data.source, args.seed_limit)),
              ("mlp", lambda: run_preset("mlp", data)),

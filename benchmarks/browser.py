@@ -22,10 +22,19 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from benchmarks.bench import _markdown
-
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, AppServer
-from tests.browser.helpers import (PAGE_PATHS, STROKES, VIEWPORT, canvas, clear_canvas, draw, goto,
-                                   set_number, wait_idle, widget)
+from tests.browser.helpers import (
+    PAGE_PATHS,
+    STROKES,
+    VIEWPORT,
+    canvas,
+    clear_canvas,
+    draw,
+    goto,
+    set_number,
+    wait_idle,
+    widget,
+)
 from tests.support import mnist_dir
 
 IDLE_TARGET_MS, BUSY_TARGET_MS = 300, 1000

@@ -11,10 +11,10 @@ import argparse
 import numpy as np
 from PIL import Image, ImageDraw
 
-from mnist_core import guard
-from mnist_core.data import load_dataset
-from mnist_core.preprocessing import classify, to_grayscale
-from mnist_core.runs import load_model
+from mnist_core.analysis import guard
+from mnist_core.data.preprocessing import classify, to_grayscale
+from mnist_core.data.tensors import load_dataset
+from mnist_core.runs.checkpoints import load_model
 from tests.support import canvas_from_digit
 
 SIZE = 280

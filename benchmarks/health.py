@@ -1,7 +1,7 @@
 """What live internals cost: python -m benchmarks.health [--rounds 5].
 
-The default preset's training loop (mnist_core.training.Trainer) on 12,800 digits, with the
-health readings every 50 steps (mnist_core.health) and without, interleaved in one process.
+The default preset's training loop (mnist_core.train.trainer.Trainer) on 12,800 digits, with the
+health readings every 50 steps (mnist_core.train.health) and without, interleaved in one process.
 Rates are training images per CPU-second of this process on one thread, from the first step to
 the last batch event (the test-set evaluation left out). Target: within 5%.
 """
@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from mnist_core.config import preset_config
-from mnist_core.data import load_dataset
-from mnist_core.training import Trainer
+from mnist_core.data.tensors import load_dataset
+from mnist_core.train.config import preset_config
+from mnist_core.train.trainer import Trainer
 
 TARGET = 0.95
 

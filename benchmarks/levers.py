@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnist_core.config import preset_config
-from mnist_core.data import Dataset, iterate_batches, normalise
-from mnist_core.models import build_model
-from mnist_core.runs import load_model
+from mnist_core.data.tensors import Dataset, iterate_batches, normalise
+from mnist_core.models.registry import build_model
+from mnist_core.runs.checkpoints import load_model
+from mnist_core.train.config import preset_config
 
 
 def _train_rate(model: nn.Module, batches, channels_last: bool, seconds: float) -> float:
@@ -71,8 +71,7 @@ def _measure(data: Dataset, seconds: float, threads_before: int) -> list[dict]:
             yield normalise(xb, spec), yb
 
     def float_batches():
-        for xb, yb in iterate_batches(pre_normalised, labels, 128, g):
-            yield xb, yb
+        yield from iterate_batches(pre_normalised, labels, 128, g)
 
     def model(order="pool-first"):
         torch.manual_seed(0)

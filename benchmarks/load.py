@@ -31,8 +31,18 @@ from playwright.sync_api import sync_playwright
 from benchmarks.bench import _markdown
 from benchmarks.browser import PROBE
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, AppServer
-from tests.browser.helpers import (STROKES, VIEWPORT, assert_clean, canvas, draw, goto, navigate,
-                                   set_number, wait_idle, widget)
+from tests.browser.helpers import (
+    STROKES,
+    VIEWPORT,
+    assert_clean,
+    canvas,
+    draw,
+    goto,
+    navigate,
+    set_number,
+    wait_idle,
+    widget,
+)
 from tests.support import mnist_dir
 
 BUDGET_MB = 1024

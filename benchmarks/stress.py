@@ -4,7 +4,7 @@ MNIST digits are pen strokes scanned, size-normalised and centred by their maker
 on the Draw page differs: a mouse or finger pen of any width, slanted, small or off-centre,
 from hands unlike MNIST's writers. Each slice here redraws MNIST test digits in one such way on
 a 280x280 canvas, white on black as the canvas delivers it, and reads it through the app's own
-preprocessing (mnist_core.preprocessing.classify):
+preprocessing (mnist_core.data.preprocessing.classify):
 
 - pen 8 / 14 / 20 / 30 px: the digit thinned to its skeleton, then redrawn with a round pen;
 - slanted: the 20 px redraw sheared by 20-35 degrees either way;
@@ -34,10 +34,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mnist_core.data import DATASETS, elastic_field, load_dataset
+from mnist_core.data.preprocessing import classify
+from mnist_core.data.tensors import DATASETS, elastic_field, load_dataset
 from mnist_core.errors import DatasetError, RunError
-from mnist_core.preprocessing import classify
-from mnist_core.runs import BUNDLED_DIR, load_model
+from mnist_core.runs.checkpoints import BUNDLED_DIR, load_model
 
 CANVAS = 280
 SCALE = CANVAS // 28
@@ -115,7 +115,7 @@ def small_off_centre(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def elastic(images: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """The training augmentation's elastic distortion (mnist_core.data.elastic_field), its
+    """The training augmentation's elastic distortion (mnist_core.data.tensors.elastic_field), its
     field drawn at 28 px and applied on the canvas."""
     n = len(images)
     field = elastic_field(torch.rand(n, 2, 28, 28, generator=g) * 2 - 1, CANVAS)

@@ -7,6 +7,8 @@ import sys
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from mnist_core import settings
+
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ def configure_threads(threads: int | None = None) -> int:
 
     global _configured
     if threads is None:
-        threads = int(os.environ.get("MNIST_THREADS") or available_cpus())
+        threads = settings.current().threads or available_cpus()
     torch.set_num_threads(max(1, threads))
     if not _configured:
         try:

@@ -17,4 +17,4 @@ MAX_ZIP_ENTRY_BYTES = 64 * 1024  # a 28x28 PNG is well under 1 kB
 MAX_CSV_FIELD = 200  # characters in one labels.csv field
 MAX_HANDWRITING_SET = 20_000  # digits in one folder (a class's server shares it): about 20 MB
 
-# Models: see mnist_core.budget (MNIST_MODEL_BUDGET_MB, 300 MB by default).
+# Models: see mnist_core.models.budget (MNIST_MODEL_BUDGET_MB, 300 MB by default).

@@ -5,7 +5,7 @@ import functools
 
 import torch
 
-from . import __version__
+from mnist_core import __version__
 
 
 def versions() -> dict[str, str]:

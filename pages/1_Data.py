@@ -2,11 +2,10 @@ import math
 
 import streamlit as st
 
-from mnist_core.data import DATASETS
-from mnist_core.explore import sample_indices, split_summary
-from studio import augment_preview, charts, labels_panel
+from mnist_core.data.explore import sample_indices, split_summary
+from mnist_core.data.tensors import DATASETS
+from studio import augment_preview, charts, frame, labels_panel
 from studio.data import cached_dataset, dataset_or_help
-from studio import frame
 from studio.images import image_grid
 from studio.text import class_label
 

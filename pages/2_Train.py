@@ -1,9 +1,9 @@
 import streamlit as st
 
-from mnist_core.config import ConfigError
-from mnist_core.estimate import estimate_seconds
-from mnist_core.jobs import JobLimitError, default_runner
-from mnist_core.runs import runs_root
+from mnist_core.jobs.runner import JobLimitError, default_runner
+from mnist_core.runs.folders import runs_root
+from mnist_core.train.config import ConfigError
+from mnist_core.train.estimate import estimate_seconds
 from studio import augment_preview, frame, identity, lr_finder_panel, state, train_form, train_link, train_panel
 from studio.data import dataset_or_help
 from studio.text import duration

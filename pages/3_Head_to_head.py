@@ -1,11 +1,11 @@
 import pandas as pd
 import streamlit as st
 
-from mnist_core.data import DATASETS
-from mnist_core.headtohead import BUDGET_RANGE, DEFAULT_BUDGET, contender_configs, recipe
-from mnist_core.jobs import JobLimitError, default_runner
-from mnist_core.models import MODELS, parameter_count
-from mnist_core.runs import runs_root
+from mnist_core.data.tensors import DATASETS
+from mnist_core.jobs.runner import JobLimitError, default_runner
+from mnist_core.models.registry import MODELS, parameter_count
+from mnist_core.runs.folders import runs_root
+from mnist_core.studies.headtohead import BUDGET_RANGE, DEFAULT_BUDGET, contender_configs, recipe
 from studio import frame, identity, race_panel, state
 from studio.data import dataset_or_help
 

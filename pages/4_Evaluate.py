@@ -1,10 +1,9 @@
 import pandas as pd
 import streamlit as st
 
-from mnist_core.evaluation import cell_indices
-from studio import charts, evaluate_panel, explain_panel, handwriting_panel, picker, state
+from mnist_core.analysis.evaluation import cell_indices
+from studio import charts, evaluate_panel, explain_panel, frame, handwriting_panel, picker
 from studio.data import dataset_or_help
-from studio import frame
 from studio.frame import shown_errors
 from studio.images import image_grid
 from studio.text import class_label

@@ -1,10 +1,9 @@
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from mnist_core.data import DATASETS
-from mnist_core.preprocessing import load_image
-from studio import draw_panel, explain_panel, fool_panel, handwriting_panel, picker
-from studio import frame
+from mnist_core.data.preprocessing import load_image
+from mnist_core.data.tensors import DATASETS
+from studio import draw_panel, explain_panel, fool_panel, frame, handwriting_panel, picker
 from studio.frame import shown_errors
 
 CANVAS = 280

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from mnist_core.runs import list_runs, runs_root
+from mnist_core.runs.folders import list_runs, runs_root
 from studio import charts, frame, picker, runs_panel, state
 from studio.nav import BY_TITLE
 

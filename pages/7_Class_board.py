@@ -1,8 +1,8 @@
 import pandas as pd
 import streamlit as st
 
-from mnist_core import board
-from mnist_core.runs import runs_root
+from mnist_core.runs import board
+from mnist_core.runs.folders import runs_root
 from studio import frame, identity, runs_panel, state, text
 from studio.nav import BY_TITLE
 

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from mnist_core.experiments import EXPERIMENTS
+from mnist_core.studies.experiments import EXPERIMENTS
 from studio import experiments_panel, frame
 
 with frame.page("Experiments"):

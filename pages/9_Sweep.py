@@ -1,8 +1,8 @@
 import streamlit as st
 
-from mnist_core import sweep, sweep_job
-from mnist_core.jobs import JobLimitError, default_runner
-from mnist_core.runs import runs_root
+from mnist_core.jobs.runner import JobLimitError, default_runner
+from mnist_core.runs.folders import runs_root
+from mnist_core.studies import sweep, sweep_job
 from studio import frame, identity, state, sweep_form, sweep_panel
 from studio.data import dataset_or_help
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist_core.data import Dataset, augmentation_preview
+from mnist_core.data.tensors import Dataset, augmentation_preview
 
 from .images import image_grid
 

@@ -1,11 +1,10 @@
 """The datasets as the pages get them: loaded once per server, or a message saying how to add them."""
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 
-from mnist_core.data import DATASETS, Dataset, DatasetError, dataset_status, load_dataset
+from mnist_core import settings
+from mnist_core.data.tensors import DATASETS, Dataset, DatasetError, dataset_status, load_dataset
 
 
 @st.cache_resource(show_spinner="Loading the dataset...", max_entries=4)
@@ -22,7 +21,7 @@ def dataset_or_help(name: str) -> Dataset | None:
     status = dataset_status(name)
     if not status["found"]:
         st.info(status["message"], icon=":material/folder_off:")
-        if os.environ.get("MNIST_OFFLINE") != "1" and st.button(
+        if not settings.current().offline and st.button(
             f"Download {DATASETS[name].title} now", key=f"download-{name}"
         ):
             try:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from mnist_core.guard import one_digit_problem
-from mnist_core.preprocessing import Preprocessed, classify
+from mnist_core.analysis.guard import one_digit_problem
+from mnist_core.data.preprocessing import Preprocessed, classify
 
 from . import charts, state
 from .images import enlarge, image_grid, pad_square
@@ -87,7 +87,7 @@ def show_prediction(reading: Reading | None, spec, blank_message: str = BLANK_CA
 def activation_maps_panel(model, reading: Reading | None, key: str) -> None:
     """Behind a toggle: the feature maps of each conv layer (of a residual network: of each
     block) for the current drawing."""
-    from mnist_core.internals import activation_maps
+    from mnist_core.analysis.internals import activation_maps
 
     if reading is None or reading.prep.tensor is None:
         return

@@ -4,9 +4,9 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from mnist_core import evaluation
-from mnist_core.calibration import calibrate_model
-from mnist_core.data import Dataset
+from mnist_core.analysis import evaluation
+from mnist_core.analysis.calibration import calibrate_model
+from mnist_core.data.tensors import Dataset
 
 from . import charts, state
 from .images import enlarge
@@ -104,7 +104,7 @@ def calibration_section(model, data: Dataset, images, res: dict) -> None:
 
 def robustness_section(model, data: Dataset, model_id, n: int = 2000) -> None:
     """Accuracy under shift, rotation and stroke thickness, computed on request."""
-    from mnist_core.robustness import robustness_sweep
+    from mnist_core.analysis.robustness import robustness_sweep
 
     key = (model_id, data.source)
     if st.button(f"Run the robustness sweep on {n:,} test digits", key="eval_robustness_run",
@@ -138,7 +138,7 @@ def _select_embedding_point() -> None:
 
 def internals_section(model, data: Dataset, model_id, n: int = 2000) -> None:
     """First-layer filters and a 2-D map of test embeddings; only computed once toggled on."""
-    from mnist_core.internals import first_layer_filters, project_embeddings
+    from mnist_core.analysis.internals import first_layer_filters, project_embeddings
 
     classes = list(data.classes)
     try:
@@ -173,8 +173,8 @@ def internals_section(model, data: Dataset, model_id, n: int = 2000) -> None:
 def break_section(model, data: Dataset, model_id, n: int = 2000) -> None:
     """Silence a share of one layer's units or add noise to its weights, on a copy of the model,
     and see accuracy and the confusion matrix change; then accuracy against units silenced."""
-    from mnist_core.ablation import SHARES, ablation_curves, broken, noisy_layers, unit_layers
-    from mnist_core.evaluation import evaluate_split
+    from mnist_core.analysis.ablation import SHARES, ablation_curves, broken, noisy_layers, unit_layers
+    from mnist_core.analysis.evaluation import evaluate_split
 
     images, labels = data.test_images[:n], data.test_labels[:n]
     layers = list(dict.fromkeys(unit_layers(model) + noisy_layers(model)))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist_core.experiments import Experiment, numbers, runs_of
-from mnist_core.runs import list_runs, runs_root
+from mnist_core.runs.folders import list_runs, runs_root
+from mnist_core.studies.experiments import Experiment, numbers, runs_of
 
 from .nav import BY_TITLE
 from .train_link import link_query

@@ -5,9 +5,16 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from mnist_core.data import Dataset, dataset_status, normalise
-from mnist_core.evaluation import predict_proba
-from mnist_core.explain import embed, grad_cam, integrated_gradients, nearest_embedding, nearest_pixels, occlusion
+from mnist_core.analysis.evaluation import predict_proba
+from mnist_core.analysis.explain import (
+    embed,
+    grad_cam,
+    integrated_gradients,
+    nearest_embedding,
+    nearest_pixels,
+    occlusion,
+)
+from mnist_core.data.tensors import Dataset, dataset_status, normalise
 
 from . import charts, state
 from .data import cached_dataset

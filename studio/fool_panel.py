@@ -17,7 +17,7 @@ def _visible(change: torch.Tensor) -> np.ndarray:
 
 def fool_panel(model, reading, spec, key: str) -> None:
     """A toggle, then the target and strength, and the original, change and result side by side."""
-    from mnist_core.attack import fool
+    from mnist_core.analysis.attack import fool
 
     if reading is None or reading.probs is None:
         return

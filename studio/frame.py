@@ -6,8 +6,17 @@ from contextlib import contextmanager
 import streamlit as st
 
 from mnist_core.device import torch_loaded
-from mnist_core.errors import (AuditError, ConfigError, DatasetError, ImageInputError, JobLimitError, MarkError,
-                               ModelError, RunError, SweepError)
+from mnist_core.errors import (
+    AuditError,
+    ConfigError,
+    DatasetError,
+    ImageInputError,
+    JobLimitError,
+    MarkError,
+    ModelError,
+    RunError,
+    SweepError,
+)
 from mnist_core.fsfault import describe as describe_fs_error
 
 from . import identity, state

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist_core import handwriting
-from mnist_core.evaluation import evaluate_tensors
+from mnist_core.analysis.evaluation import evaluate_tensors
+from mnist_core.data import handwriting
+from mnist_core.data.handwriting import HandwritingError
 from mnist_core.fsfault import describe as describe_fs_error
-from mnist_core.handwriting import HandwritingError
 
 
 def save_panel(reading, spec, key: str = "draw") -> None:

@@ -5,7 +5,6 @@ second tab is the same visitor. And whether the session has unlocked the server 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sys
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ from urllib.parse import quote, unquote
 
 import streamlit as st
 
-from mnist_core.ownership import TOKEN, clean_name, owner_fields, owner_id, password_matches
+from mnist_core import settings
+from mnist_core.runs.ownership import TOKEN, clean_name, owner_fields, owner_id, password_matches
 
 from . import state
 
@@ -33,7 +33,7 @@ class Visitor:
         return owner_id(self.secret)
 
     def owner(self) -> dict:
-        """What a run started by this visitor records (mnist_core.ownership.owner_fields)."""
+        """What a run started by this visitor records (mnist_core.runs.ownership.owner_fields)."""
         return owner_fields(self.secret, self.name)
 
 
@@ -101,8 +101,8 @@ def remember() -> None:
 def owner_password() -> str:
     """The server owner's password: MNIST_ADMIN_PASSWORD, else `admin_password` in Streamlit's
     secrets; empty when neither is set (then nobody has the owner's rights in the browser)."""
-    if os.environ.get(PASSWORD_ENV):
-        return os.environ[PASSWORD_ENV]
+    if settings.current().admin_password:
+        return settings.current().admin_password
     try:
         return str(st.secrets.get(PASSWORD_SECRET, "") or "")
     except Exception:  # no secrets file
@@ -128,9 +128,9 @@ def recover_job() -> None:
     """After a reload or in a second tab, find this visitor's running Train job again. Only
     once some job has been started in this server (the jobs module is loaded by then), so that
     Home stays torch-free."""
-    if st.session_state.get(state.TRAIN_JOB) is not None or "mnist_core.jobs" not in sys.modules:
+    if st.session_state.get(state.TRAIN_JOB) is not None or "mnist_core.jobs.runner" not in sys.modules:
         return
-    from mnist_core.jobs import default_runner
+    from mnist_core.jobs.runner import default_runner
 
     try:
         job = default_runner().owned_by(current().id, "train")

@@ -1,12 +1,12 @@
 """Data's "Suspicious labels" tab: the images whose given label the audit's models find least
-likely, each to be marked "label is wrong" or "label is fine" (mnist_core.label_marks)."""
+likely, each to be marked "label is wrong" or "label is fine" (mnist_core.data.label_marks)."""
 from __future__ import annotations
 
 import math
 
 import streamlit as st
 
-from mnist_core import label_marks
+from mnist_core.data import label_marks
 from mnist_core.errors import AuditError, MarkError
 
 from . import identity
@@ -22,7 +22,7 @@ SHOW = {"unreviewed": "Not reviewed yet", "wrong": "Marked wrong", "fine": "Mark
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _audit(dataset: str, source: str, stamp: float) -> dict:
     # Shared by every session (read-only); the file's time is in the key so a new audit shows.
-    from mnist_core import label_audit
+    from mnist_core.analysis import label_audit
 
     from .data import cached_dataset
 
@@ -30,7 +30,7 @@ def _audit(dataset: str, source: str, stamp: float) -> dict:
 
 
 def _load(data) -> dict | None:
-    from mnist_core.label_audit import audit_path
+    from mnist_core.analysis.label_audit import audit_path
 
     path = audit_path(data.spec.name)
     try:
@@ -64,7 +64,7 @@ def show(data, split: str) -> None:
     audit = _load(data)
     if audit is None:
         return
-    from mnist_core.label_audit import VALIDATED_TEST_ERRORS
+    from mnist_core.analysis.label_audit import VALIDATED_TEST_ERRORS
 
     part = audit["splits"][split]
     folds = audit["folds"]

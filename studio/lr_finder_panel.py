@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mnist_core.config import TrainConfig
+from mnist_core.train.config import TrainConfig
 
 from . import frame, state, train_charts
 
@@ -15,7 +15,7 @@ def _use(value: float) -> None:
 
 def finder(config: TrainConfig | None, data) -> None:
     """The button, and the last sweep of this form's settings (the rate aside) with its chart."""
-    from mnist_core.lr_finder import find_lr
+    from mnist_core.train.lr_finder import find_lr
 
     key = None
     if config is not None:

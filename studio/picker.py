@@ -9,7 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from mnist_core.runs import BUNDLED_DIR, Run, RunError, list_runs, load_model, load_run, runs_root
+from mnist_core.runs.checkpoints import BUNDLED_DIR, load_model
+from mnist_core.runs.folders import Run, RunError, list_runs, load_run, runs_root
 
 from . import state
 

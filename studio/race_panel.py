@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mnist_core.headtohead import score, verdict
+from mnist_core.studies.headtohead import score, verdict
 
 from . import train_charts
 from .nav import BY_TITLE

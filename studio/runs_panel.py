@@ -7,10 +7,11 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from mnist_core.compare import config_diff
-from mnist_core.export import export_bundle, onnx_available
-from mnist_core.ownership import made_by, may_change, require_change
-from mnist_core.runs import TORN_CHECKPOINT, Run, RunError, checkpoint_intact, delete_run, load_run, relabel
+from mnist_core.models.export import export_bundle, onnx_available
+from mnist_core.runs.checkpoints import TORN_CHECKPOINT, checkpoint_intact
+from mnist_core.runs.compare import config_diff
+from mnist_core.runs.folders import Run, RunError, delete_run, load_run, relabel
+from mnist_core.runs.ownership import made_by, may_change, require_change
 
 from . import identity, picker, state
 from .data import dataset_or_help
@@ -216,7 +217,7 @@ def _relabel_form(run: Run, root) -> None:
 
 def _publish_toggle(run: Run, has_weights: bool) -> None:
     """Put one's own finished run on the class board, or take it off."""
-    from mnist_core import board
+    from mnist_core.runs import board
 
     if run.summary.get("published"):
         score = run.summary.get("challenge_acc")

@@ -6,7 +6,8 @@ Widget keys that only their own module reads stay in that module.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 import streamlit as st
 
@@ -19,7 +20,7 @@ TRAIN_STARTED = "train_started"  # a run was started: the next run of the page s
 TRAIN_FORM = "train_saved"  # the Train form's values, which outlive its widgets on page change
 TRAIN_LINK = "train_link"  # the URL settings last read or written, and why a link was refused
 RACE_JOBS = "h2h_jobs"  # head to head: contender name -> Job
-SWEEP_JOB = "sweep_job"  # this session's sweep (mnist_core.sweep_job.SweepJob)
+SWEEP_JOB = "sweep_job"  # this session's sweep (mnist_core.studies.sweep_job.SweepJob)
 DELETE_PENDING = "runs_confirm_delete"  # the run id a Delete... click asks to confirm
 RUNS_MESSAGE = "runs_message"  # what the last delete did, shown once after the rerun
 EMBEDDING_PICK = "eval_embedding_pick"  # the test digit clicked on the embedding map

@@ -1,12 +1,12 @@
 """The Sweep page's setup: the fixed settings (a preset), what varies and how, the trial count
-and the objective, read into (base config, space) for mnist_core.sweep."""
+and the objective, read into (base config, space) for mnist_core.studies.sweep."""
 from __future__ import annotations
 
 import streamlit as st
 
-from mnist_core.config import OPTIMIZERS, PRESETS, ConfigError, preset_config
 from mnist_core.errors import SweepError
-from mnist_core.sweep import check_space
+from mnist_core.studies.sweep import check_space
+from mnist_core.train.config import OPTIMIZERS, PRESETS, ConfigError, preset_config
 
 BASES = ("quick", "default", "mlp", "logistic")
 BATCHES = [16, 32, 64, 128, 256, 512, 1024]

@@ -6,9 +6,9 @@ from collections import Counter
 
 import streamlit as st
 
-from mnist_core import sweep
-from mnist_core.config import TrainConfig
-from mnist_core.runs import runs_root
+from mnist_core.runs.folders import runs_root
+from mnist_core.studies import sweep
+from mnist_core.train.config import TrainConfig
 
 from . import picker, state
 from .nav import BY_TITLE

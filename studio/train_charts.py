@@ -133,7 +133,7 @@ def health_histograms(reading: dict) -> go.Figure:
 
     layers = reading["layers"]
     fig = make_subplots(rows=len(layers), cols=2, horizontal_spacing=0.08, vertical_spacing=0.5 / max(len(layers), 1),
-                        subplot_titles=[f"{l['name']}: {what}" for l in layers for what in ("weights", "gradients")])
+                        subplot_titles=[f"{layer['name']}: {what}" for layer in layers for what in ("weights", "gradients")])
     for row, layer in enumerate(layers, start=1):
         for col, (what, color) in enumerate((("weights", BLUE), ("grads", ORANGE)), start=1):
             h = layer[what]

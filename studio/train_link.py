@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from mnist_core.config import ConfigError, TrainConfig, preset_settings
-from mnist_core.models import MODELS
+from mnist_core.models.registry import MODELS
+from mnist_core.train.config import ConfigError, TrainConfig, preset_settings
 
 from . import state
 

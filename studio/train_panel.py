@@ -5,7 +5,7 @@ import math
 
 import streamlit as st
 
-from mnist_core.jobs import default_runner
+from mnist_core.jobs.runner import default_runner
 
 from . import health_panel, picker, state, train_charts
 from .nav import BY_TITLE
@@ -129,9 +129,9 @@ def show_result(job, snap) -> None:
 
 def continue_controls(snap) -> None:
     """"+N epochs": the same run trains on from its checkpoint, its curves extended."""
-    from mnist_core.config import ConfigError
-    from mnist_core.jobs import JobLimitError
-    from mnist_core.runs import RunError, runs_root
+    from mnist_core.jobs.runner import JobLimitError
+    from mnist_core.runs.folders import RunError, runs_root
+    from mnist_core.train.config import ConfigError
 
     from . import identity
     from .data import dataset_or_help

@@ -18,9 +18,11 @@ DELAY_S = 1.0
 
 def _load() -> None:
     try:
-        from mnist_core.device import configure_threads
-        from mnist_core import preprocessing, training  # noqa: F401  (torch and the engine)
         import pandas  # noqa: F401  (tables and plotly's pandas checks on the next page)
+
+        from mnist_core.data import preprocessing  # noqa: F401  (torch and the engine)
+        from mnist_core.device import configure_threads
+        from mnist_core.train import trainer  # noqa: F401
 
         configure_threads()
     except Exception:  # a page that needs torch reports its own import error, with context

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_core.data import DATASETS, Dataset
+from mnist_core.data.tensors import DATASETS, Dataset
 from tests.support import MnistMissing, make_synthetic, mnist_dir, prepare_mnist
 
 
@@ -30,7 +30,7 @@ def _require_mnist(folder: Path) -> None:
 
 @pytest.fixture(scope="session")
 def real_mnist():
-    from mnist_core.data import load_dataset
+    from mnist_core.data.tensors import load_dataset
 
     folder = mnist_dir()
     _require_mnist(folder)

@@ -18,13 +18,13 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from mnist_core.config import TrainConfig
-from mnist_core.data import FILES
-from mnist_core.idx import write_idx
-from mnist_core.models import build_model
-from mnist_core.recorder import record
-from mnist_core.runs import save_checkpoint, write_json
-from mnist_core.training import Trainer
+from mnist_core.data.idx import write_idx
+from mnist_core.data.tensors import FILES
+from mnist_core.models.registry import build_model
+from mnist_core.runs.folders import save_checkpoint, write_json
+from mnist_core.runs.recorder import record
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.trainer import Trainer
 from studio.nav import PAGES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def prepare_mnist(env: str | None, shared: Path = SHARED_MNIST, fetch_into: Path
     MNIST_DATA_DIR when set, else the project's shared copy, else ./data, where the files are
     downloaded (through torchvision, as the app does) when missing and the network is reachable.
     """
-    from mnist_core.data import DATASETS, DatasetError, describe_missing, load_dataset, locate
+    from mnist_core.data.tensors import DATASETS, DatasetError, describe_missing, load_dataset, locate
 
     spec = DATASETS["mnist"]
     if env:
@@ -293,7 +293,7 @@ def fake_run(root: Path, kind: str, marker: Path | None = None) -> Path:
 
 def draw_digit_app(image):
     """Draw's reading of one image with the bundled model, as the page shows it."""
-    from mnist_core.data import DATASETS
+    from mnist_core.data.tensors import DATASETS
     from studio import draw_panel, picker
 
     model, config = picker.load_choice(picker.BUNDLED)

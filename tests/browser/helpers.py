@@ -9,7 +9,8 @@ import os
 import re
 from pathlib import Path
 
-from playwright.sync_api import Page, TimeoutError as PlaywrightTimeout, expect
+from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from studio.nav import PAGES
 

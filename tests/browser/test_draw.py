@@ -11,10 +11,10 @@ from playwright.sync_api import expect
 from tests.support import mnist_dir
 
 from .helpers import (
-    clear_canvas,
     STROKES,
     assert_clean,
     canvas,
+    clear_canvas,
     draw,
     goto,
     metric,
@@ -61,7 +61,7 @@ def test_drawn_digits_are_read_and_clear_resets(app_server, page):
 
 def mnist_png(index: int) -> tuple[bytes, str]:
     """A real MNIST test digit as a 112x112 PNG, as a user's scan might arrive."""
-    from mnist_core.data import load_dataset
+    from mnist_core.data.tensors import load_dataset
 
     data = load_dataset("mnist", mnist_dir(), allow_download=False)
     images, labels = data.split("test")

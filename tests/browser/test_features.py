@@ -309,7 +309,7 @@ def test_clicking_an_embedding_point_shows_its_digit(app_server, page):
     expect(picked, f"clicking test #{index} in the scatter shows no digit").to_be_visible()
     wait_idle(page)
     assert_clean(page)
-    from mnist_core.data import load_dataset
+    from mnist_core.data.tensors import load_dataset
 
     labels = load_dataset("mnist", mnist_dir(), allow_download=False).test_labels
     m = re.match(r"^test #(\d+): label (\w)", picked.inner_text())
@@ -325,11 +325,11 @@ def test_clicking_an_embedding_point_shows_its_digit(app_server, page):
 def two_runs(app_server, monkeypatch):
     """A logistic regression and an MLP, one epoch on 2,000 real images each, in the server's
     runs folder; removed afterwards so other tests' pages see no more runs than before."""
-    from mnist_core.config import TrainConfig
-    from mnist_core.data import load_dataset
-    from mnist_core.recorder import record
-    from mnist_core.runs import load_run
-    from mnist_core.training import Trainer
+    from mnist_core.data.tensors import load_dataset
+    from mnist_core.runs.folders import load_run
+    from mnist_core.runs.recorder import record
+    from mnist_core.train.config import TrainConfig
+    from mnist_core.train.trainer import Trainer
 
     monkeypatch.setenv("MNIST_THREADS", "1")  # the server and Chromium share the 2 cores
     data = load_dataset("mnist", mnist_dir(), allow_download=False)

@@ -11,10 +11,10 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from .helpers import (
-    clear_canvas,
     STROKES,
     assert_clean,
     choose,
+    clear_canvas,
     draw,
     goto,
     metric,

@@ -5,8 +5,19 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import (RUN_TIMEOUT, VIEWPORT, assert_clean, goto, navigate, progress, run_heading,
-                      start_long_run, stop_run, wait_idle, widget)
+from .helpers import (
+    RUN_TIMEOUT,
+    VIEWPORT,
+    assert_clean,
+    goto,
+    navigate,
+    progress,
+    run_heading,
+    start_long_run,
+    stop_run,
+    wait_idle,
+    widget,
+)
 
 pytestmark = pytest.mark.browser
 

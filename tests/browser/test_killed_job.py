@@ -11,8 +11,18 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from .helpers import (RUN_TIMEOUT, STROKES, VIEWPORT, assert_clean, draw, goto, metric, progress,
-                      start_long_run, wait_idle)
+from .helpers import (
+    RUN_TIMEOUT,
+    STROKES,
+    VIEWPORT,
+    assert_clean,
+    draw,
+    goto,
+    metric,
+    progress,
+    start_long_run,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,8 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from .helpers import (
-    VIEWPORT,
     PAGE_PATHS,
+    VIEWPORT,
     assert_clean,
     choose,
     expect_title,

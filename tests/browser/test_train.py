@@ -8,7 +8,6 @@ to the end for its result.
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import pytest

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_core.ablation import SHARES, ablation_curves, broken, noisy_layers, unit_layers
-from mnist_core.evaluation import evaluate_tensors
-from mnist_core.runs import load_model
+from mnist_core.analysis.ablation import SHARES, ablation_curves, broken, noisy_layers, unit_layers
+from mnist_core.analysis.evaluation import evaluate_tensors
+from mnist_core.runs.checkpoints import load_model
 
 
 def test_silencing_a_share_of_units_zeroes_exactly_those_on_a_copy():

@@ -3,13 +3,14 @@ its maker (or the server's owner) publishes it; the board filters by training se
 import pytest
 import torch
 
-from mnist_core import board
-from mnist_core.config import TrainConfig
 from mnist_core.errors import RunError
-from mnist_core.ownership import owner_fields, owner_id
-from mnist_core.recorder import record
-from mnist_core.runs import BUNDLED_DIR, load_model, load_run, read_json, write_json
-from mnist_core.training import Trainer
+from mnist_core.runs import board
+from mnist_core.runs.checkpoints import BUNDLED_DIR, load_model
+from mnist_core.runs.folders import load_run, read_json, write_json
+from mnist_core.runs.ownership import owner_fields, owner_id
+from mnist_core.runs.recorder import record
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.trainer import Trainer
 
 ALICE, BOB = "a" * 32, "b" * 32
 
@@ -23,7 +24,7 @@ def trained_run(data, root, secret, name, **fields):
 
 def test_the_challenge_set_is_the_last_5000_test_digits(real_mnist):
     model, _ = load_model(BUNDLED_DIR)
-    from mnist_core.data import normalise
+    from mnist_core.data.tensors import normalise
 
     with torch.inference_mode():
         preds = model(normalise(real_mnist.test_images[5000:], real_mnist.spec)).argmax(1)

@@ -1,13 +1,14 @@
-"""The model budget (mnist_core.budget): estimated from the config, refused before allocation."""
+"""The model budget (mnist_core.models.budget): estimated from the config, refused before allocation."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from mnist_core.budget import budget_mb, training_memory
-from mnist_core.config import PRESETS, ConfigError, TrainConfig, preset_config
-from mnist_core.models import MODELS, build_model, count_parameters
-from mnist_core.runs import RunError, load_model, save_checkpoint
+from mnist_core.models.budget import budget_mb, training_memory
+from mnist_core.models.registry import MODELS, build_model, count_parameters
+from mnist_core.runs.checkpoints import load_model
+from mnist_core.runs.folders import RunError, save_checkpoint
+from mnist_core.train.config import PRESETS, ConfigError, TrainConfig, preset_config
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -60,7 +61,7 @@ def test_a_checkpoint_asking_for_a_huge_model_is_refused_before_it_is_built(tmp_
     config["model_kwargs"] = {"hidden": [4096] * 64, "dropout": 0.0}
     save_checkpoint(tmp_path / "checkpoint.pt", {"model_state": {}, "config": config})
     built = []
-    monkeypatch.setattr("mnist_core.models.build_model", lambda *a, **k: built.append(a) or build_model("logreg"))
+    monkeypatch.setattr("mnist_core.models.registry.build_model", lambda *a, **k: built.append(a) or build_model("logreg"))
     with pytest.raises(RunError, match="config is invalid: .*needs about"):
         load_model(tmp_path)
     assert not built

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_core.calibration import (
+from mnist_core.analysis.calibration import (
     calibration_report,
     coverage_curve,
     expected_calibration_error,

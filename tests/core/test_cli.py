@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from mnist_core.cli.main import main
 from tests.support import REPO, mnist_dir
-from mnist_core.cli import main
 
 
 def run_cli(capsys, *args):
@@ -68,6 +68,7 @@ def test_bad_input_gets_a_message_not_a_traceback(tmp_path, capsys, monkeypatch)
     assert code == 2 and "name a run id" in err, err
 
 
+@pytest.mark.slow
 def test_headtohead_prints_a_scoreboard_and_saves_both_runs(tmp_path, real_mnist, capsys):
     runs = tmp_path / "runs"
     code, out, err = run_cli(capsys, "--runs-dir", str(runs), "--data-dir", str(mnist_dir()), "headtohead",
@@ -104,7 +105,7 @@ def test_filesystem_faults_are_one_line_not_a_traceback(tmp_path, capsys, argv, 
 def test_a_full_disk_is_one_line_naming_what_to_do(tmp_path, capsys, monkeypatch):
     import errno
 
-    import mnist_core.recorder as recorder
+    import mnist_core.runs.recorder as recorder
 
     def full(*_a, **_k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "runs" / "x"))
@@ -115,10 +116,12 @@ def test_a_full_disk_is_one_line_naming_what_to_do(tmp_path, capsys, monkeypatch
     assert "the disk is full: free some space" in err and "Traceback" not in err, err
 
 
+@pytest.mark.slow
 def test_labels_writes_an_audit_the_page_can_read(tmp_path, real_mnist, capsys, monkeypatch):
     import dataclasses
 
-    from mnist_core import cli, label_audit
+    from mnist_core.analysis import label_audit
+    from mnist_core.cli import training as cli
 
     small = dataclasses.replace(real_mnist, train_images=real_mnist.train_images[:4000],
                                 train_labels=real_mnist.train_labels[:4000],

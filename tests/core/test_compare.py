@@ -1,21 +1,19 @@
 """Run comparison, robustness sweeps and model internals (issue 7, items 6 and 7)."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 
-from mnist_core.compare import config_diff
-from mnist_core.evaluation import evaluate_tensors
-from mnist_core.internals import (
+from mnist_core.analysis.evaluation import evaluate_tensors
+from mnist_core.analysis.internals import (
     activation_maps,
     first_layer_filters,
     project_embeddings,
 )
-from mnist_core.models import build_model
-from mnist_core.robustness import distort, robustness_sweep
-from mnist_core.runs import load_model
-
+from mnist_core.analysis.robustness import distort, robustness_sweep
+from mnist_core.models.registry import build_model
+from mnist_core.runs.checkpoints import load_model
+from mnist_core.runs.compare import config_diff
 
 
 def test_config_diff_flattens_model_kwargs_and_lists_only_differences():

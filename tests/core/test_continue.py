@@ -1,14 +1,14 @@
 """Continuing a finished or stopped run: more epochs in the same folder, appended to its curves."""
-import json
 
 import pytest
 
-from mnist_core.cli import main
-from mnist_core.config import ConfigError, TrainConfig
-from mnist_core.jobs import JobRunner
-from mnist_core.recorder import RunRecorder, record
-from mnist_core.runs import BUNDLED_DIR, RunError, load_run
-from mnist_core.training import Trainer, train
+from mnist_core.cli.main import main
+from mnist_core.jobs.runner import JobRunner
+from mnist_core.runs.checkpoints import BUNDLED_DIR
+from mnist_core.runs.folders import RunError, load_run
+from mnist_core.runs.recorder import RunRecorder, record
+from mnist_core.train.config import ConfigError, TrainConfig
+from mnist_core.train.trainer import Trainer, train
 
 
 def cfg(**kw):

@@ -3,9 +3,17 @@ import gzip
 import pytest
 import torch
 
-from mnist_core import data as data_mod
-from mnist_core.data import (DATASETS, DatasetError, augment, dataset_status, iterate_batches,
-                             load_dataset, normalise, read_idx)
+from mnist_core.data import tensors as data_mod
+from mnist_core.data.tensors import (
+    DATASETS,
+    DatasetError,
+    augment,
+    dataset_status,
+    iterate_batches,
+    load_dataset,
+    normalise,
+    read_idx,
+)
 from tests.support import make_synthetic, mnist_dir, write_dataset
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -180,7 +188,7 @@ def test_an_empty_split_is_refused_naming_the_file(tmp_path):
 
 
 def test_the_augmentation_preview_is_what_training_shows_the_network(real_mnist):
-    from mnist_core.data import augmentation_preview, training_view
+    from mnist_core.data.tensors import augmentation_preview, training_view
 
     digits = real_mnist.train_images[:10]
     assert torch.equal(augmentation_preview(digits, False, False), digits)  # off: as stored
@@ -194,7 +202,7 @@ def test_the_augmentation_preview_is_what_training_shows_the_network(real_mnist)
 
 
 def test_a_worker_naming_the_folder_gets_the_preloaded_digits(tmp_path, monkeypatch):
-    """The workers' fork server preloads the dataset it finds (mnist_core.preload); a worker is
+    """The workers' fork server preloads the dataset it finds (mnist_core.jobs.preload); a worker is
     then handed the folder the server's copy came from, and must get that copy, not re-read."""
     folder = write_dataset(tmp_path / "digits", make_synthetic(n_train=50, n_test=20, seed=3))
     monkeypatch.setenv("MNIST_DATA_DIR", str(folder))

@@ -3,8 +3,8 @@ where it cannot, and never wrong either way."""
 import numpy as np
 import pytest
 
-from mnist_core import decoded
-from mnist_core.idx import DatasetError, read_idx_array, write_idx
+from mnist_core.data import decoded
+from mnist_core.data.idx import DatasetError, read_idx_array, write_idx
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mnist_core.evaluation import cell_indices, confusion_matrix, misclassified, per_class_metrics
+from mnist_core.analysis.evaluation import cell_indices, confusion_matrix, misclassified, per_class_metrics
 
 
 def test_confusion_matrix_and_metrics_by_hand():

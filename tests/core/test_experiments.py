@@ -1,11 +1,11 @@
 """Guided experiments: each one's settings, and each one's answer borne out by a real run."""
 import pytest
 
-from mnist_core.config import TrainConfig
-from mnist_core.experiments import BY_SLUG, EXPERIMENTS, numbers, runs_of
-from mnist_core.recorder import record
-from mnist_core.runs import list_runs
-from mnist_core.training import Trainer
+from mnist_core.runs.folders import list_runs
+from mnist_core.runs.recorder import record
+from mnist_core.studies.experiments import BY_SLUG, EXPERIMENTS, numbers, runs_of
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.trainer import Trainer
 
 
 def test_each_experiment_is_one_valid_question_with_its_own_settings():

@@ -1,15 +1,14 @@
 """Saliency maps and nearest training digits, checked against exact values on real digits."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
-from mnist_core import explain
-from mnist_core.data import DATASETS, normalise
-from mnist_core.models import build_model
-from mnist_core.runs import load_model
+from mnist_core.analysis import explain
+from mnist_core.data.tensors import DATASETS, normalise
+from mnist_core.models.registry import build_model
+from mnist_core.runs.checkpoints import load_model
 
 SPEC = DATASETS["mnist"]
 
@@ -114,7 +113,7 @@ def test_nearest_embedding_is_exact(bundled, real_mnist):
 
 
 def test_a_targeted_attack_flips_real_digits_within_its_budget(bundled, real_mnist):
-    from mnist_core.attack import fool
+    from mnist_core.analysis.attack import fool
 
     flipped = 0
     for i in range(20):

@@ -6,11 +6,11 @@ import zipfile
 import pytest
 import torch
 
-from mnist_core.cli import main
-from mnist_core.config import TrainConfig
-from mnist_core.export import export_bundle, onnx_available
-from mnist_core.models import build_model
-from mnist_core.runs import BUNDLED_DIR, load_model
+from mnist_core.cli.main import main
+from mnist_core.models.export import export_bundle, onnx_available
+from mnist_core.models.registry import build_model
+from mnist_core.runs.checkpoints import BUNDLED_DIR, load_model
+from mnist_core.train.config import TrainConfig
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.support import REPO, make_synthetic, mnist_dir, write_dataset
-from mnist_core import cli, config as config_mod
-from mnist_core.config import PRESETS, ConfigError, TrainConfig, preset_config
-from mnist_core.runs import RunError, delete_run, write_json
-from tests.support import png, png_bomb
+from mnist_core.cli import main as cli
+from mnist_core.runs.folders import RunError, delete_run, write_json
+from mnist_core.train import config as config_mod
+from mnist_core.train.config import PRESETS, ConfigError, TrainConfig, preset_config
+from tests.support import REPO, make_synthetic, mnist_dir, png, png_bomb, write_dataset
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "MNIST_OFFLINE": "1", "MNIST_THREADS": "1"}
 MEMORY_LIMIT_MB = 1024  # Streamlit Community Cloud's
@@ -46,7 +46,8 @@ def run_child(code: str, *args, timeout: float = 300, **env) -> dict:
 
 READ_BACK = """
 import json, sys
-from mnist_core.runs import list_runs, load_checkpoint, load_model
+from mnist_core.runs.folders import list_runs
+from mnist_core.runs.checkpoints import load_checkpoint, load_model
 [run] = list_runs(sys.argv[1])
 model, config = load_model(run.path)
 state = load_checkpoint(run.path)
@@ -94,9 +95,9 @@ def test_sigkill_mid_training_leaves_an_interrupted_run_that_loads(tmp_path):
 TRAIN_IN_A_JOB = PEAK_MB + """
 import json, sys, tempfile
 import pandas, streamlit, studio.charts, studio.frame  # the server's own libraries are resident too
-from mnist_core.config import preset_config
-from mnist_core.data import load_dataset
-from mnist_core.jobs import JobRunner
+from mnist_core.train.config import preset_config
+from mnist_core.data.tensors import load_dataset
+from mnist_core.jobs.runner import JobRunner
 data = load_dataset("mnist", allow_download=False)
 loaded = peak_mb()
 job = JobRunner(max_running=1, max_jobs=1).submit(
@@ -109,6 +110,7 @@ print(json.dumps({"peak_mb": peak_mb(), "after_load_mb": loaded, "status": job.s
 """
 
 
+@pytest.mark.slow
 def test_training_the_default_preset_in_a_job_stays_under_1_gb():
     # A subset keeps it short; the whole dataset is resident all the same, and the batch size,
     # model and end-of-epoch evaluation, which set the peak, are the preset's.
@@ -124,8 +126,8 @@ def test_training_the_default_preset_in_a_job_stays_under_1_gb():
 
 DECODE_BOMB = PEAK_MB + """
 import json, sys
-from mnist_core.preprocessing import ImageInputError, classify, load_image
-from mnist_core.runs import load_model
+from mnist_core.data.preprocessing import ImageInputError, classify, load_image
+from mnist_core.runs.checkpoints import load_model
 model, _ = load_model()
 classify(model, load_image(open(sys.argv[1], "rb").read()))  # warm: a real upload first
 before = peak_mb()
@@ -207,7 +209,7 @@ def test_deleting_a_crafted_run_id_cannot_reach_outside_the_runs_folder(tmp_path
 
 IDX_BOMB = PEAK_MB + """
 import json, sys
-from mnist_core.data import DatasetError, read_idx
+from mnist_core.data.tensors import DatasetError, read_idx
 before = peak_mb()
 try:
     read_idx(sys.argv[1], "images")
@@ -234,7 +236,7 @@ def test_an_idx_gzip_bomb_is_refused_after_its_header_with_memory_flat(tmp_path)
 
 
 def test_a_header_counting_too_many_images_is_refused_before_reading(tmp_path):
-    from mnist_core.data import DatasetError, read_idx
+    from mnist_core.data.tensors import DatasetError, read_idx
 
     path = tmp_path / "train-images-idx3-ubyte"
     path.write_bytes((2051).to_bytes(4, "big") + (2**31).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2)

@@ -1,12 +1,12 @@
-"""The one-digit guard (mnist_core.guard), on real digits and on what is not one digit."""
+"""The one-digit guard (mnist_core.analysis.guard), on real digits and on what is not one digit."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from benchmarks.guard import dots, measure, pairs, scribbles, tiny
-from mnist_core import guard
-from mnist_core.preprocessing import to_grayscale
+from mnist_core.analysis import guard
+from mnist_core.data.preprocessing import to_grayscale
 from tests.support import canvas_from_digit
 
 

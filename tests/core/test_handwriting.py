@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-from mnist_core import handwriting
-from mnist_core.config import HANDWRITING_REPEAT, ConfigError, TrainConfig
-from mnist_core.handwriting import HandwritingError
-from mnist_core.training import Trainer
+from mnist_core.data import handwriting
+from mnist_core.data.handwriting import HandwritingError
+from mnist_core.train.config import HANDWRITING_REPEAT, ConfigError, TrainConfig
+from mnist_core.train.trainer import Trainer
 
 
 def digit(seed: int = 0) -> np.ndarray:

@@ -6,13 +6,14 @@ import math
 import pytest
 import torch
 
+from mnist_core.jobs.runner import JobLimitError, JobRunner
+from mnist_core.runs.checkpoints import load_checkpoint
+from mnist_core.runs.folders import list_runs
+from mnist_core.studies.headtohead import CONTENDERS, contender_configs, head_to_head, recipe, score, verdict
+from mnist_core.train.config import PRESETS, ConfigError, TrainConfig, preset_config
+from mnist_core.train.optim import clock_onecycle_lr
+from mnist_core.train.trainer import train
 from tests.support import wait_for
-from mnist_core.config import PRESETS, ConfigError, TrainConfig, preset_config
-from mnist_core.headtohead import CONTENDERS, contender_configs, head_to_head, recipe, score, verdict
-from mnist_core.jobs import JobLimitError, JobRunner
-from mnist_core.runs import list_runs, load_checkpoint
-from mnist_core.optim import clock_onecycle_lr
-from mnist_core.training import train
 
 
 def budgeted(budget: float, **kw) -> TrainConfig:
@@ -186,7 +187,7 @@ def test_jobs_in_turn_are_all_accepted_or_none(tiny_data, runs_dir):
 
 
 def test_the_estimate_stops_at_the_budget(tiny_data):
-    from mnist_core.estimate import estimate_seconds
+    from mnist_core.train.estimate import estimate_seconds
 
     free = estimate_seconds(budgeted(0, epochs=500), tiny_data)
     budget = free["train_seconds"] / 4  # binds whatever this machine's speed

@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from mnist_core.config import TrainConfig
-from mnist_core.health import DEAD_ALERT, READ_EVERY, HealthWatch, hints, histogram, layer_names
-from mnist_core.models import build_model
-from mnist_core.recorder import record
-from mnist_core.training import Trainer
+from mnist_core.models.registry import build_model
+from mnist_core.runs.recorder import record
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.health import DEAD_ALERT, READ_EVERY, HealthWatch, hints, histogram, layer_names
+from mnist_core.train.trainer import Trainer
 
 
 def two_layers() -> nn.Sequential:
@@ -70,7 +70,7 @@ def test_vanished_and_exploding_gradients_get_their_hint():
 
 
 def test_every_registered_model_is_read_by_layer_name():
-    from mnist_core.models import MODELS
+    from mnist_core.models.registry import MODELS
 
     for name in MODELS:
         model = build_model(name)

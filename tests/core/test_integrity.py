@@ -1,11 +1,11 @@
-"""Dataset files checked without loading them (mnist_core.integrity), as Home shows them."""
+"""Dataset files checked without loading them (mnist_core.data.integrity), as Home shows them."""
 from __future__ import annotations
 
 import gzip
 
 import pytest
 
-from mnist_core.integrity import check_files
+from mnist_core.data.integrity import check_files
 from tests.support import make_synthetic, write_dataset
 
 

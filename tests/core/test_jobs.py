@@ -4,11 +4,11 @@ import time
 
 import pytest
 
+from mnist_core.jobs.runner import JobLimitError, JobRunner
+from mnist_core.runs.folders import load_run
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.trainer import train
 from tests.support import wait_for
-from mnist_core.config import TrainConfig
-from mnist_core.jobs import JobLimitError, JobRunner
-from mnist_core.runs import load_run
-from mnist_core.training import train
 
 
 @pytest.fixture(autouse=True, params=["process", "thread"])

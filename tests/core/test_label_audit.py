@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import label_audit, label_marks
-from mnist_core.config import ConfigError, TrainConfig
+from mnist_core.analysis import label_audit
+from mnist_core.data import label_marks
 from mnist_core.errors import AuditError, MarkError
-from mnist_core.training import Trainer
+from mnist_core.train.config import ConfigError, TrainConfig
+from mnist_core.train.trainer import Trainer
 
 
 def _planted(real_mnist, n_train=6000, n_test=1000, flips=60, seed=0):

@@ -3,9 +3,9 @@ and its refusals."""
 import pytest
 import torch
 
-from mnist_core.cli import main
-from mnist_core.config import ConfigError, preset_config
-from mnist_core.lr_finder import find_lr, rates, suggest, sweep
+from mnist_core.cli.main import main
+from mnist_core.train.config import ConfigError, preset_config
+from mnist_core.train.lr_finder import find_lr, rates, suggest, sweep
 
 
 def regression_step(curvature: float, seed: int):

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mnist_core.models import MODELS, ModelError, build_model, count_parameters, model_arguments
+from mnist_core.models.registry import MODELS, ModelError, build_model, count_parameters, model_arguments
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -64,9 +64,9 @@ def test_ensemble_predicts_the_mean_probability_of_its_members():
 def test_each_ensemble_member_learns_as_if_alone():
     import copy
 
-    from mnist_core.config import TrainConfig
-    from mnist_core.data import DATASETS
-    from mnist_core.step import forward_batch
+    from mnist_core.data.tensors import DATASETS
+    from mnist_core.train.config import TrainConfig
+    from mnist_core.train.step import forward_batch
 
     torch.manual_seed(0)
     model = build_model("ensemble", members=2, channels=[4, 8], hidden=16, dropout=0.0)
@@ -82,16 +82,16 @@ def test_each_ensemble_member_learns_as_if_alone():
     for (name, p), q in zip(model.members[1].named_parameters(), alone.parameters()):
         assert torch.allclose(p.grad, q.grad, atol=1e-6), name
     # The curves show the ensemble's own prediction's loss, not the members' summed loss.
-    from mnist_core.step import reported_loss
+    from mnist_core.train.step import reported_loss
     for smoothing in (0.0, 0.1):
         shown = reported_loss(logits, yb, loss, c.replace(label_smoothing=smoothing))
         assert torch.allclose(shown, F.cross_entropy(logits.detach(), yb))
 
 
 def test_ensemble_members_each_get_their_own_augmented_copy():
-    from mnist_core.config import TrainConfig
-    from mnist_core.data import DATASETS
-    from mnist_core.step import forward_batch
+    from mnist_core.data.tensors import DATASETS
+    from mnist_core.train.config import TrainConfig
+    from mnist_core.train.step import forward_batch
 
     torch.manual_seed(0)
     model = build_model("ensemble", members=3, channels=[4, 8], hidden=16)
@@ -141,8 +141,8 @@ def test_model_arguments_lists_defaults():
 
 
 def test_arguments_are_coerced_by_their_declared_kinds():
-    from mnist_core.config import ConfigError, TrainConfig
-    from mnist_core.models import coerce_arguments
+    from mnist_core.models.registry import coerce_arguments
+    from mnist_core.train.config import ConfigError, TrainConfig
 
     assert coerce_arguments("cnn", {"batch_norm": "no", "kernel_size": "5", "channels": "4, 8",
                                     "dropout": "0.1", "hidden": 64.0}) == {

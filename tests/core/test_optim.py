@@ -1,12 +1,12 @@
-"""Optimisers (mnist_core.optim): one fused kernel per step, the same updates as the loop."""
+"""Optimisers (mnist_core.train.optim): one fused kernel per step, the same updates as the loop."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from mnist_core.config import TrainConfig
-from mnist_core.models import build_model
-from mnist_core.optim import make_optimizer
+from mnist_core.models.registry import build_model
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.optim import make_optimizer
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])

@@ -2,11 +2,10 @@
 import pytest
 
 from mnist_core.errors import RunError
-from mnist_core.ownership import (made_by, may_change, owner_fields, owner_id, password_matches,
-                                  require_change)
-from mnist_core.recorder import record
-from mnist_core.runs import load_run
-from mnist_core.training import Trainer
+from mnist_core.runs.folders import load_run
+from mnist_core.runs.ownership import made_by, may_change, owner_fields, owner_id, password_matches, require_change
+from mnist_core.runs.recorder import record
+from mnist_core.train.trainer import Trainer
 from tests.support import small_config
 
 ALICE, BOB = "a" * 32, "b" * 32

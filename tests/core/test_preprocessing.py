@@ -5,9 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mnist_core.preprocessing import (ImageInputError, classify, load_image, pil_to_array,
-                                      preprocess)
-from mnist_core.runs import load_model
+from mnist_core.data.preprocessing import ImageInputError, classify, load_image, pil_to_array, preprocess
+from mnist_core.runs.checkpoints import load_model
 
 
 def canvas_with(digit: np.ndarray, size=280, top=0, left=0, scale=1, white_on_black=True,

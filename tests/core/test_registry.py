@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from mnist_core import explain, internals
-from mnist_core.config import TrainConfig
-from mnist_core.data import normalise
-from mnist_core.evaluation import evaluate_tensors
-from mnist_core.export import export_bundle, onnx_available
-from mnist_core.models import MODELS, build_model, model_parts, parameter_count
-from mnist_core.recorder import record
-from mnist_core.runs import load_model
-from mnist_core.training import Trainer
+from mnist_core.analysis import explain, internals
+from mnist_core.analysis.evaluation import evaluate_tensors
+from mnist_core.data.tensors import normalise
+from mnist_core.models.export import export_bundle, onnx_available
+from mnist_core.models.registry import MODELS, build_model, model_parts, parameter_count
+from mnist_core.runs.checkpoints import load_model
+from mnist_core.runs.recorder import record
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.trainer import Trainer
 
 NAMES = sorted(MODELS)
 

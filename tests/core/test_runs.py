@@ -5,12 +5,22 @@ import pickle
 import pytest
 import torch
 
-from mnist_core.config import TrainConfig
-from mnist_core.evaluation import evaluate_tensors
-from mnist_core.recorder import record
-from mnist_core.runs import (RunError, clean_label, delete_run, effective_status, list_runs,
-                             load_checkpoint, load_model, load_run, run_path, save_checkpoint, write_json)
-from mnist_core.training import Trainer
+from mnist_core.analysis.evaluation import evaluate_tensors
+from mnist_core.runs.checkpoints import load_checkpoint, load_model
+from mnist_core.runs.folders import (
+    RunError,
+    clean_label,
+    delete_run,
+    effective_status,
+    list_runs,
+    load_run,
+    run_path,
+    save_checkpoint,
+    write_json,
+)
+from mnist_core.runs.recorder import record
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.trainer import Trainer
 from tests.support import fill_disk_after, tiny_run
 
 
@@ -171,7 +181,7 @@ def test_a_budgeted_run_keeps_its_test_checks_apart_from_its_epochs(tiny_data, r
 
 
 def test_messages_say_what_happened(tmp_path, tiny_data, runs_dir):
-    from mnist_core.runs import BUNDLED_DIR
+    from mnist_core.runs.checkpoints import BUNDLED_DIR
 
     raw = (BUNDLED_DIR / "checkpoint.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(raw[: len(raw) // 2])
@@ -193,7 +203,7 @@ def test_messages_say_what_happened(tmp_path, tiny_data, runs_dir):
 
 
 def test_a_damaged_run_is_listed_with_its_reason_beside_the_healthy_ones(tiny_data, runs_dir, capsys):
-    from mnist_core.cli import main
+    from mnist_core.cli.main import main
 
     _, good = tiny_run(tiny_data, runs_dir, label="good")
     _, bad = tiny_run(tiny_data, runs_dir, label="bad")

@@ -43,8 +43,8 @@ def test_independent_writers_are_read_from_the_canvas_like_drawings():
     2026-12-03; 600 of them must stay above 93%."""
     pytest.importorskip("sklearn")
     from benchmarks.stress import CANVAS, independent_writers, read_all
-    from mnist_core.data import DATASETS
-    from mnist_core.runs import load_model
+    from mnist_core.data.tensors import DATASETS
+    from mnist_core.runs.checkpoints import load_model
 
     canvases, labels = independent_writers()
     assert canvases.shape == (1797, 1, CANVAS, CANVAS) and set(labels.tolist()) == set(range(10))

@@ -1,19 +1,18 @@
 """Sweeps on Optuna: the space, a known answer, shared storage, pruning, and the CLI."""
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 
 import optuna
 import pytest
 
-from mnist_core import sweep
-from mnist_core.config import TrainConfig
 from mnist_core.errors import SweepError
-from mnist_core.runs import list_runs
-from mnist_core.training import Trainer
-from tests.support import REPO, mnist_dir
+from mnist_core.runs.folders import list_runs
+from mnist_core.studies import sweep, sweep_claim
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.trainer import Trainer
+from tests.support import mnist_dir
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -85,7 +84,7 @@ def _worker(storage, runs_dir, data_dir, ready):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.environ["MNIST_THREADS"] = "1"
     s = sweep.open_sweep("shared", storage)
-    from mnist_core.data import load_dataset
+    from mnist_core.data.tensors import load_dataset
 
     data = load_dataset("mnist", data_dir)
     ready.wait(120)  # both loaded: a worker that starts faster must not run every trial alone
@@ -144,7 +143,7 @@ def test_a_joiner_gets_the_study_and_a_different_space_is_refused(tmp_path):
 
 
 def test_the_cli_creates_a_study_another_worker_joins_and_prints_the_best(tmp_path, capsys):
-    from mnist_core.cli import main
+    from mnist_core.cli.main import main
 
     runs = str(tmp_path / "runs")
     code = main(["--runs-dir", runs, "--data-dir", str(mnist_dir()), "sweep", "--space", "lr=1e-3..1e-1:log",
@@ -165,16 +164,17 @@ def test_the_cli_creates_a_study_another_worker_joins_and_prints_the_best(tmp_pa
 def test_a_claim_past_the_limit_from_another_machine_is_given_back(tmp_path, monkeypatch):
     s = sweep.open_sweep("race", f"sqlite:///{tmp_path / 's.db'}", {"lr": {"low": 1e-3, "high": 0.1}}, TINY, n_trials=2)
     s.study.ask(), s.study.ask()  # two workers elsewhere claimed both trials since this one counted
-    calls, real = [], sweep._taken
+    calls, real = [], sweep_claim._taken
     # The count under the lock (the first) saw room; the check after asking sees the truth.
-    monkeypatch.setattr(sweep, "_taken", lambda trials: 0 if not calls.append(1) and len(calls) == 1 else real(trials))
+    monkeypatch.setattr(sweep_claim, "_taken", lambda trials: 0 if not calls.append(1) and len(calls) == 1 else real(trials))
     assert sweep.claim(s) is None
     extra = s.study.trials[-1]
     assert extra.number == 2 and extra.user_attrs["surplus"] and extra.state == optuna.trial.TrialState.FAIL
 
 
 def test_the_app_runs_a_sweep_as_jobs_within_the_limits_and_stops_it(real_mnist, tmp_path):
-    from mnist_core import jobs, sweep_job
+    from mnist_core.jobs import runner as jobs
+    from mnist_core.studies import sweep_job
 
     runner = jobs.JobRunner(max_running=2, max_jobs=8, mode="thread")
     s = sweep.open_sweep("app", f"sqlite:///{tmp_path / 's.db'}", {"lr": {"low": 1e-3, "high": 0.1, "log": True}},
@@ -202,7 +202,7 @@ def test_the_app_runs_a_sweep_as_jobs_within_the_limits_and_stops_it(real_mnist,
 
 
 def test_a_damaged_sweeps_database_is_a_clear_message(tmp_path, capsys):
-    from mnist_core.cli import main
+    from mnist_core.cli.main import main
 
     db = tmp_path / "runs" / "sweeps.db"
     db.parent.mkdir()

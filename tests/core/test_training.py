@@ -3,11 +3,12 @@ import json
 import pytest
 import torch
 
-from mnist_core.config import PRESETS, ConfigError, TrainConfig, preset_config
-from mnist_core.recorder import record
-from mnist_core.runs import load_model, load_run
-from mnist_core.outcome import chance_verdict
-from mnist_core.training import Trainer, train
+from mnist_core.runs.checkpoints import load_model
+from mnist_core.runs.folders import load_run
+from mnist_core.runs.recorder import record
+from mnist_core.train.config import PRESETS, ConfigError, TrainConfig, preset_config
+from mnist_core.train.outcome import chance_verdict
+from mnist_core.train.trainer import Trainer, train
 
 
 def small(**kw):
@@ -168,9 +169,10 @@ def test_active_time_excludes_time_the_caller_spends(tiny_data):
 
 
 def test_a_handwriting_run_records_which_set_it_saw(tiny_data, tmp_path, monkeypatch):
-    from mnist_core import handwriting
-    from mnist_core.recorder import record
-    from mnist_core.runs import load_checkpoint, load_run
+    from mnist_core.data import handwriting
+    from mnist_core.runs.checkpoints import load_checkpoint
+    from mnist_core.runs.folders import load_run
+    from mnist_core.runs.recorder import record
 
     monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "hw"))
     digits = tiny_data.test_images[:3].numpy()

@@ -1,15 +1,15 @@
 """Test-time augmentation: the mean prediction over each digit and four one-pixel shifts."""
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mnist_core.config import TrainConfig
-from mnist_core.data import DATASETS
-from mnist_core.evaluation import TTA_SHIFTS, evaluate_split, predict_proba, shifted
-from mnist_core.recorder import RunRecorder, record
-from mnist_core.runs import load_model, load_run
-from mnist_core.training import Trainer
+from mnist_core.analysis.evaluation import TTA_SHIFTS, evaluate_split, predict_proba, shifted
+from mnist_core.data.tensors import DATASETS
+from mnist_core.runs.checkpoints import load_model
+from mnist_core.runs.folders import load_run
+from mnist_core.runs.recorder import RunRecorder, record
+from mnist_core.train.config import TrainConfig
+from mnist_core.train.trainer import Trainer
 
 SPEC = DATASETS["mnist"]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mnist_core import jobs
+from mnist_core.jobs import runner as jobs
 from tests.support import N_TEST, N_TRAIN, make_synthetic, write_dataset
 
 

@@ -33,9 +33,9 @@ def test_the_background_load_imports_the_engine():
         warm.DELAY_S = 0.0
         warm.start(); warm.start()
         deadline = time.time() + 90
-        while "mnist_core.training" not in sys.modules and time.time() < deadline:
+        while "mnist_core.train.trainer" not in sys.modules and time.time() < deadline:
             time.sleep(0.1)
-        print("mnist_core.training" in sys.modules)
+        print("mnist_core.train.trainer" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)

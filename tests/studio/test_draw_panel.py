@@ -17,8 +17,8 @@ def test_draw_abstains_below_the_threshold():
 def _draw_activations_app():
     import numpy as np
 
-    from mnist_core.data import DATASETS
-    from mnist_core.runs import load_model
+    from mnist_core.data.tensors import DATASETS
+    from mnist_core.runs.checkpoints import load_model
     from studio import draw_panel
 
     stroke = np.zeros((280, 280, 4), np.uint8)
@@ -32,7 +32,7 @@ def test_activation_maps_panel_shows_each_conv_block_when_toggled():
     assert not at.exception and not at.markdown  # nothing computed until asked
     at.toggle(key="draw-activations").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
-    from mnist_core.config import preset_config
+    from mnist_core.train.config import preset_config
 
     first, second = preset_config("bundled").model_kwargs["channels"]  # the bundled model's blocks
     assert [m.value for m in at.markdown] == [f"**Layer 1**: {first} maps of 14x14",
@@ -43,8 +43,8 @@ def _ensemble_activations_app():
     import numpy as np
     import torch
 
-    from mnist_core.data import DATASETS
-    from mnist_core.models import build_model
+    from mnist_core.data.tensors import DATASETS
+    from mnist_core.models.registry import build_model
     from studio import draw_panel
 
     torch.manual_seed(0)
@@ -67,8 +67,8 @@ def _two_convs_activations_app():
     import numpy as np
     import torch
 
-    from mnist_core.data import DATASETS
-    from mnist_core.models import build_model
+    from mnist_core.data.tensors import DATASETS
+    from mnist_core.models.registry import build_model
     from studio import draw_panel
 
     torch.manual_seed(0)
@@ -89,7 +89,7 @@ def test_two_convs_a_block_show_each_conv_layer_in_order():
 
 
 def test_draw_logic_reads_real_digits_and_guards_blank_canvases(real_env):
-    from mnist_core.data import load_dataset
+    from mnist_core.data.tensors import load_dataset
 
     data = load_dataset("mnist", mnist_dir(), allow_download=False)
     for i in range(4):
@@ -110,7 +110,7 @@ def test_draw_logic_reads_real_digits_and_guards_blank_canvases(real_env):
 
 def test_what_is_not_one_digit_says_so_with_its_best_guess(real_env):
     from benchmarks.guard import dots, pairs
-    from mnist_core.data import load_dataset
+    from mnist_core.data.tensors import load_dataset
 
     rng = np.random.default_rng(3)
     digits = load_dataset("mnist", mnist_dir(), allow_download=False).test_images.numpy()
@@ -123,8 +123,8 @@ def test_what_is_not_one_digit_says_so_with_its_best_guess(real_env):
 
 
 def _fool_app(image):
-    from mnist_core.data import DATASETS
-    from mnist_core.runs import load_model
+    from mnist_core.data.tensors import DATASETS
+    from mnist_core.runs.checkpoints import load_model
     from studio import draw_panel, fool_panel
 
     model = load_model()[0]
@@ -132,7 +132,7 @@ def _fool_app(image):
 
 
 def test_fool_it_changes_a_real_drawn_digit_into_the_chosen_one(real_env):
-    from mnist_core.data import load_dataset
+    from mnist_core.data.tensors import load_dataset
 
     data = load_dataset("mnist", mnist_dir(), allow_download=False)
     digit, label = data.test_images[0].numpy(), int(data.test_labels[0])  # a 7

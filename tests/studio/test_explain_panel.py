@@ -1,17 +1,16 @@
 """The Why? panel (studio.explain_panel) in AppTest, on Draw's reading and on Evaluate's mistakes."""
 from __future__ import annotations
 
-
 from streamlit.testing.v1 import AppTest
 
+from mnist_core.data.tensors import DATASETS
 from tests.support import APP, PAGE_FILES, canvas_from_digit
-from mnist_core.data import DATASETS
 
 SPEC = DATASETS["mnist"]
 
 
 def why_app(canvas):
-    from mnist_core.data import DATASETS
+    from mnist_core.data.tensors import DATASETS
     from studio import draw_panel, explain_panel, picker
 
     model, config = picker.load_choice(picker.BUNDLED)

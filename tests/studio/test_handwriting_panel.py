@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from mnist_core import handwriting
+from mnist_core.data import handwriting
 
 
 def save_panel_app(image):
-    from mnist_core.data import DATASETS
+    from mnist_core.data.tensors import DATASETS
     from studio import draw_panel, handwriting_panel, picker
 
     model, config = picker.load_choice(picker.BUNDLED)
@@ -18,9 +18,8 @@ def save_panel_app(image):
 
 
 def test_draw_panel_saves_a_real_digit(tmp_path, monkeypatch):
+    from mnist_core.data.tensors import load_dataset
     from tests.support import TIMEOUT, canvas_from_digit, mnist_dir
-
-    from mnist_core.data import load_dataset
 
     monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "hw"))
     data = load_dataset("mnist", mnist_dir(), allow_download=False)
@@ -36,8 +35,7 @@ def test_draw_panel_saves_a_real_digit(tmp_path, monkeypatch):
 
 
 def test_train_link_with_handwriting_validates(tmp_path, monkeypatch):
-    from tests.support import open_page
-    from tests.support import mnist_dir
+    from tests.support import mnist_dir, open_page
 
     monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_dir()))
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
@@ -50,7 +48,7 @@ def test_train_link_with_handwriting_validates(tmp_path, monkeypatch):
 
 
 def evaluate_block_app():
-    from mnist_core.data import DATASETS
+    from mnist_core.data.tensors import DATASETS
     from studio import handwriting_panel, picker
 
     model, config = picker.load_choice(picker.BUNDLED)
@@ -58,9 +56,8 @@ def evaluate_block_app():
 
 
 def test_evaluate_block_scores_the_set(tmp_path, monkeypatch):
+    from mnist_core.data.tensors import load_dataset
     from tests.support import TIMEOUT, mnist_dir
-
-    from mnist_core.data import load_dataset
 
     monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path))
     data = load_dataset("mnist", mnist_dir(), allow_download=False)

@@ -3,24 +3,20 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from studio.nav import PAGES, discover
+from studio.nav import HOME, PAGES, Page
 from tests.support import REPO, open_app
 
 
-def test_every_page_file_is_listed_in_file_order():
-    files = sorted(p.name for p in (REPO / "pages").glob("*.py"))
-    assert [p.file for p in PAGES] == ["app.py"] + [f"pages/{f}" for f in files]
+def test_every_page_file_is_listed_once_in_file_order():
+    files = sorted((p.name for p in (REPO / "pages").glob("*.py")), key=lambda n: int(n.split("_")[0]))
+    assert [p.file for p in PAGES] == [f"pages/{f}" for f in files]
     assert all(p.icon.startswith(":material/") and p.description for p in PAGES)
+    assert PAGES[0] is HOME and len({p.title for p in PAGES}) == len(PAGES)
 
 
-def test_a_new_page_file_appears_with_its_title_and_address(tmp_path):
-    (tmp_path / "pages").mkdir()
-    for name in ("2_Second.py", "10_Last_one.py", "1_First.py"):
-        (tmp_path / "pages" / name).write_text("")
-    pages = discover(tmp_path)
-    assert [p.title for p in pages] == ["Home", "First", "Second", "Last one"]
-    assert [p.url_path for p in pages] == ["/", "/First", "/Second", "/Last_one"]
-    assert pages[-1].icon == ":material/article:"  # not in ABOUT: a plain icon, still listed
+def test_a_page_lives_at_its_file_name_without_the_number():
+    assert [p.url_path for p in PAGES][:4] == ["/", "/Data", "/Train", "/Head_to_head"]
+    assert Page("pages/10_Last_one.py", "Last one", ":material/article:", "").url_path == "/Last_one"
 
 
 def test_sidebar_and_home_list_the_pages_in_order(offline_env):

@@ -2,11 +2,11 @@
 or delete, the owner's password unlocks every run, and a reload finds one's live run again."""
 from __future__ import annotations
 
-from streamlit.testing.v1 import AppTest
-
 from pathlib import Path
 
-from mnist_core.runs import list_runs, load_run, read_json, write_json
+from streamlit.testing.v1 import AppTest
+
+from mnist_core.runs.folders import list_runs, load_run, read_json, write_json
 from studio.identity import Visitor
 from tests.support import APP, PAGE_FILES, TIMEOUT, assert_no_crash, goto, start_job, texts, wait_for
 

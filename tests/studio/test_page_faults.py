@@ -18,16 +18,32 @@ import pytest
 import torch
 from PIL import Image
 
-import mnist_core.training as training_mod
-from tests.support import fill_disk_after, make_synthetic, mnist_dir, wait_for, write_dataset
-from mnist_core import jobs
-from mnist_core.config import TrainConfig, preset_config
-from mnist_core.data import load_dataset
-from mnist_core.idx import read_idx, write_idx
-from mnist_core.runs import RUN_ID, clean_label, load_checkpoint, load_model, load_run
-from mnist_core.training import train
-from tests.support import (N_TEST, N_TRAIN, assert_no_crash, fake_run, goto, open_page, png, png_bomb,
-                           set_form, start_job, texts)
+import mnist_core.train.trainer as training_mod
+from mnist_core.data.idx import read_idx, write_idx
+from mnist_core.data.tensors import load_dataset
+from mnist_core.jobs import runner as jobs
+from mnist_core.runs.checkpoints import load_checkpoint, load_model
+from mnist_core.runs.folders import RUN_ID, clean_label, load_run
+from mnist_core.train.config import TrainConfig, preset_config
+from mnist_core.train.trainer import train
+from tests.support import (
+    N_TEST,
+    N_TRAIN,
+    assert_no_crash,
+    fake_run,
+    fill_disk_after,
+    goto,
+    make_synthetic,
+    mnist_dir,
+    open_page,
+    png,
+    png_bomb,
+    set_form,
+    start_job,
+    texts,
+    wait_for,
+    write_dataset,
+)
 
 REAL_MNIST = mnist_dir()  # read before any test points MNIST_DATA_DIR at generated files
 
@@ -298,7 +314,7 @@ def test_three_sessions_train_at_once_and_match_training_alone(app_env, runner, 
             assert job.config == configs[label] and len(job.snapshot()["epochs"]) == 1
     finally:
         go.set()
-    for at, job in sessions.values():
+    for _at, job in sessions.values():
         assert job.wait(120), job.snapshot()["status"]
 
     data = load_dataset("mnist", str(synthetic_dir), allow_download=False)
@@ -381,7 +397,7 @@ def test_invalid_form_value_names_the_field_and_starts_nothing(app_env, runner):
 def test_picking_any_model_shows_its_options_without_false_errors(app_env, runner):
     # The first rerun after a pick checks the form before the new model's options are drawn:
     # it once read them all as missing and marked each "must be a whole number, got None".
-    from mnist_core.models import MODELS
+    from mnist_core.models.registry import MODELS
 
     for name in MODELS:
         at = open_page("train")

@@ -1,6 +1,6 @@
 """The Streamlit app, driven headlessly through AppTest on the real MNIST files.
 
-app.py is the home page; the others are Streamlit's pages/ scripts, reached with
+app.py is the navigation over pages/ (studio.nav.PAGES), each page reached with
 at.switch_page, each drawing the shared sidebar through studio.frame.page(). Every check looks for content the page must show, so a
 page that silently renders nothing fails.
 """
@@ -13,8 +13,18 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.support import (TIMEOUT, assert_clean, canvas_from_digit, draw_digit_app, goto, mnist_dir,
-                           open_app, texts, tiny_run, wait_for)
+from tests.support import (
+    TIMEOUT,
+    assert_clean,
+    canvas_from_digit,
+    draw_digit_app,
+    goto,
+    mnist_dir,
+    open_app,
+    texts,
+    tiny_run,
+    wait_for,
+)
 
 # ---------------------------------------------------------------- every page, real data
 
@@ -106,6 +116,7 @@ def test_train_page_runs_a_job_to_completion(real_env):
     assert "No saved runs" in texts(at.info)
 
 
+@pytest.mark.slow
 def test_head_to_head_trains_both_and_names_a_winner(real_env):
     at = goto(open_app(), "head_to_head")
     assert_clean(at)
@@ -175,7 +186,7 @@ def test_pause_resume_and_stop(real_env):
 
 
 def test_job_limit_is_a_message_not_a_traceback(real_env, monkeypatch):
-    from mnist_core import jobs
+    from mnist_core.jobs import runner as jobs
 
     class FullRunner:
         max_running = 2
@@ -209,9 +220,9 @@ def test_evaluate_shows_confusion_matrix_and_per_class_table(real_env):
     assert list(table["class"][:10]) == [str(d) for d in range(10)]
     assert table["support"][:10].sum() == 10000
 
-    from mnist_core.data import load_dataset
-    from mnist_core.evaluation import evaluate_split
-    from mnist_core.runs import load_model
+    from mnist_core.analysis.evaluation import evaluate_split
+    from mnist_core.data.tensors import load_dataset
+    from mnist_core.runs.checkpoints import load_model
 
     data = load_dataset("mnist", mnist_dir(), allow_download=False)
     cm = evaluate_split(load_model()[0], *data.split("test"), data.spec)["confusion"]
@@ -236,8 +247,8 @@ def test_evaluate_shows_confusion_matrix_and_per_class_table(real_env):
 
 
 def test_evaluate_reads_with_tta_when_asked_and_by_default_for_a_run_trained_so(real_env, real_mnist):
-    from mnist_core.evaluation import evaluate_split
-    from mnist_core.runs import load_model
+    from mnist_core.analysis.evaluation import evaluate_split
+    from mnist_core.runs.checkpoints import load_model
 
     # Small runs, not the bundled model: its reading with TTA takes 11 s on 10,000 digits.
     _, plain_path = tiny_run(real_mnist, real_env, label="plain-run", epochs=1, train_subset=2000)
@@ -259,7 +270,7 @@ def test_evaluate_reads_with_tta_when_asked_and_by_default_for_a_run_trained_so(
     assert metrics["Errors"] == f"{len(expected['errors']):,}"
     assert "Accuracy with TTA" not in plain and "Accuracy" in plain
     # The abstain figures read the model's own outputs, as Draw does, with TTA on or off.
-    from mnist_core.calibration import coverage_curve
+    from mnist_core.analysis.calibration import coverage_curve
 
     at.slider(key="eval_abstain").set_value(0.9).run()
     own = evaluate_split(load_model(plain_path)[0], *real_mnist.split("test"), real_mnist.spec)
@@ -315,9 +326,8 @@ def test_every_page_renders_without_data_or_network(offline_env):
 
 
 def test_start_waits_for_a_handwriting_set(real_env, tmp_path, monkeypatch):
+    from mnist_core.data import handwriting
     from tests.support import open_page
-
-    from mnist_core import handwriting
 
     monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "hw"))
     at = open_page("train", {"handwriting": "true", "train_subset": "2000"})
@@ -328,6 +338,7 @@ def test_start_waits_for_a_handwriting_set(real_env, tmp_path, monkeypatch):
     assert "empty" not in texts(at.warning) and not at.button(key="train_start").disabled
 
 
+@pytest.mark.slow
 def test_train_page_runs_a_time_budgeted_job(real_env):
     at = goto(open_app(), "train")
     at.number_input(key="cfg_epochs").set_value(50)
@@ -384,10 +395,10 @@ def test_data_and_train_preview_the_augmentation_as_its_settings_change(real_env
 
 
 def test_an_experiment_link_opens_it_and_a_finished_run_explains_the_answer(real_env, tmp_path, monkeypatch):
-    from mnist_core.data import load_dataset
-    from mnist_core.experiments import BY_SLUG
-    from mnist_core.recorder import record
-    from mnist_core.training import Trainer
+    from mnist_core.data.tensors import load_dataset
+    from mnist_core.runs.recorder import record
+    from mnist_core.studies.experiments import BY_SLUG
+    from mnist_core.train.trainer import Trainer
     from tests.support import open_page
 
     experiment = BY_SLUG["linear-ceiling"]
@@ -414,6 +425,7 @@ def test_an_experiment_link_opens_it_and_a_finished_run_explains_the_answer(real
     assert "Not quite: your run says *about 92%*" in texts(at.info)
 
 
+@pytest.mark.slow
 def test_break_it_evaluates_a_broken_copy_and_leaves_the_model_alone(real_env):
     from tests.support import open_page
 
@@ -433,7 +445,8 @@ def test_break_it_evaluates_a_broken_copy_and_leaves_the_model_alone(real_env):
 
 
 def test_suspicious_labels_are_marked_on_data_and_left_out_on_train(real_env, tmp_path, monkeypatch):
-    from mnist_core import label_audit, label_marks
+    from mnist_core.analysis import label_audit
+    from mnist_core.data import label_marks
     from tests.support import open_page
 
     monkeypatch.setenv("MNIST_LABEL_MARKS", str(tmp_path / "marks.json"))
@@ -474,7 +487,7 @@ def test_suspicious_labels_are_marked_on_data_and_left_out_on_train(real_env, tm
 
 
 def test_a_sweep_starts_from_the_page_and_shows_optunas_figures(real_env, monkeypatch):
-    from mnist_core import jobs
+    from mnist_core.jobs import runner as jobs
     from tests.support import open_page
 
     runner = jobs.JobRunner(max_running=2, max_jobs=8, mode="thread")
@@ -501,7 +514,7 @@ def test_a_sweep_starts_from_the_page_and_shows_optunas_figures(real_env, monkey
     best = [p for p in at.get("page_link") if "Use the best settings" in p.proto.label]
     from urllib.parse import parse_qsl
 
-    from mnist_core.config import TrainConfig
+    from mnist_core.train.config import TrainConfig
 
     top = max((t for t in job.sweep.study.trials if t.value is not None), key=lambda t: t.value)
     linked = TrainConfig.from_dict(dict(parse_qsl(best[0].proto.query_string)))

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from mnist_core.runs import write_json
+from mnist_core.runs.folders import write_json
 from tests.support import fake_run, open_page
 
 

@@ -38,7 +38,7 @@ def test_runs_page_diff_table_and_evaluate_internals_render(tiny_data, runs_dir,
 def test_one_damaged_run_does_not_hide_the_others(tiny_data, runs_dir, monkeypatch):
     import json
 
-    from mnist_core.runs import write_json
+    from mnist_core.runs.folders import write_json
 
     _, good = tiny_run(tiny_data, runs_dir, label="good", epochs=1)
     _, bad = tiny_run(tiny_data, runs_dir, label="bad", epochs=1)

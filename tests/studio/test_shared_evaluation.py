@@ -2,8 +2,8 @@
 the same model cost one evaluation of each split."""
 import streamlit as st
 
-from mnist_core import evaluation
-from mnist_core.runs import load_model
+from mnist_core.analysis import evaluation
+from mnist_core.runs.checkpoints import load_model
 from tests.support import assert_clean, goto, open_app, tiny_run
 
 

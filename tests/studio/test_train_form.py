@@ -5,8 +5,8 @@ import dataclasses
 
 import pytest
 
-from mnist_core.config import PRESETS, TrainConfig, preset_config
-from mnist_core.models import MODELS
+from mnist_core.models.registry import MODELS
+from mnist_core.train.config import PRESETS, TrainConfig, preset_config
 from tests.support import assert_no_crash, open_page, set_form, start_job, texts
 
 
@@ -169,8 +169,7 @@ def test_the_live_run_shows_inside_the_network_and_its_knob_turns_the_rate(app_e
 
 
 def test_a_finished_run_continues_for_more_epochs_in_the_same_folder(app_env, runner):
-    from mnist_core.runs import load_run
-    from tests.support import wait_for
+    from mnist_core.runs.folders import load_run
 
     at = open_page("train")
     first = start_job(at, model="mlp", epochs=2, batch_size=32, train_subset=1000)

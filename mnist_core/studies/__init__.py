@@ -1,0 +1,1 @@
+"""Many runs answering one question: sweeps, guided experiments and head to head."""
