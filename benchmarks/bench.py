@@ -183,10 +183,9 @@ def _job_seconds(config, data, runs_dir) -> tuple[float, str]:
 
 
 def job_runner_overhead(data, subset: int = 20000, pairs: int = 5) -> dict:
-    """Median ratio over `pairs` alternating plain/job runs of one epoch: single runs on this
-    shared machine drifted by 10-25% between repeats (2026-12-02), and single pairs ranged
-    from 0.70 to 1.40 on 20,000 images, so three pairs' median moved between 1.01 and 1.22
-    from run to run (2026-12-03)."""
+    """Median ratio over `pairs` alternating plain/job runs of one epoch: single runs on a
+    shared machine drift between repeats, and single pairs on 20,000 images scatter widely, so
+    only the median of several pairs holds from run to run."""
     config = preset_config("default", epochs=1, train_subset=subset)
     runs_dir = tempfile.mkdtemp(prefix="mnist-bench-runs-")
     try:
@@ -275,8 +274,8 @@ def table(results: dict) -> str:
             f"seed not at 99% within {seed['limit_s']:.0f} s ({seed['final_acc']:.2%})", None)
     add("seconds for the first pass over the training digits (seed: 60,000 / default: 40,000)", "",
         f"{seed['seconds_per_epoch']:.1f} / {default['seconds_per_epoch']:.1f}", None)
-    # This machine's speed drifts by half from hour to hour; the 4 s target was set where the
-    # seed pipeline's first pass took 19.9 s (issue #14). Information, not the verdict.
+    # This machine's speed drifts from hour to hour; the 4 s target was set where the seed
+    # pipeline's first pass took 19.9 s (issue #14). Information, not the verdict.
     add("default's median training s scaled to issue #14's machine (seed's first pass 19.9 s there)", "",
         f"{default['median_train_s'] * ISSUE_SEED_PASS_S / seed['seconds_per_epoch']:.1f} s", None)
     add("images/s training (seed / default)", "", f"{seed['images_per_s']:,.0f} / {default['images_per_s']:,.0f}", None)
@@ -339,8 +338,7 @@ def main(argv=None) -> int:
     p.add_argument("--best", action="store_true", help="only train the 'best' preset (about 8 minutes)")
     args = p.parse_args(argv)
     # As the CLI and the training workers do, so the plain loop here is the CLI's: with glibc's
-    # defaults a warm process still took 78-482 page faults a default-preset step (0.3-1.0 ms
-    # of system time), against 1-7 (2026-12-03).
+    # defaults even a warm process pays page faults on every training step (mnist_core.heap).
     keep_freed_memory()
     threads = configure_threads()
     t = time.perf_counter()
@@ -377,7 +375,7 @@ def main(argv=None) -> int:
              ("logistic", lambda: run_preset("logistic", data)),
              ("latency", lambda: drawing_latency(data)),
              ("job", lambda: job_runner_overhead(data, subset=0)),
-             # Seven pairs: a 2-second epoch is the noisier of the two (0.99-1.38 a pair).
+             # Seven pairs: the short epoch on 20,000 images is the noisier of the two.
              ("job_subset", lambda: job_runner_overhead(data, subset=20000, pairs=7)),
              ("rss", lambda: peak_rss_in_job(args.data_dir or data.source))]
     if not args.quick:

@@ -65,7 +65,7 @@ def cold_start(server: AppServer, started: float, browser) -> dict:
     return {"server_healthy_s": healthy, "home_interactive_s": home, "first_draw_page_s": draw_s}
 
 
-# Timestamps taken in the page itself: Playwright's own polling added 50-150 ms on top.
+# Timestamps taken in the page itself: Playwright's own polling would add its delay on top.
 PROBE = """
 window.__marks = {};
 document.addEventListener('mouseup', () => { window.__marks = {up: performance.now()}; }, true);

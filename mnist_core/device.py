@@ -51,10 +51,11 @@ def one_thread():
 
     For one image's forward pass in the app: Streamlit runs each rerun in a new thread, whose
     first parallel op starts an OpenMP team of its own, and on 2 cores shared with the browser
-    the first prediction after a stroke took 40-55 ms of conv and pooling there instead of
-    2 ms (Draw, 2026-12-03). One image gains nothing from a second thread: 1.9 ms either way
-    on an idle machine, 2.3 ms with one thread against 5-6.5 ms with two while a core is busy.
-    torch's count is process-wide for threads started meanwhile, so keep the block short."""
+    the first prediction after a stroke waits far longer for that team than its conv and
+    pooling take. One image gains nothing from a second thread: no faster on an idle machine,
+    slower while a core is busy (`python -m benchmarks` times a prediction, benchmarks.browser
+    a stroke on Draw). torch's count is process-wide for threads started meanwhile, so keep the
+    block short."""
     import torch
 
     before = torch.get_num_threads()

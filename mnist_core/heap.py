@@ -2,13 +2,11 @@
 
 glibc hands each allocation over 128 KB straight to the kernel (mmap) and gives freed memory
 back, raising both thresholds only as it sees such blocks freed. A fresh process's first epoch
-therefore maps, faults in and unmaps its activations again and again: the default preset on
-20,000 digits took 212,505 page faults and 0.86 s of system time in a fresh process's first
-run, against 4,116 faults in its second (2026-12-03, load ~1.5); even warm, a process took
-78-482 faults a training step (0.3-1.0 ms of system time in an 11-13 ms step). A training
-worker and the CLI (and the benchmarks) start with the thresholds where glibc's own tuning
-ends: 10,000-11,000 faults in the first run, 1-7 a step once warm, the same peak memory (777 MB
-against 778 MB).
+therefore maps, faults in and unmaps its activations again and again, and even a warm process
+pays page faults and system time on every training step. A training worker and the CLI (and
+the benchmarks) start with the thresholds where glibc's own tuning ends: a small fraction of
+the faults for the same peak memory (docs/benchmarks.md, "Worker processes, the allocator and
+the optimiser"; the job-runner rows of `python -m benchmarks` include the effect).
 Not for the Streamlit server: it does not train (jobs run in workers), and it holds memory for
 a class, which freed blocks kept for reuse would add to.
 """

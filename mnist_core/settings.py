@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# Well under a small server's 1 GB, which torch and Streamlit already use about half of; the
-# presets need at most about 60 MB (mnist_core.models.budget).
+# Well under a small server's 1 GB, of which torch and Streamlit already use a large share
+# (benchmarks.load measures it); the presets need at most about 60 MB (mnist_core.models.budget).
 DEFAULT_MODEL_BUDGET_MB = 300.0
 # Two trainings at once keep a 2-core server's pages answering (benchmarks.load measures it).
 DEFAULT_MAX_RUNNING_JOBS = 2

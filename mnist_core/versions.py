@@ -18,7 +18,7 @@ def _versions() -> dict[str, str]:
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
-    # Read from its metadata: importing torchvision costs about 2 s and 160 MB that nothing else
+    # Read from its metadata: importing torchvision costs seconds and memory that nothing else
     # in a training process needs.
     try:
         torchvision = version("torchvision")

@@ -5,8 +5,8 @@ import streamlit as st
 from mnist_core.data.explore import sample_indices, split_summary
 from mnist_core.data.tensors import DATASETS
 from studio import augment_preview, charts, frame, labels_panel
-from studio.data import cached_dataset, dataset_or_help
 from studio.images import image_grid
+from studio.shared_data import cached_dataset, dataset_or_help
 from studio.text import class_label
 
 

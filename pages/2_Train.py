@@ -5,7 +5,7 @@ from mnist_core.runs.folders import runs_root
 from mnist_core.train.config import ConfigError
 from mnist_core.train.estimate import estimate_seconds
 from studio import augment_preview, frame, identity, lr_finder_panel, state, train_form, train_link, train_panel
-from studio.data import dataset_or_help
+from studio.shared_data import dataset_or_help
 from studio.text import duration
 
 with frame.page("Train"):

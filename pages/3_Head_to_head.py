@@ -7,7 +7,7 @@ from mnist_core.models.registry import MODELS, parameter_count
 from mnist_core.runs.folders import runs_root
 from mnist_core.studies.headtohead import BUDGET_RANGE, DEFAULT_BUDGET, contender_configs, recipe
 from studio import frame, identity, race_panel, state
-from studio.data import dataset_or_help
+from studio.shared_data import dataset_or_help
 
 
 @st.cache_data

@@ -3,9 +3,9 @@ import streamlit as st
 
 from mnist_core.analysis.evaluation import cell_indices
 from studio import charts, evaluate_panel, explain_panel, frame, handwriting_panel, picker
-from studio.data import dataset_or_help
 from studio.frame import shown_errors
 from studio.images import image_grid
+from studio.shared_data import dataset_or_help
 from studio.text import class_label
 
 
@@ -97,7 +97,7 @@ with frame.page("Evaluate"):
     )
     st.subheader("Calibration")
     evaluate_panel.calibration_section(model, data, images, res)
-    shown_errors_n = 40  # all of them for the best models (24-33 on the test set), so none hide
+    shown_errors_n = 40  # every test mistake of a model at 99.6% or better, so none hide
     total = len(res["errors"])
     st.subheader(f"All {total} mistakes, most confident first" if 0 < total <= shown_errors_n
                  else "Most confident mistakes")

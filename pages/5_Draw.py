@@ -39,9 +39,8 @@ def drawing(model, spec, choice) -> None:
             update_streamlit=True,
             return_image_data=True,
             # One canvas for the whole visit. Clearing by giving it a new key (a new canvas
-            # after a round trip to the server) lost every stroke drawn in the meantime: 10
-            # of 10 strokes drawn straight after such a Clear. The canvas's own bin clears
-            # it in the browser, at once.
+            # after a round trip to the server) loses every stroke drawn in the meantime. The
+            # canvas's own bin clears it in the browser, at once.
             key="canvas-draw",
         )
         st.slider("Stroke width", 5, 40, 20, key="draw_stroke")

@@ -4,7 +4,7 @@ from mnist_core.jobs.runner import JobLimitError, default_runner
 from mnist_core.runs.folders import runs_root
 from mnist_core.studies import sweep, sweep_job
 from studio import frame, identity, state, sweep_form, sweep_panel
-from studio.data import dataset_or_help
+from studio.shared_data import dataset_or_help
 
 with frame.page("Sweep"):
     st.title("Sweep")

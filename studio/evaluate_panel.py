@@ -36,10 +36,10 @@ def tta_toggle(choice: str, config, split: str) -> bool:
 @st.cache_resource(max_entries=SHARED_EVALUATIONS, show_spinner=False)
 def shared_evaluation(choice: str, stamp: float, split: str, source: str, tta: bool, _model, _data) -> dict:
     """A model's evaluation on a split, once per server: the same for every session, so thirty
-    students opening Evaluate on the bundled model cost one evaluation, not thirty (each took
-    35 MB and seconds of CPU when every session made its own). Keyed by the model choice, its
-    checkpoint's time, the split and the dataset's folder; treat the result as read-only (the
-    calibration added to it is the same for everyone too)."""
+    students opening Evaluate on the bundled model cost one evaluation, not thirty, each with
+    its memory and seconds of CPU (benchmarks.load opens Evaluate in every session). Keyed by
+    the model choice, its checkpoint's time, the split and the dataset's folder; treat the
+    result as read-only (the calibration added to it is the same for everyone too)."""
     return evaluation.evaluate_split(_model, *_data.split(split), _data.spec, tta=tta)
 
 
@@ -86,7 +86,7 @@ def calibration_section(model, data: Dataset, images, res: dict) -> None:
     )
     # Read off the curve beside it, whose thresholds are the slider's steps: both come from the
     # model's own outputs, as Draw reads them. res["probs"] are test-time augmented when TTA is
-    # on, which put the figures off the curve (70.62% against 69.31% covered at t = 0.9).
+    # on, which would put the figures off the curve.
     curve = cal["coverage"]
     i = int(torch.argmin((curve["threshold"] - t).abs()))
     t_cov, t_acc = curve["coverage"][i].item(), curve["accuracy"][i].item()

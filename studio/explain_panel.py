@@ -17,11 +17,11 @@ from mnist_core.analysis.explain import (
 from mnist_core.data.tensors import Dataset, dataset_status, normalise
 
 from . import charts, state
-from .data import cached_dataset
 from .images import image_grid
+from .shared_data import cached_dataset
 
 EXPLAIN_METHODS = ("Integrated gradients", "Occlusion", "Grad-CAM (CNN only)")
-EMBED_SUBSETS = (10_000, 20_000, 60_000)  # embedding 10,000 digits takes about 4 s on 2 cores
+EMBED_SUBSETS = (10_000, 20_000, 60_000)  # the smallest first: it embeds in seconds on 2 cores
 
 
 def train_embeddings(model, data: Dataset, model_id, n: int):

@@ -115,7 +115,7 @@ def page(title: str):
     st.set_page_config(page_title=f"{title} - MNIST Studio", page_icon=icon, layout="wide")
     if torch_loaded():  # every page but Home has imported it by now; Home never needs it
         configure_threads()
-    if title != "Home":  # Home draws no chart and should not wait for pandas (0.53 s cold here)
+    if title != "Home":  # Home draws no chart and should not wait for pandas's cold import
         # Plotly looks pandas up in sys.modules without importing it (to_scalar_or_list): while
         # another session's first `import pandas` was half done, a class's cold server showed
         # "partially initialized module 'pandas' has no attribute 'Series'". An import here

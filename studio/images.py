@@ -26,8 +26,8 @@ def pad_square(image: np.ndarray) -> np.ndarray:
 
 def image_grid(images, captions: list[str], width: int = 64) -> None:
     """Images `width` pixels wide, as many a row as fit: Data's 48 samples read 4 a row on a
-    390-px phone and 6 a row in their column at 1280 px. (Columns stacked on a phone, one digit
-    a row, 358 px tall each: that page was 21,484 px long; now 3,326.)"""
+    390-px phone and 6 a row in their column at 1280 px. (Columns would stack on a phone, one
+    digit a row, and make that page several times longer.)"""
     with st.container(horizontal=True, gap="small"):
         for img, cap in zip(images, captions):
             st.image(enlarge(np.asarray(img), max(width, 84)), caption=cap, width=width)

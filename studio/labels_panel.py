@@ -24,7 +24,7 @@ def _audit(dataset: str, source: str, stamp: float) -> dict:
     # Shared by every session (read-only); the file's time is in the key so a new audit shows.
     from mnist_core.analysis import label_audit
 
-    from .data import cached_dataset
+    from .shared_data import cached_dataset
 
     return label_audit.load(cached_dataset(dataset, source))
 

@@ -14,7 +14,7 @@ from mnist_core.runs.folders import Run, RunError, delete_run, load_run, relabel
 from mnist_core.runs.ownership import made_by, may_change, require_change
 
 from . import identity, picker, state
-from .data import dataset_or_help
+from .shared_data import dataset_or_help
 from .text import MISSING, duration
 
 

@@ -51,8 +51,8 @@ def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: fl
 
 
 # Points per batch line. The live view redraws every second for each watching session, and a
-# 20-epoch run logs about 1,000 batches: 2,000 points cost 60 ms to build and 210 kB to send per
-# redraw here, while a 280-pixel-wide line cannot show more than a few hundred anyway.
+# 20-epoch run logs about 1,000 batches: every point costs time to build and bytes to send on
+# each redraw, while a 280-pixel-wide line cannot show more than a few hundred anyway.
 MAX_LINE_POINTS = 300
 
 

@@ -134,7 +134,7 @@ def continue_controls(snap) -> None:
     from mnist_core.train.config import ConfigError
 
     from . import identity
-    from .data import dataset_or_help
+    from .shared_data import dataset_or_help
 
     c = st.columns([1, 2, 3], vertical_alignment="bottom")
     more = c[0].number_input("More epochs", 1, 100, 1, key="job_more_epochs")

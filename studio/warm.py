@@ -1,9 +1,9 @@
 """Loading torch in the background once Home is on screen, so that the first page that needs it
 (Draw, Train, Evaluate) opens without the wait.
 
-Home itself never imports torch: the import is the largest part of a cold start (1.6-3.4 s on
-the 2-core machines here, and about 500 MB with the CUDA wheel), and a visitor reading Home
-should not wait for it.
+Home itself never imports torch: the import is the largest part of a cold start, in time and
+in memory (benchmarks.browser measures the cold start), and a visitor reading Home should not
+wait for it.
 """
 from __future__ import annotations
 

@@ -7,20 +7,20 @@ from torch import nn
 
 from mnist_core.data.tensors import DatasetSpec, normalise
 
-# Chunks of 1000 are as fast as 2000 on the CPU. The CNN's activations for 2000 images raised
-# a training job's peak memory by 80 to 120 MB, past Community Cloud's 1 GB (docs/reliability.md).
+# Small chunks bound the activations' memory: larger ones push a class's server past Community
+# Cloud's 1 GB (benchmarks.load measures it; docs/reliability.md).
 BATCH = 250
 # Test-time augmentation: each digit as given and moved one pixel each way; the prediction is
-# the mean of the five probability vectors. On the `best` preset's network (32-64 channels,
-# 10 epochs) it read 99.76% of the test set where the digits alone read 99.67% (2026-12-03).
+# the mean of the five probability vectors. It lifts the `best` preset's test accuracy
+# (`python -m benchmarks --best` reads it with and without).
 TTA_SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
 
 
 def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
     """A normalised batch (N,1,H,W) moved dx pixels right and dy down; the edge that comes in
     repeats the border, never wraps round. The border is background for all but 107 of MNIST's
-    10,000 test digits, whose ink touches it; filling with background instead moved their
-    probabilities by at most 0.027 and left the accuracy with TTA the same (2026-12-03)."""
+    10,000 test digits, whose ink touches it; filling with background instead barely moves
+    their probabilities and leaves the accuracy with TTA the same."""
     if not (dx or dy):
         return x
     h, w = x.shape[-2:]

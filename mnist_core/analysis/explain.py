@@ -15,7 +15,7 @@ from torch import nn
 from mnist_core.data.tensors import DATASETS, DatasetSpec, normalise
 from mnist_core.models.registry import model_parts, penultimate
 
-BATCH = 1000  # as in evaluation: bounded activation memory on a 1 GB host
+BATCH = 1000  # images per forward pass: bounded activation memory on a 1 GB host
 CHUNK = 4096  # training images compared per step in the neighbour search
 
 

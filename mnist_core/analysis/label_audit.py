@@ -34,10 +34,10 @@ KEEP = 300  # suspects kept per split: the page shows at most this many
 METHOD = ("confident learning (Northcutt et al., JAIR 2021; cleanlab's find_label_issues) on "
           "out-of-fold probabilities, ranked by self-confidence: the probability the model gives "
           "the image's own label")
-# The fold models: the default preset's CNN over 5 epochs. On MNIST its 4 folds reached
-# 99.15-99.19% on their held-out quarters; the audit took 89 s on 2 cores (load 1.7) and put 13
-# of the 15 confirmed test errors in its top 100. 3 epochs: 12 of 15; 5 epochs with augment: 11;
-# 5 folds of 3 epochs: 11 (2026-12-02, docs/benchmarks.md).
+# The fold models: the default preset's CNN over 5 epochs. They put more of the 15 confirmed
+# test errors in the audit's top 100 than 3 epochs, 5 epochs with augment or 5 folds of 3
+# epochs, in a minute or two on 2 cores (`python -m mnist_core labels` prints its wall time;
+# docs/benchmarks.md, "Suspicious labels").
 FOLD_CONFIG = dict(model="cnn", epochs=5, batch_size=128, lr=2e-2, schedule="onecycle",
                    label_smoothing=0.0)
 

@@ -1,8 +1,8 @@
 """Decoded copies of gzipped IDX image files, kept on disk so that processes map one copy.
 
-MNIST ships gzipped. Decoded into memory, its 55 MB of digits sat once in the Streamlit server
-and once more in the training workers' fork server: a class of 30 sessions with 2 trainings
-peaked at 949 MB of the server's 1 GB (docs/benchmarks.md, 2026-12-03). Decoded once to disk and
+MNIST ships gzipped. Decoded into memory, its 55 MB of digits would sit once in the Streamlit
+server and once more in the training workers' fork server, pushing a class's server towards
+its 1 GB (benchmarks.load measures the server's peak). Decoded once to disk and
 mapped (idx.map_idx_images), the digits are pages of the OS's file cache, shared by every
 process that maps them and droppable under memory pressure.
 
@@ -34,8 +34,8 @@ def cache_dir() -> Path:
 
 
 def copy_path(source: Path) -> Path:
-    """Where the decoded copy of `source` goes: named by a hash of its bytes (10 ms for MNIST's
-    training images here), so that an edited file gets a new copy, Fashion-MNIST's same-named
+    """Where the decoded copy of `source` goes: named by a hash of its bytes (a fraction of
+    decoding them), so that an edited file gets a new copy, Fashion-MNIST's same-named
     files their own, and a copy of the same file elsewhere (the tests make some) the same one."""
     digest = hashlib.sha1()
     with open(source, "rb") as fh:

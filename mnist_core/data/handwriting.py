@@ -83,7 +83,7 @@ def _to_uint8(image) -> np.ndarray:
 def _add_all(root: Path, samples: list[tuple[np.ndarray, int]]) -> list[str]:
     """Write the samples' PNGs and list them in labels.csv, all or nothing: when the disk fills
     part way, the PNGs already written are removed and the OSError goes on, so the set stays
-    as it was (a full disk used to leave an empty PNG behind for every try)."""
+    as it was (else a full disk would leave an empty PNG behind for every try)."""
     root.mkdir(parents=True, exist_ok=True)
     rows = _read_rows(root)
     if len(rows) + len(samples) > MAX_HANDWRITING_SET:

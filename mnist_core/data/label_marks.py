@@ -13,11 +13,11 @@ from pathlib import Path
 
 from mnist_core import settings
 from mnist_core.errors import MarkError  # noqa: F401  (defined there, torch-free)
+from mnist_core.limits import MAX_MARKS
 from mnist_core.runs.ownership import clean_name
 
 VERDICTS = ("wrong", "fine")
 SPLITS = ("train", "test")
-MAX_MARKS = 10_000  # per dataset: more than the audit ever lists, and a bound on the file
 
 
 def marks_path(path=None) -> Path:

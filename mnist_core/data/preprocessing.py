@@ -93,7 +93,7 @@ def fit_box(crop: np.ndarray, box: int = BOX) -> np.ndarray:
     new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
     # Float mode: no rounding to 8 bits, so ink polarity or source format cannot change the result.
     img = Image.fromarray(crop.astype(np.float32))
-    # reducing_gap: box-reduce large crops first, then Lanczos the last 3x (same look, ~2x faster).
+    # reducing_gap: box-reduce large crops first, then Lanczos the last 3x (same look, faster).
     resized = np.asarray(img.resize((new_w, new_h), Image.Resampling.LANCZOS, reducing_gap=3.0),
                          dtype=np.float32)
     return np.clip(resized, 0.0, 1.0)  # Lanczos overshoots slightly at hard edges

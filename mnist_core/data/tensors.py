@@ -116,8 +116,8 @@ def preload(name: str = "mnist") -> Dataset | None:
     finds this copy.
 
     Read on one thread: the labels' conversion is a parallel op, which would start an OpenMP
-    team in the forking process, and a child forked from it then hung on its first parallel
-    op (a job never started, 2026-12-03)."""
+    team in the forking process, and a child forked from it then hangs on its first parallel
+    op (its job never starts)."""
     folder = dataset_status(name)["folder"]
     if folder is None:
         return None

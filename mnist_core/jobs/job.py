@@ -25,7 +25,7 @@ from mnist_core.train.config import TrainConfig
 from mnist_core.train.trainer import check_lr_scale
 
 FINISHED = ("completed", "stopped", "diverged", "failed")
-# Seconds a worker gets after Stop to save its part-epoch and exit (it took under 2 s here).
+# Seconds a worker gets after Stop to save its part-epoch and exit: far more than saving takes.
 STOP_GRACE_S = 60.0
 
 

@@ -17,9 +17,9 @@ def context():
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
-        # torch's optimizers import torch._dynamo on first use: 1.8 s here. Preloaded, the fork
-        # server pays it once and each worker starts with it; the server itself never needs it.
-        # mnist_core.jobs.preload reads MNIST there once, for the same reason (0.30 s a job).
+        # torch's optimizers import torch._dynamo on first use, which takes seconds. Preloaded,
+        # the fork server pays it once and each worker starts with it; the server itself never
+        # needs it. mnist_core.jobs.preload reads MNIST there once, for the same reason.
         ctx.set_forkserver_preload(["mnist_core.jobs.worker", "torch._dynamo", "mnist_core.jobs.preload"])
     return ctx
 
@@ -31,7 +31,8 @@ _MAIN_LOCK = threading.Lock()
 def main_hidden():
     """Start a worker without it importing this process's __main__ script again, as
     multiprocessing does for a script: under `streamlit run` that is Streamlit's command line,
-    which cost each worker 0.5 s and 34 MB here. The worker's target lives in mnist_core."""
+    which would cost each worker time and memory for nothing. The worker's target lives in
+    mnist_core."""
     with _MAIN_LOCK:
         main = sys.modules["__main__"]
         stand_in = types.ModuleType("__main__")

@@ -37,7 +37,7 @@ class JobRunner:
 
     def warm(self) -> None:
         """Start the worker fork server in the background, so that the first job starts at
-        once instead of after its import of torch (4 s here)."""
+        once instead of after its import of torch (seconds on a small server)."""
         if self.mode == "process" and not self._warmed:
             self._warmed = True
             if context().get_start_method() == "forkserver":

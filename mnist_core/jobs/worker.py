@@ -1,9 +1,10 @@
 """The training side of a job: drive one run's events, in a worker process or a thread.
 
-A job trains in its own process by default (mnist_core.jobs.runner). In a thread of a busy server the
-same epoch took 1.6-1.9x as long as in a process's main thread here (docs/benchmarks.md): torch's
-OpenMP pool and glibc's per-thread malloc arenas both favour the main thread. A process also
-keeps a run that dies (killed, out of memory) from taking the server with it.
+A job trains in its own process by default (mnist_core.jobs.runner). In a thread of a busy
+server the same epoch takes far longer than in a process's main thread: torch's OpenMP pool and
+glibc's per-thread malloc arenas both favour the main thread (docs/benchmarks.md, "Worker
+processes, the allocator and the optimiser"). A process also keeps a run that dies (killed, out
+of memory) from taking the server with it.
 
 Messages from `work` to the job, over a pipe:
 - ("run", run_id, path) once the run folder exists;
@@ -119,8 +120,8 @@ def work(task: Assignment, conn, stop, resume, knob=None) -> None:
 
 
 def lower_priority() -> None:
-    """Training yields the cores to the server: a drawing waits behind a run otherwise. With
-    two runs training on 2 cores, a stroke took a median 1.2 s to be read at equal priority
+    """Training yields the cores to the server: a drawing waits behind a run otherwise, past
+    Draw's 1-second target with two runs training on 2 cores at equal priority
     (benchmarks.browser measures it). MNIST_WORKER_NICE sets the niceness (default 10)."""
     try:
         os.nice(settings.current().worker_nice)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mnist_core.errors import ModelError  # noqa: F401  (defined there, torch-free)
+from mnist_core.limits import MAX_MEMBERS
 
 
 class SeededDropout(nn.Module):
@@ -62,8 +63,8 @@ def cnn(channels: tuple[int, ...] | list[int] = (8, 16), kernel_size: int = 5,
     `convs` > 1 a block has that many conv layers: convs - 1 conv(-BN)-ReLU layers at full size,
     then the pooled one. Without `padding` each convolution trims kernel_size // 2 pixels a
     side: MNIST's digits sit in the middle 20x20, so the trimmed outputs would mostly have read
-    blank margins. A 32-64 network's training step then costs 0.44 of the padded one's, and it
-    read 0.09 points lower after 10 epochs (its last maps are 4x4, not 7x7; docs/benchmarks.md)."""
+    blank margins. An unpadded 32-64 network's step is much cheaper, but it reads lower after
+    10 epochs (its last maps are 4x4, not 7x7; docs/benchmarks.md, the best preset's table)."""
     channels = _positive_ints("channels", channels)
     if len(channels) > 4:
         raise ModelError("at most 4 conv blocks fit a 28x28 input (each halves the size)")
@@ -100,7 +101,7 @@ def _conv_layer(c_in: int, c_out: int, kernel_size: int, batch_norm: bool, pool:
     """conv(-maxpool)(-BN)-ReLU at the input's size. Pooling comes straight after the conv:
     max-pooling commutes with ReLU (and with BN's per-channel map while its scale is positive;
     the network is defined this way round either way), so BN and ReLU then touch 4x fewer
-    values. 1.5x faster on 2 CPU cores."""
+    values (`python -m benchmarks --levers` times both block orders)."""
     layers = [nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2 if padding else 0,
                         bias=not batch_norm)]
     if pool:
@@ -154,8 +155,6 @@ def ensemble(members: int = 3, channels: tuple[int, ...] | list[int] = (8, 16), 
                      for _ in range(members)])
 
 
-# Each member costs a whole network's time and memory; five already take five times as long.
-MAX_MEMBERS = 5
 
 
 def tutorial_cnn() -> nn.Module:

@@ -32,7 +32,8 @@ def training_memory(model: str, kwargs: dict, batch_size: int) -> dict:
 
 @functools.lru_cache(maxsize=256)
 def _memory(model: str, kwargs_json: str, batch_size: int) -> tuple:
-    # Cached: the Train page validates its form field by field on every rerun (12 ms each).
+    # Cached: the Train page validates its form field by field on every rerun, and each call
+    # builds the model and runs it on the meta device.
     kwargs = json.loads(kwargs_json)
     outputs = []
 

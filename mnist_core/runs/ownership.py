@@ -14,10 +14,10 @@ import hmac
 import re
 
 from mnist_core.errors import RunError
+from mnist_core.limits import NAME_LIMIT
 from mnist_core.runs.schema import clean_text
 
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
-NAME_LIMIT = 40
 
 
 def owner_id(secret: str) -> str:

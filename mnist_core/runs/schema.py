@@ -6,6 +6,8 @@ reported and replaced by "unknown", and text is cleaned before it reaches a term
 """
 from __future__ import annotations
 
+from mnist_core.limits import TEXT_LIMIT
+
 NUMBER = (int, float)
 # field -> the types it may hold (None is always allowed: "not known yet").
 SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
@@ -17,7 +19,6 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "published": (str,), "challenge_acc": NUMBER,
 }
 METRIC_FIELDS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
-TEXT_LIMIT = 300
 
 
 def clean_text(text, limit: int = TEXT_LIMIT) -> str:

@@ -22,8 +22,8 @@ def figures(study) -> dict:
         out["slice"].update_yaxes(tickformat=".1%")
         if len(done) >= 3:
             try:
-                # PED-ANOVA: numpy only, 0.02 s and 1.5 MB for 12 trials here; the default
-                # (fANOVA) took 0.9 s and loaded scikit-learn and SciPy, 88 MB more in the server.
+                # PED-ANOVA: numpy only, and quick; the default (fANOVA) is many times slower
+                # and loads scikit-learn and SciPy into the server (docs/benchmarks.md, "Sweeps").
                 out["importance"] = vis.plot_param_importances(
                     study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
             except (RuntimeError, ValueError, ZeroDivisionError):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from mnist_core.errors import ConfigError, JobLimitError
 from mnist_core.jobs.runner import Job, JobRunner
+from mnist_core.limits import MAX_SWEEPS
 from mnist_core.studies import sweep as sweeps
 
 POLL_S = 0.5
-MAX_SWEEPS = 4  # sweeps running at once on one server; their trials share the job slots anyway
 
 
 @dataclass

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_core.errors import SweepError
+from mnist_core.limits import MAX_TRIALS
 from mnist_core.studies.sweep_space import check_space, describe_space
 from mnist_core.train.config import TrainConfig
 
 DB_NAME = "sweeps.db"
-MAX_TRIALS = 200
 PRUNE_AFTER = 2  # finished trials before the median pruner may stop one
 
 

@@ -11,6 +11,7 @@ import torch
 
 from mnist_core.data.tensors import DATASETS
 from mnist_core.errors import ConfigError  # noqa: F401  (defined there, torch-free)
+from mnist_core.limits import MAX_LEAVE_OUT, MAX_TIME_BUDGET
 from mnist_core.models.budget import over_budget
 from mnist_core.models.registry import MODELS, ModelError, build_model, coerce_arguments, model_arguments
 
@@ -18,8 +19,6 @@ HANDWRITING_REPEAT = 20
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "step", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
-MAX_TIME_BUDGET = 3600.0
-MAX_LEAVE_OUT = 10_000
 
 
 
@@ -237,38 +236,37 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError("model_kwargs", problem)
 
 
-# Presets: name -> (description, settings). Times are measured on the 2-core dev machine.
+# Presets: name -> (description, settings). The descriptions' times are for 2 CPU cores
+# (`python -m benchmarks` measures every preset; docs/benchmarks.md).
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "quick": ("A 10,000-image subset, one epoch: a first curve in a few seconds (about 97%).",
               dict(model="cnn", model_kwargs={}, train_subset=10000, epochs=1, batch_size=128,
                    lr=1e-2, label_smoothing=0.1, schedule="onecycle")),
     # Chosen by measurement (docs/benchmarks.md): 5x5 kernels beat 3x3 at equal compute, and
-    # label smoothing lifts one epoch from about 98.9% to 99.1-99.2% at no cost. Two thirds of
-    # an epoch at twice the rate keep 99.1% (mean of 3 seeds) in two thirds of the time: the
-    # whole epoch took 6.4 s here, 40,000 random digits 3.8 s (2026-12-02).
+    # label smoothing lifts a one-epoch run past 99% at no cost. Two thirds of an epoch at
+    # twice the rate keep 99% (mean of 3 seeds) in two thirds of the time
+    # (`python -m benchmarks --quick` measures the preset over 3 seeds).
     "default": ("A small CNN on 40,000 random training digits, seen once: 99% test accuracy "
                 "in 4 to 6 seconds on 2 CPU cores.",
                 dict(model="cnn", model_kwargs={}, epochs=1, train_subset=40000, batch_size=128,
                      lr=2e-2, label_smoothing=0.1, schedule="onecycle")),
-    # 32-64 channels and a 256-unit layer, 10 epochs: 99.67% plain and 99.76% with test-time
-    # augmentation in 360 s here (seed 1); 12 epochs with seed 2 read 99.60% / 99.65%. Rejected
-    # (2026-12-03, docs/benchmarks.md): three 16-32 networks of 6 epochs, 99.56-99.64% each and
-    # 99.56-99.61% as an ensemble (they miss the same digits); 3x3 kernels in three blocks of
-    # 32-64-128, 99.60% / 99.62% in 295 s; 14 epochs, a moving average of the weights, dropout
-    # 0.1, elastic distortion, SGD, batch 64, a 16-32-64 resnet, three 16-32 or two 32-64
-    # networks side by side: 99.42-99.71% with TTA. With the fused optimiser seed 0 read
-    # 99.57% / 99.61% in 307 s. Also rejected: a clean last 2 epochs, weaker augmentation,
-    # deskewing, no label smoothing, rate 0.012 (99.60-99.69%); fifteen such networks averaged
-    # read 99.65%, as they miss the same digits; a deeper Deotte-style network (strided
-    # convolutions, 1.34x the step) read 99.64-99.68%.
+    # 32-64 channels and a 256-unit layer, 10 epochs, read with test-time augmentation. Rejected,
+    # as none read reliably better in the time (docs/benchmarks.md lists each one's reading):
+    # three 16-32 networks, alone or as an ensemble (they miss the same digits); 3x3 kernels in
+    # three blocks of 32-64-128; 14 epochs, a moving average of the weights, dropout 0.1,
+    # elastic distortion, SGD, batch 64, a 16-32-64 resnet, three 16-32 or two 32-64 networks
+    # side by side; a clean last 2 epochs, weaker augmentation, deskewing, no label smoothing,
+    # rate 0.012; fifteen such networks averaged, as they miss the same digits; a deeper
+    # Deotte-style network (strided convolutions, a costlier step).
+    # `python -m benchmarks --best` measures this preset.
     "best": ("A wider CNN with augmentation, read with test-time augmentation at the end: "
              "about 99.6-99.7% in 5 to 8 minutes on 2 CPU cores.",
              dict(model="cnn", model_kwargs={"channels": [32, 64], "hidden": 256, "dropout": 0.25},
                   epochs=10, batch_size=128, lr=6e-3, schedule="onecycle", augment=True,
                   label_smoothing=0.1, optimizer="adamw", weight_decay=5e-4, tta=True)),
-    # 24-48 channels with `distort` on half the images, 8 epochs: every drawn-digit slice of
-    # benchmarks/stress.py at 98% or more with 99.43% on MNIST's test set; the 16-32 network
-    # could not hold both (docs/benchmarks.md, 2026-12-02).
+    # 24-48 channels with `distort` on half the images, 8 epochs: every drawn-digit slice at
+    # its 98% target with MNIST's test set still above 99%; the 16-32 network could not hold
+    # both (benchmarks.stress measures it; docs/benchmarks.md).
     "bundled": ("The bundled model's recipe: augmented and distorted like other hands, so drawn digits read well.",
                 dict(model="cnn", model_kwargs={"channels": [24, 48], "dropout": 0.1}, epochs=8,
                      batch_size=128, lr=6e-3, schedule="onecycle", augment=True, distort=True,

@@ -22,10 +22,10 @@ BINS = 20
 # so only well past that is "too large".
 RATIO_HIGH = 0.1
 RATIO_LOW = 1e-5
-# Share of a layer's units that never fired on the step's batch. The default preset itself runs
-# with 27-29% of its hidden layer silent on a batch and reaches 99%; at 15x its rate (lr 0.3),
-# 62-74% of conv 2's and the hidden layer's units were, and accuracy fell 1.6 points (15,000
-# digits, 2026-12-02).
+# Share of a layer's units that never fired on the step's batch. The default preset itself
+# reaches 99% with over a quarter of its hidden layer silent on a batch; at 15x its rate (lr
+# 0.3) about two thirds of conv 2's and the hidden layer's units were, and accuracy fell, so
+# the alert sits between (docs/benchmarks.md, "Live internals and the learning-rate finder").
 DEAD_ALERT = 0.5
 VANISHED = 1e-8  # gradient norm over weight norm
 

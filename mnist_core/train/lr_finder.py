@@ -52,8 +52,8 @@ def sweep(loss_at: Callable[[float], float], lrs: np.ndarray) -> dict:
 def suggest(lrs: list[float], smoothed: list[float], half_width: int = 3) -> float | None:
     """The rate of steepest descent of the smoothed loss in log(rate), before its minimum. The
     slope at each point spans `half_width` points either side: a neighbour-to-neighbour slope
-    picked noise (on a problem whose best rate is known, suggestions from 0.035 to 0.14 of it
-    against 0.08-0.16 with this span)."""
+    picks noise (on a problem whose best rate is known, its suggestions scatter far more
+    widely than with this span)."""
     k = half_width
     lows = int(np.argmin(smoothed)) if smoothed else 0
     if lows < 2 * k + 1 or smoothed[lows] >= smoothed[0]:

@@ -26,10 +26,10 @@ def make_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
 
 
 def _fusable(params: list[nn.Parameter]) -> bool | None:
-    """Whether to update every parameter in one fused kernel, not a Python loop over them. On
-    the CPU, Adam's step took 0.19 ms instead of 0.66 ms for the default CNN, 0.42 ms instead
-    of 1.99 ms for the best preset's, and the MLP preset's whole training step 0.82 of the time
-    (2026-12-03). torch fuses float tensors on the CPU and CUDA only; elsewhere its default."""
+    """Whether to update every parameter in one fused kernel, not a Python loop over them: on
+    the CPU the optimiser's step then takes a fraction of the looped one's time for the
+    presets' networks (docs/benchmarks.md, "Worker processes, the allocator and the
+    optimiser"). torch fuses float tensors on the CPU and CUDA only; elsewhere its default."""
     ok = params and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
     return True if ok else None
 
@@ -86,8 +86,8 @@ def lr_curve(c: TrainConfig, steps_per_epoch: int, points: int = 400) -> tuple[l
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=c.lr)
     out = []
     with warnings.catch_warnings():
-        # No optimizer.step() between: the first one costs about 1.5 s of imports, and only the
-        # rates are wanted. torch warns about that order; here it is on purpose.
+        # No optimizer.step() between: the first one imports torch._dynamo (seconds), and only
+        # the rates are wanted. torch warns about that order; here it is on purpose.
         warnings.simplefilter("ignore", UserWarning)
         sched = make_scheduler(opt, c.replace(time_budget=0.0), spe)
         for step in range(spe * c.epochs + 1):

@@ -189,8 +189,8 @@ LONG_RUN = {"cfg_epochs": 10, "cfg_train_subset": 0}  # ten epochs of all 60,000
 
 def start_long_run(page) -> str:
     """Starts a run far longer than any test lets it go, so that it is still running at every
-    check: on CI's machine ten epochs of 10,000 digits ended inside the test that reloads and
-    opens two more tabs (its Stop click then waited 30 s for a button that was gone)."""
+    check: on a fast machine a shorter run can end inside the test that reloads and opens two
+    more tabs, whose Stop click then waits for a button that is gone."""
     for key, value in LONG_RUN.items():
         set_number(page, key, value)
     return start_run(page)

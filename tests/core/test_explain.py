@@ -129,6 +129,6 @@ def test_a_targeted_attack_flips_real_digits_within_its_budget(bundled, real_mni
             flipped += 1
             assert int(attack.after.argmax()) == target
             assert 1 <= attack.steps <= 20
-    assert flipped >= 16, flipped  # 28 of 30 flip at 0.3 here; a broken sign flips none
+    assert flipped >= 16, flipped  # nearly all flip at 0.3; a broken sign flips none
     weak = fool(bundled, real_mnist.test_images[0].float() / 255, 3, real_mnist.spec, strength=0.01)
     assert not weak.success and weak.largest_change <= 0.01 + 1e-6

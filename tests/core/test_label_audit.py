@@ -92,7 +92,7 @@ def test_the_bundled_audit_matches_mnist_and_its_report(real_mnist):
         assert part["count"] == len(real_mnist.split(split)[1])
     found = label_audit.validated_found(result["splits"]["test"]["suspects"])
     assert found == result["validated"]
-    assert found["found"] >= 10  # measured: 13 of 15 (docs/benchmarks.md)
+    assert found["found"] >= 10  # with room below what the audit finds (docs/benchmarks.md)
 
 
 def test_an_audit_for_other_data_is_refused_with_the_command_to_run(real_mnist, tmp_path):

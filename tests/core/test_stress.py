@@ -39,8 +39,8 @@ def test_every_slice_keeps_the_digit_on_the_canvas(real_mnist):
 
 
 def test_independent_writers_are_read_from_the_canvas_like_drawings():
-    """UCI optdigits (43 writers outside MNIST): the bundled model read 95.9% of all 1,797 on
-    2026-12-03; 600 of them must stay above 93%."""
+    """UCI optdigits (43 writers outside MNIST): the bundled model must read 600 of them above
+    93%, with room below its reading of all 1,797 (benchmarks.stress)."""
     pytest.importorskip("sklearn")
     from benchmarks.stress import CANVAS, independent_writers, read_all
     from mnist_core.data.tensors import DATASETS

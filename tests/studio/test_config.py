@@ -13,8 +13,8 @@ def test_streamlit_reads_the_repos_server_settings(monkeypatch):
         config.get_config_options(force_reparse=True)
         # torch's lazy modules trip the file watcher (and it costs a thread per server).
         assert config.get_option("server.fileWatcherType") == "none"
-        # A full garbage collection after every script run held the interpreter for 260 ms a
-        # click (docs/benchmarks.md, "A class on one server").
+        # A full garbage collection after every script run holds the interpreter on every
+        # click (benchmarks.load measures it; docs/benchmarks.md, "A class on one server").
         assert config.get_option("runner.postScriptGC") is False
         assert config.get_option("server.maxUploadSize") == 2
     finally:

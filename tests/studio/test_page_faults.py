@@ -242,8 +242,8 @@ def test_stop_mid_epoch_keeps_the_part_epoch(app_env, runner):
     whole = [e["epoch"] for e in snap["epochs"] if e["epoch"] == int(e["epoch"])]
     last = snap["epochs"][-1]["epoch"]
     assert snap["status"] == "stopped" and 1 <= len(whole) < 200 and whole == list(range(1, len(whole) + 1))
-    # Stop is seen inside an epoch, which is kept as a fraction (3.47), or, once in 301 times,
-    # right after an epoch's end, when there is no part-epoch to keep.
+    # Stop is seen inside an epoch, which is kept as a fraction (3.47), or, rarely, right after
+    # an epoch's end, when there is no part-epoch to keep.
     boundary = snap["batches"][-1]["step"] == len(whole) * N_TRAIN // 2
     assert len(whole) < last < len(whole) + 1 or (boundary and last == len(whole))
     if not boundary:

@@ -250,7 +250,7 @@ def test_evaluate_reads_with_tta_when_asked_and_by_default_for_a_run_trained_so(
     from mnist_core.analysis.evaluation import evaluate_split
     from mnist_core.runs.checkpoints import load_model
 
-    # Small runs, not the bundled model: its reading with TTA takes 11 s on 10,000 digits.
+    # Small runs, not the bundled model: its reading with TTA takes seconds on 10,000 digits.
     _, plain_path = tiny_run(real_mnist, real_env, label="plain-run", epochs=1, train_subset=2000)
     at = goto(open_app(), "evaluate")
     at.selectbox(key="eval_true").set_value(7)

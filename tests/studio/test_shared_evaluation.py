@@ -25,7 +25,7 @@ def test_two_sessions_share_one_evaluation(real_env, real_mnist, monkeypatch):
     assert accuracies[0] == accuracies[1]
     assert calls == [10000]  # the bundled model's test split, classified once for both
     # The split is part of what is shared: a small run's training split (the bundled model's
-    # takes 15 s on 60,000 digits) is classified once for the two sessions, and not mistaken
+    # takes many seconds on 60,000 digits) is classified once for the two sessions, and not mistaken
     # for its test split.
     _, path = tiny_run(real_mnist, real_env, label="shared", epochs=1, train_subset=2000)
     for at in (second, first):
