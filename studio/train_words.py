@@ -41,7 +41,11 @@ HELP = {
     "handwriting": f"Train on MNIST plus the digits saved on the Draw page, each repeated "
                    f"{HANDWRITING_REPEAT} times so a few dozen of them count.",
 }
-LABELS = {"lr": "Learning rate", "step_size": "Step size (epochs)", "gamma": "Decay factor",
+LABELS = {"lr": "Learning rate", "optimizer": "Optimizer", "momentum": "Momentum",
+          "label_smoothing": "Label smoothing", "schedule": "Learning-rate schedule", "dataset": "Dataset",
+          "device": "Device", "augment": "Augment", "distort": "Distort", "tta": "Test-time augmentation",
+          "handwriting": "My handwriting", "leave_out": "Images left out", "model": "Model",
+          "step_size": "Step size (epochs)", "gamma": "Decay factor",
           "warmup_epochs": "Warm-up (epochs)", "restart_epochs": "First cycle (epochs)", "epochs": "Epochs",
           "batch_size": "Batch size", "train_subset": "Training images", "seed": "Seed",
           "log_every": "Log every", "time_budget": "Time budget (s)", "weight_decay": "Weight decay"}

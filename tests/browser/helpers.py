@@ -95,7 +95,16 @@ def choose(page: Page, key: str, option: str) -> None:
     wait_idle(page)
 
 
+def open_settings(page: Page) -> None:
+    """Open the Train form's closed groups, so that the settings inside can be read and typed."""
+    closed = page.locator('[class*="st-key-train_group_"] details:not([open]) > summary')
+    while closed.count():
+        closed.first.click()
+        page.wait_for_timeout(100)
+
+
 def set_number(page: Page, key: str, value: float) -> None:
+    open_settings(page)
     box = widget(page, key).locator("input")
     box.fill(str(value))
     box.press("Enter")

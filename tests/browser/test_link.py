@@ -17,6 +17,7 @@ from .helpers import (
     choose,
     expect_title,
     goto,
+    open_settings,
     screenshot,
     set_number,
     wait_idle,
@@ -64,6 +65,7 @@ def test_settings_travel_in_the_link_to_a_new_session(app_server, browser, page)
     goto(page, app_server.url, "train")
     assert_clean(page)
     choose(page, "cfg_model", "MLP")
+    open_settings(page)
     hidden = widget(page, "cfg_mlp_hidden").locator("input")
     hidden.fill("64, 32")
     hidden.press("Enter")
@@ -104,6 +106,7 @@ def test_settings_travel_in_the_link_to_a_new_session(app_server, browser, page)
         other.set_default_timeout(60_000)
         open_url(other, link)
         assert_clean(other)
+        open_settings(other)
         expect(widget(other, "cfg_model").get_by_role("combobox")).to_have_value("MLP")
         expect(widget(other, "cfg_mlp_hidden").locator("input")).to_have_value("64, 32")
         expect(number(other, "cfg_lr")).to_have_value("0.003")

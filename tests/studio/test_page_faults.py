@@ -389,7 +389,7 @@ def test_invalid_form_value_names_the_field_and_starts_nothing(app_env, runner):
     set_form(at, model="mlp")
     set_form(at, mlp_hidden="64, abc")
     assert_no_crash(at)
-    assert "hidden" in texts(at.error) and "abc" in texts(at.error)
+    assert "Hidden units" in texts(at.error) and "abc" in texts(at.error)  # its label, not "hidden"
     assert at.button(key="train_start").disabled  # on screen, and disabled until fixed
     assert "train_job" not in at.session_state and not runner.active()
 

@@ -194,6 +194,9 @@ def test_job_limit_is_a_message_not_a_traceback(real_env, monkeypatch):
         def warm(self):
             pass
 
+        def active(self):
+            return []
+
         def submit(self, *args, **kwargs):
             raise jobs.JobLimitError("8 training jobs are already running or queued (limit 8)")
 

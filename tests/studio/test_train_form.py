@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from mnist_core.models.registry import MODELS
 from mnist_core.train.config import PRESETS, TrainConfig, preset_config
@@ -91,7 +92,7 @@ def test_the_config_that_starts_is_every_field_on_screen(app_env, runner):
 
 @pytest.mark.parametrize("field, typed, words", [
     ("lr", "abc", "must be a number, got 'abc'"),
-    ("lr", "1000", "must be in (0, 100], got 1000"),
+    ("lr", "1000", "must be above 0 and at most 100, got 1000"),
     ("epochs", 0, "must be between 1 and 500, got 0"),
     ("batch_size", 1_000_000, "must be between 1 and 8192, got 1000000"),
 ])
@@ -186,3 +187,16 @@ def test_a_finished_run_continues_for_more_epochs_in_the_same_folder(app_env, ru
     at.run()
     assert_no_crash(at)
     assert "completed 4 epoch(s)" in texts(at.success)
+
+
+def _marked_reason():
+    from studio import train_form
+
+    train_form._mark({"leave_out": "give indices like [3, 17], got x]"}, "leave_out")
+
+
+def test_a_reason_with_brackets_is_shown_whole():
+    # Streamlit's :red[...] ends at the first "]": "must be in (0, 100], got 0" read
+    # "must be in (0, 100, got 0]" on the page.
+    at = AppTest.from_function(_marked_reason).run()
+    assert at.markdown[0].value == r":red[:material/error: give indices like \[3, 17\], got x\]]"
