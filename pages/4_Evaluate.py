@@ -8,6 +8,10 @@ from studio.images import image_grid
 from studio.shared_data import dataset_or_help
 from studio.text import class_label
 
+SCORE_WORDS = ("**Precision**: of the digits the model called a 3, the share that really were 3s. "
+               "**Recall**: of the real 3s, the share it found. **F1** balances the two in one number, and "
+               "**support** is how many digits of that class the split holds.")
+
 
 def select_cell() -> None:
     points = st.session_state["eval_cm"]["selection"].get("points") or []
@@ -43,8 +47,6 @@ with frame.page("Evaluate"):
     m[1].metric("Loss", f"{res['loss']:.4f}")
     m[2].metric("Errors", f"{len(res['errors']):,}")
     m[3].metric("Images", f"{len(res['labels']):,}")
-    with shown_errors():
-        handwriting_panel.evaluate_block(model, data.spec, res["accuracy"] if split == "test" else None)
     st.subheader("Confusion matrix")
     off = cm.copy()
     off[range(len(cm)), range(len(cm))] = -1
@@ -83,20 +85,6 @@ with frame.page("Evaluate"):
         image_grid(
             [images[i].numpy() for i in shown], [f"#{i} {conf[i]:.0%}" for i in shown]
         )
-    st.subheader("Per-class scores")
-    metrics = res["metrics"]
-    rows = metrics["per_class"] + [
-        {"class": "macro average", **metrics["macro"]},
-        {"class": "weighted average", **metrics["weighted"]},
-    ]
-    number = st.column_config.NumberColumn(format="%.4f")
-    st.dataframe(
-        pd.DataFrame(rows),
-        hide_index=True,
-        column_config={"precision": number, "recall": number, "f1": number},
-    )
-    st.subheader("Calibration")
-    evaluate_panel.calibration_section(model, data, images, res)
     shown_errors_n = 40  # every test mistake of a model at 99.6% or better, so none hide
     total = len(res["errors"])
     st.subheader(f"All {total} mistakes, most confident first" if 0 < total <= shown_errors_n
@@ -122,13 +110,35 @@ with frame.page("Evaluate"):
                                     model_id=cache_key[:2], top=int(preds[pick]))
     else:
         st.success("No mistakes on this split.")
-    st.subheader("Robustness")
-    evaluate_panel.robustness_section(model, data, model_id=cache_key[:2])
-    st.subheader("Break it")
-    # Behind a toggle: it evaluates copies of the model, which only those who ask should pay for.
-    if st.toggle("Silence units or add noise, on a copy of this model", key="eval_break"):
-        evaluate_panel.break_section(model, data, model_id=cache_key[:2])
-    st.subheader("Model internals")
-    # Behind a toggle: embedding 2,000 test digits should cost nothing for those who never look.
-    if st.toggle("Show first-layer weights and a map of the test embeddings", key="eval_internals"):
-        evaluate_panel.internals_section(model, data, model_id=cache_key[:2])
+    # The deeper looks open on request: a learner's first screen is the accuracy, the confusion
+    # matrix and the mistakes.
+    with st.expander("Per-class scores", icon=":material/table_chart:", key="eval_section_scores"):
+        st.caption(SCORE_WORDS)
+        metrics = res["metrics"]
+        rows = metrics["per_class"] + [
+            {"class": "macro average", **metrics["macro"]},
+            {"class": "weighted average", **metrics["weighted"]},
+        ]
+        number = st.column_config.NumberColumn(format="%.4f")
+        st.dataframe(
+            pd.DataFrame(rows),
+            hide_index=True,
+            column_config={"precision": number, "recall": number, "f1": number},
+        )
+    with st.expander("Calibration: can you trust its confidence?", icon=":material/balance:",
+                     key="eval_section_calibration"):
+        st.caption(evaluate_panel.calibration_words(config))
+        evaluate_panel.calibration_section(model, data, images, res)
+    with st.expander("My handwriting", icon=":material/draw:", key="eval_section_handwriting"), shown_errors():
+        handwriting_panel.evaluate_block(model, data.spec, res["accuracy"] if split == "test" else None)
+    with st.expander("Robustness: shifted, rotated, thicker digits", icon=":material/open_with:",
+                     key="eval_section_robustness"):
+        evaluate_panel.robustness_section(model, data, model_id=cache_key[:2])
+    with st.expander("Break it", icon=":material/heart_broken:", key="eval_section_break"):
+        # Behind a toggle: it evaluates copies of the model, which only those who ask should pay for.
+        if st.toggle("Silence units or add noise, on a copy of this model", key="eval_break"):
+            evaluate_panel.break_section(model, data, model_id=cache_key[:2])
+    with st.expander("Model internals", icon=":material/hub:", key="eval_section_internals"):
+        # Behind a toggle: embedding 2,000 test digits should cost nothing for those who never look.
+        if st.toggle("Show first-layer weights and a map of the test embeddings", key="eval_internals"):
+            evaluate_panel.internals_section(model, data, model_id=cache_key[:2])

@@ -43,6 +43,18 @@ def shared_evaluation(choice: str, stamp: float, split: str, source: str, tta: b
     return evaluation.evaluate_split(_model, *_data.split(split), _data.spec, tta=tta)
 
 
+def calibration_words(config) -> str:
+    """What calibration error means, and why this model's reads as it does."""
+    words = ("A model is **calibrated** when its confidence matches how often it is right: of the digits "
+             "it reads with 90% confidence, 90% should be right. The **calibration error** (ECE) is the "
+             "average gap between the two; 0% is perfect.")
+    if getattr(config, "label_smoothing", 0):
+        words += (f" This model was trained with label smoothing ({config.label_smoothing:g}), which keeps "
+                  "its confidence below 100% on purpose: that raises its error here, and dividing its "
+                  "outputs by a temperature below 1 takes most of it away.")
+    return words
+
+
 def calibration_section(model, data: Dataset, images, res: dict) -> None:
     """ECE before and after temperature scaling, reliability diagrams, and the abstain threshold
     that Draw uses."""
@@ -51,9 +63,9 @@ def calibration_section(model, data: Dataset, images, res: dict) -> None:
             res["calibration"] = calibrate_model(model, data, images, res["labels"])
     cal = res["calibration"]
     k = st.columns(3)
-    k[0].metric("ECE", f"{cal['ece']:.2%}", help="Expected calibration error: the gap between confidence "
-                "and accuracy, averaged over 15 confidence bins weighted by their images.")
-    k[1].metric("ECE after temperature scaling", f"{cal['ece_scaled']:.2%}")
+    k[0].metric("Calibration error", f"{cal['ece']:.2%}", help="Expected calibration error (ECE): the gap "
+                "between confidence and accuracy, averaged over 15 confidence bins weighted by their images.")
+    k[1].metric("After temperature scaling", f"{cal['ece_scaled']:.2%}")
     k[2].metric("Temperature T", f"{cal['temperature']:.3f}",
                 help="Logits are divided by T: above 1 the model was overconfident, below 1 underconfident.")
     st.caption(

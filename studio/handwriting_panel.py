@@ -91,8 +91,8 @@ def evaluate_block(model, spec, test_accuracy: float | None) -> None:
     except OSError:
         return
     if not len(labels):
+        st.caption("Save some digits with their true label on the Draw page to score this model on them.")
         return
-    st.subheader("My handwriting")
     device = next(model.parameters()).device
     acc = evaluate_tensors(model, images.to(device), labels.to(device), spec)["accuracy"]
     cols = st.columns(2)

@@ -95,12 +95,18 @@ def choose(page: Page, key: str, option: str) -> None:
     wait_idle(page)
 
 
-def open_settings(page: Page) -> None:
-    """Open the Train form's closed groups, so that the settings inside can be read and typed."""
-    closed = page.locator('[class*="st-key-train_group_"] details:not([open]) > summary')
+def open_section(page: Page, key: str) -> None:
+    """Open the closed expanders whose key starts with `key` (a page's deeper sections)."""
+    closed = page.locator(f'[class*="st-key-{key}"] details:not([open]) > summary')
     while closed.count():
         closed.first.click()
         page.wait_for_timeout(100)
+    wait_idle(page)
+
+
+def open_settings(page: Page) -> None:
+    """Open the Train form's closed groups, so that the settings inside can be read and typed."""
+    open_section(page, "train_group_")
 
 
 def set_number(page: Page, key: str, value: float) -> None:

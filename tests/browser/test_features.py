@@ -22,6 +22,7 @@ from .helpers import (
     images_loaded,
     metric,
     navigate,
+    open_section,
     screenshot,
     wait_idle,
     widget,
@@ -183,8 +184,9 @@ def test_draw_why_saliency_neighbours_and_activation_maps(app_server, page):
 
 def test_calibration_threshold_makes_draw_abstain(app_server, page):
     goto(page, app_server.url, "evaluate")
-    ece = exact_metric(page, "ECE")
-    ece_scaled = exact_metric(page, "ECE after temperature scaling")
+    open_section(page, "eval_section_calibration")
+    ece = exact_metric(page, "Calibration error")
+    ece_scaled = exact_metric(page, "After temperature scaling")
     temperature = exact_metric(page, "Temperature T")
     assert PERCENT.match(ece) and PERCENT.match(ece_scaled), (ece, ece_scaled)
     assert re.fullmatch(r"\d+\.\d{3}", temperature) and 0.05 < float(temperature) < 20, temperature
@@ -219,7 +221,7 @@ def test_calibration_threshold_makes_draw_abstain(app_server, page):
     assert coverage_chart.evaluate("gd => gd.data[1].name") == "t = 0.99"
 
     page.set_viewport_size(TALL)
-    scroll_to_top(page.get_by_role("heading", name="Calibration"))
+    scroll_to_top(page.locator(".st-key-eval_section_calibration"))
     page.mouse.move(0, 0)
     wait_idle(page)
     screenshot(page, "evaluate-calibration")
@@ -241,6 +243,7 @@ def test_calibration_threshold_makes_draw_abstain(app_server, page):
 
 def test_robustness_sweep_and_model_internals(app_server, page):
     goto(page, app_server.url, "evaluate")
+    open_section(page, "eval_section_robustness")
     widget(page, "eval_robustness_run").get_by_role("button").click()
     families = {"shift": 5, "rotation": 7, "thickness": 3}
     for family in families:
@@ -256,6 +259,7 @@ def test_robustness_sweep_and_model_internals(app_server, page):
     assert base > 0.9 and curves["rotation"][0] == base and curves["thickness"][1] == base, curves
     assert curves["shift"][-1] < base and curves["rotation"][-1] < base, f"distortion cost nothing: {curves}"
 
+    open_section(page, "eval_section_internals")
     toggle_on(page, "eval_internals")
     assert_clean(page)
     filters = chart(page, "eval_filters")
@@ -270,7 +274,7 @@ def test_robustness_sweep_and_model_internals(app_server, page):
     expect(page.get_by_text("Click a point to see its digit.")).to_be_visible()
 
     page.set_viewport_size(TALL)
-    scroll_to_top(page.get_by_role("heading", name="Model internals"))
+    scroll_to_top(page.locator(".st-key-eval_section_internals"))
     page.mouse.move(0, 0)
     wait_idle(page)
     screenshot(page, "evaluate-internals")
@@ -294,6 +298,7 @@ def embedding_point(plot) -> tuple[float, float, int]:
 
 def test_clicking_an_embedding_point_shows_its_digit(app_server, page):
     goto(page, app_server.url, "evaluate")
+    open_section(page, "eval_section_internals")
     toggle_on(page, "eval_internals")
     embedding = chart(page, "eval_embedding")
     expect_drawn(embedding, "the embedding scatter")

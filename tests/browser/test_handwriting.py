@@ -19,6 +19,7 @@ from .helpers import (
     goto,
     metric,
     navigate,
+    open_section,
     screenshot,
     wait_idle,
     widget,
@@ -98,6 +99,8 @@ def test_drawn_digits_are_saved_with_their_labels_and_scored(app_server, handwri
 
     # Evaluate, in the same session, scores the model on both: the 7 right, the "4" wrong.
     navigate(page, "evaluate")
+    wait_idle(page)
+    open_section(page, "eval_section_handwriting")
     label = "Accuracy on your 2 digits"
     expect(page.locator('[data-testid="stMetricLabel"]').filter(has_text=label)).to_be_visible(timeout=120_000)
     wait_idle(page)

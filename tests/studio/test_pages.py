@@ -241,7 +241,7 @@ def test_evaluate_shows_confusion_matrix_and_per_class_table(real_env):
     metrics = {m.label: m.value for m in at.metric}
     assert 0 < float(metrics["Temperature T"]) < 20
     # Label smoothing left the bundled model underconfident (T < 1); scaling fixes most of it.
-    ece, scaled = (float(metrics[k].rstrip("%")) for k in ("ECE", "ECE after temperature scaling"))
+    ece, scaled = (float(metrics[k].rstrip("%")) for k in ("Calibration error", "After temperature scaling"))
     assert scaled < ece and metrics["Coverage at t"] == "100.00%"
     at.slider(key="eval_abstain").set_value(0.9).run()
     assert_clean(at)
