@@ -5,5 +5,5 @@ import streamlit as st
 
 from studio.nav import HOME, PAGES
 
-st.navigation([st.Page(p.file, title=p.title, icon=p.icon, default=p is HOME) for p in PAGES],
+st.navigation([st.Page(p.file, title=p.title, default=p is HOME) for p in PAGES],
               position="hidden").run()

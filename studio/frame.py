@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
@@ -23,6 +24,7 @@ from . import identity, state
 from .nav import BY_TITLE, PAGES
 from .picker import model_in_use_text
 
+FAVICON = Path(__file__).with_name("favicon.png")
 EXPECTED_ERRORS = (DatasetError, ConfigError, RunError, ImageInputError, JobLimitError, ModelError, AuditError,
                    MarkError, SweepError)
 
@@ -111,8 +113,9 @@ def page(title: str):
     """A page's body runs inside: config, sidebar navigation, and errors shown as messages."""
     from mnist_core.device import configure_threads
 
-    icon = BY_TITLE[title].icon
-    st.set_page_config(page_title=f"{title} - MNIST Studio", page_icon=icon, layout="wide")
+    # The tab's icon is a file of the app's own: a Material icon there is fetched from a font
+    # host, which a class's server behind a firewall (or offline) cannot reach.
+    st.set_page_config(page_title=f"{title} - MNIST Studio", page_icon=str(FAVICON), layout="wide")
     if torch_loaded():  # every page but Home has imported it by now; Home never needs it
         configure_threads()
     if title != "Home":  # Home draws no chart and should not wait for pandas's cold import
