@@ -1,5 +1,6 @@
-"""Inside the network while it trains: the hints first, then per layer the update ratio and
-dead units over the run, and the latest histograms of weights and gradients."""
+"""Inside the network while it trains: one piece of advice first, with the facts per layer it
+rests on, then per layer the update ratio and dead units over the run, and the latest histograms
+of weights and gradients."""
 from __future__ import annotations
 
 import streamlit as st
@@ -11,9 +12,12 @@ def show(reading: dict | None, history: list[dict], key: str) -> None:
     if not reading:
         st.caption("The first reading comes after 50 training steps.")
         return
-    for hint in reading["hints"]:
-        st.warning(hint, icon=":material/stethoscope:")
-    if not reading["hints"]:
+    # One warning, not one per layer: the layers' signs share a cause, and advice per layer
+    # contradicted itself ("raise the rate" for vanished gradients beside "lower it" for dead units).
+    if reading["advice"]:
+        st.warning(reading["advice"], icon=":material/stethoscope:")
+        st.caption("What each layer shows: " + " ".join(reading["findings"]))
+    else:
         st.success(f"At step {reading['step']:,} every layer looks healthy: updates are a sensible size "
                    "against the weights, gradients flow, and most units fire.", icon=":material/favorite:")
     ratio, dead = train_charts.health_history(history)

@@ -8,7 +8,7 @@ from torch import nn
 from mnist_core.models.registry import build_model
 from mnist_core.runs.recorder import record
 from mnist_core.train.config import TrainConfig
-from mnist_core.train.health import DEAD_ALERT, READ_EVERY, HealthWatch, hints, histogram, layer_names
+from mnist_core.train.health import DEAD_ALERT, READ_EVERY, HealthWatch, advice, findings, histogram, layer_names
 from mnist_core.train.trainer import Trainer
 
 
@@ -42,8 +42,8 @@ def test_the_update_ratio_is_the_step_size_over_the_weight_size():
     assert second["update_ratio"] == pytest.approx(0.5, rel=1e-4)  # sqrt(n) * 0.5 |W| / sqrt(n) / |W|
     assert first["grad_norm"] == pytest.approx(model[0].weight.grad.norm().item())
     assert sum(first["weights"]["counts"]) == 24 and sum(first["grads"]["counts"]) == 24
-    assert any("linear 2" in h and "lower the learning rate" in h for h in reading["hints"])
-    assert not any("linear 1" in h for h in reading["hints"])
+    assert "linear 2" in reading["advice"] and "Lower the learning rate" in reading["advice"]
+    assert not any("linear 1" in f for f in reading["findings"])
 
 
 def test_units_forced_dead_are_counted_and_named():
@@ -56,17 +56,61 @@ def test_units_forced_dead_are_counted_and_named():
     reading = watch.read()
     assert reading["units"] == [{"name": "linear 1", "units": 6, "dead": 4}]
     assert 4 / 6 >= DEAD_ALERT
-    assert any(h.startswith("67% of the units after linear 1 are dead") for h in reading["hints"])
+    assert any(f.startswith("67% of the units after linear 1 are dead") for f in reading["findings"])
     assert not watch.armed and not model[1]._forward_hooks  # the hooks are gone after a reading
 
 
-def test_vanished_and_exploding_gradients_get_their_hint():
+def hints(layers: list[dict], units: list[dict], lr_share: float = 1.0) -> tuple[list[str], str | None]:
+    found = findings(layers, units, lr_share)
+    return [f["text"] for f in found], advice(found)
+
+
+def test_vanished_and_exploding_gradients_get_their_finding_and_advice():
     layer = {"name": "conv 1", "weight_norm": 3.0, "update_ratio": 1e-3, "grad_norm": 0.0}
-    assert "vanished" in hints([layer], [])[0]
-    assert "not finite" in hints([{**layer, "grad_norm": float("inf")}], [])[0]
-    assert "barely moves" in hints([{**layer, "grad_norm": 1.0, "update_ratio": 1e-7}], [])[0]
-    assert hints([{**layer, "grad_norm": 1.0, "update_ratio": 1e-7}], [], lr_share=0.01) == []  # annealing
-    assert hints([{**layer, "grad_norm": 1.0}], [{"name": "conv 1", "units": 8, "dead": 1}]) == []
+    facts, said = hints([layer], [])
+    assert "vanished" in facts[0] and "batch norm" in said
+    facts, said = hints([{**layer, "grad_norm": float("inf")}], [])
+    assert "not finite" in facts[0] and said.endswith("Lower the learning rate.")
+    facts, said = hints([{**layer, "grad_norm": 1.0, "update_ratio": 1e-7}], [])
+    assert "barely moves" in facts[0] and said.endswith("Raise the learning rate.")
+    assert hints([{**layer, "grad_norm": 1.0, "update_ratio": 1e-7}], [], lr_share=0.01) == ([], None)  # annealing
+    assert hints([{**layer, "grad_norm": 1.0}], [{"name": "conv 1", "units": 8, "dead": 1}]) == ([], None)
+
+
+# A reading of the default preset at learning rate 0.5, 50 steps in: every layer's gradient is
+# zero, and conv 2's and linear 1's units are all dead.
+AT_RATE_HALF = ([{"name": n, "weight_norm": w, "update_ratio": 3.5e-4, "grad_norm": 0.0}
+                 for n, w in (("conv 1", 23.0), ("conv 2", 89.0), ("linear 1", 390.0), ("linear 2", 49.0))],
+                [{"name": "conv 1", "units": 8, "dead": 1}, {"name": "conv 2", "units": 16, "dead": 16},
+                 {"name": "linear 1", "units": 128, "dead": 128}])
+
+
+def test_dead_units_and_the_gradients_they_stop_get_one_diagnosis_a_rate_too_high():
+    facts, said = hints(*AT_RATE_HALF)
+    assert len(facts) == 6  # the per-layer facts are all still there, without advice of their own
+    assert not any("learning rate" in f for f in facts)
+    assert said.startswith("The learning rate is too high")
+    assert said.endswith("Lower the learning rate.") and said.count("learning rate") == 2
+    assert "higher" not in said and "raise" not in said.lower() and "batch norm" not in said
+    assert "conv 1, conv 2, linear 1 and linear 2 vanished" in said  # explained by the dead units
+    # the same on a real network whose hidden units can never fire
+    model = two_layers()
+    with torch.no_grad():
+        model[0].bias[:] = -1e3
+    watch = HealthWatch(model)
+    watch.arm()
+    model(torch.randn(32, 4)).sum().backward()
+    reading = watch.read()
+    assert any("vanished" in f for f in reading["findings"]) and any("dead" in f for f in reading["findings"])
+    assert reading["advice"].endswith("Lower the learning rate.") and "raise" not in reading["advice"].lower()
+
+
+def test_a_rate_too_high_outranks_a_layer_that_barely_moves():
+    layers = [{"name": "linear 1", "weight_norm": 1.0, "update_ratio": 1e-7, "grad_norm": 1.0},
+              {"name": "linear 2", "weight_norm": 1.0, "update_ratio": 0.5, "grad_norm": 1.0}]
+    facts, said = hints(layers, [])
+    assert len(facts) == 2 and "linear 1 barely moves" in facts[0]
+    assert said.endswith("Lower the learning rate.") and "raise" not in said.lower()
 
 
 def test_every_registered_model_is_read_by_layer_name():
