@@ -23,9 +23,10 @@ def storage() -> str:
     return sweep.default_storage(runs_root())
 
 
-def _figures(study, finished: int) -> dict:
-    # Redrawn only when a trial finishes: a running sweep's page refreshes every 2 s.
-    return state.cached(state.SWEEP_FIGURES, (study.study_name, finished), lambda: sweep.figures(study))
+def _figures(study, complete: int) -> dict:
+    # Redrawn only when a trial completes (the figures plot no other): a running sweep's page
+    # refreshes every second.
+    return state.cached(state.SWEEP_FIGURES, (study.study_name, complete), lambda: sweep.figures(study))
 
 
 def state_of(t) -> str:
@@ -35,18 +36,30 @@ def state_of(t) -> str:
     return t.state.name.lower()
 
 
-def trials_table(study, jobs: dict | None = None) -> list[dict]:
+# The states of a trial that has ended, as state_of() says them: what the status line counts.
+ENDED = ("complete", "pruned", "failed", "stopped")
+
+
+def trials_of(study) -> list:
+    """The study's trials, read once per drawing: the status line, the table and the best trial
+    all come from this one reading, so a trial that ends while the page draws cannot be finished
+    in one and running in another."""
+    return [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
+
+
+def trials_table(trials: list, jobs: dict | None = None) -> list[dict]:
+    """One row a trial. The study's state is final once it has one; until then the trial's job
+    (of this server) says how it is doing."""
     rows = []
-    for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get("surplus"):
-            continue
+    for t in trials:
         job = dict(jobs or {}).get(t.number)
-        row = {"trial": t.number, "state": state_of(t),
-               "test accuracy": t.value if t.value is not None else None}
-        if job is not None and not job.finished:
-            snap_epochs = job.epochs
-            row["state"] = job.status
-            row["test accuracy"] = snap_epochs[-1]["test_acc"] if snap_epochs else None
+        row = {"trial": t.number, "state": state_of(t), "test accuracy": t.value}
+        if job is not None and not t.state.is_finished():
+            epochs = job.epochs
+            # A job that has ended is "finishing" until the sweep's thread has told the study
+            # (under a second): not yet counted as ended, but its last accuracy stays in view.
+            row["state"] = "finishing" if job.finished else job.status
+            row["test accuracy"] = epochs[-1]["test_acc"] if epochs else None
         row["epochs"] = len(t.intermediate_values) or None
         row.update({k: v for k, v in t.params.items()})
         row["run"] = t.user_attrs.get("run_id") or (job.run_id if job is not None else None)
@@ -57,21 +70,24 @@ def trials_table(study, jobs: dict | None = None) -> list[dict]:
 def show_study(study, jobs: dict | None = None) -> None:
     """Trials, figures and what to do with the best one."""
     attrs = study.user_attrs
-    trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]
-    finished = [t for t in trials if t.state.is_finished()]
-    complete = [t for t in finished if t.state.name == "COMPLETE"]
-    counts = Counter(state_of(t) for t in finished)
-    st.markdown(f"**{len(finished)} of {attrs.get('n_trials', '?')} trials finished** "
+    trials = trials_of(study)
+    rows = trials_table(trials, jobs)
+    ended = [r for r in rows if r["state"] in ENDED]
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    counts = Counter(r["state"] for r in ended)
+    st.markdown(f"**{len(ended)} of {attrs.get('n_trials', '?')} trials finished** "
                 f"({', '.join(f'{n} {k}' for k, n in counts.items()) or 'none yet'}). "
                 f"Objective: {attrs.get('objective', 'test accuracy')}; "
                 f"varied: `{sweep.describe_space(attrs.get('space') or {})}`.")
-    rows = trials_table(study, jobs)
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch", placeholder=MISSING,
                      column_config={"test accuracy": st.column_config.NumberColumn(format="percent")})
-    figures = _figures(study, len(finished))
+    figures = _figures(study, len(complete))
     if not figures:
-        st.caption("The figures appear once a trial has finished.")
+        # Optuna's figures plot complete trials only: a pruned, stopped or failed one has ended
+        # but gives them nothing, so "once a trial has finished" was untrue beside "1 finished".
+        st.caption("The figures appear once a trial is complete (pruned, stopped and failed trials "
+                   "are not plotted).")
     else:
         tabs = st.tabs([FIGURES[k] for k in FIGURES if k in figures], key=f"sweep_tabs_{study.study_name}")
         for tab, name in zip(tabs, [k for k in FIGURES if k in figures]):
@@ -79,10 +95,10 @@ def show_study(study, jobs: dict | None = None) -> None:
                 st.plotly_chart(figures[name], key=f"sweep_fig_{study.study_name}_{name}")
         missing = [FIGURES[k] for k in FIGURES if k not in figures]
         if missing:
-            st.caption(f"{', '.join(missing)}: need more finished trials with different settings.")
+            st.caption(f"{', '.join(missing)}: need more complete trials with different settings.")
         if len(complete) < 10:
-            st.caption(f"With {len(complete)} finished trial(s) these are rough: importances and slices "
-                       "settle once 10 or more have finished. Parallel coordinates show accuracy as a "
+            st.caption(f"With {len(complete)} complete trial(s) these are rough: importances and slices "
+                       "settle once 10 or more are complete. Parallel coordinates show accuracy as a "
                        "fraction (0.98 = 98%).")
     if complete:
         best = max(complete, key=lambda t: t.value)
@@ -94,7 +110,7 @@ def show_study(study, jobs: dict | None = None) -> None:
         # Best first, so the choice beside "Use the best settings" is the same trial.
         ranked = sorted((t for t in trials if t.user_attrs.get("run_id")),
                         key=lambda t: (t.value is None, -(t.value or 0.0), t.number))
-        _open_in_evaluate(c[1], ranked, study.study_name, len(finished))
+        _open_in_evaluate(c[1], ranked, study.study_name, len(ended))
 
 
 def _open_in_evaluate(col, trials: list, name: str, finished: int) -> None:
