@@ -10,10 +10,10 @@ from mnist_core.runs.folders import runs_root
 from mnist_core.studies import sweep
 from mnist_core.train.config import TrainConfig
 
-from . import picker, state
+from . import picker, state, train_link
 from .nav import BY_TITLE
+from .sweep_form import KNOBS
 from .text import MISSING
-from .train_link import link_query
 
 FIGURES = {"history": "Optimisation history", "importance": "Parameter importances",
            "parallel": "Parallel coordinates", "slice": "Slices"}
@@ -105,12 +105,30 @@ def show_study(study, jobs: dict | None = None) -> None:
         base = TrainConfig.from_dict(attrs["base"])
         config = sweep.config_of(best.params, base, digits=3)  # 0.00352, not 0.00351527373570865
         c = st.columns([2, 3])
-        c[0].page_link(BY_TITLE["Train"].file, label=f"Use the best settings (trial {best.number}, {best.value:.2%})",
-                       icon=":material/tune:", query_params=link_query(config))
+        # A button, not a link: Train is told where its settings came from (send()).
+        if c[0].button(f"Use the best settings (trial {best.number}, {best.value:.2%})", icon=":material/tune:",
+                       key=f"sweep_best_{study.study_name}"):
+            train_link.send(config, origin_text(study.study_name, best, config))
         # Best first, so the choice beside "Use the best settings" is the same trial.
         ranked = sorted((t for t in trials if t.user_attrs.get("run_id")),
                         key=lambda t: (t.value is None, -(t.value or 0.0), t.number))
         _open_in_evaluate(c[1], ranked, study.study_name, len(ended))
+
+
+def origin_text(name: str, trial, config: TrainConfig) -> str:
+    """What Train says of settings sent from a sweep: the study, the trial and its score, and each
+    varied setting as applied (rounded, as the form shows it)."""
+    values = {**config.to_dict(), **config.model_kwargs}
+    applied = ", ".join(f"{KNOBS[k][0].lower() if k in KNOBS else k.replace('_', ' ')} {_shown(values.get(k))}"
+                        for k in trial.params)
+    return (f"Settings from sweep **{name}**, trial {trial.number} ({trial.value:.2%} test accuracy): "
+            f"{applied}. Every other setting is the sweep's fixed one.")
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _open_in_evaluate(col, trials: list, name: str, finished: int) -> None:

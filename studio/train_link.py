@@ -5,9 +5,13 @@ The address holds the model and every setting that differs from TrainConfig's de
 (?model=mlp&lr=0.01&model_kwargs={...}), so a link reproduces a form; a hand-written link may
 also name a preset (?preset=best). A link is checked with
 TrainConfig.from_dict and against the form's ranges before anything in the form changes.
+
+Another page sends settings to Train with send(), which also says where they came from (a
+sweep's best trial); show_origin() says it above the form for as long as the form holds them.
 """
 from __future__ import annotations
 
+from typing import NoReturn
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -16,6 +20,7 @@ from mnist_core.models.registry import MODELS
 from mnist_core.train.config import ConfigError, TrainConfig, preset_settings
 
 from . import state
+from .nav import BY_TITLE
 
 TEXT_FIELDS = ("lr", "weight_decay")  # floats typed as text: the shortest exact form, 1e-06 or 0.003
 NUMBER_KINDS = {"int": int, "float": float}  # model options shown as numbers and sliders, with ranges
@@ -93,7 +98,7 @@ def read_link(saved: dict):
     A refused link stays refused (and Start disabled) until the user changes the form, so a run
     never starts from settings the user believes came from the link.
     """
-    link = st.session_state.setdefault(state.TRAIN_LINK, {"query": None, "error": None, "form": None})
+    link = _link()
     query = st.query_params.to_dict()
     if query and query != link["query"]:
         link["query"] = query
@@ -105,9 +110,63 @@ def read_link(saved: dict):
             link["error"] = None
             st.session_state.update(values)
             saved.update(values)
+            _applied(link, query, values)
     elif link["error"] and any(st.session_state.get(k) != v for k, v in link["form"].items()):
         link["error"] = None
     return link["error"]
+
+
+def _link() -> dict:
+    return st.session_state.setdefault(state.TRAIN_LINK, {"query": None, "error": None, "form": None})
+
+
+def send(config: TrainConfig, origin: str) -> NoReturn:
+    """Open Train on `config`, remembering where the settings came from: `origin` is the sentence
+    show_origin() says above the form ("Settings from sweep ..., trial 3 (98.12%): ...").
+
+    A finished run of this session is let go first: Train draws it above the form, and a failed
+    run's error sitting over the new settings read as if it were theirs (the run stays on Runs).
+    A run still training is kept, so its live view is never lost."""
+    query = {k: str(v) for k, v in link_query(config).items()}
+    link = _link()
+    link["origin"] = {"text": origin, "query": query, "form": None}
+    link["query"] = None  # read again even when the same settings were sent before
+    job = st.session_state.get(state.TRAIN_JOB)
+    if job is not None and job.finished:
+        del st.session_state[state.TRAIN_JOB]
+    st.switch_page(BY_TITLE["Train"].file, query_params=query)
+
+
+def _applied(link: dict, query: dict, values: dict) -> None:
+    """The link just filled the form: when it is the one send() sent, remember the form it made,
+    so the origin is said until a setting changes. Any other link ends an earlier origin."""
+    origin = link.get("origin")
+    if origin is not None:
+        if origin["query"] == query:
+            origin["form"] = dict(values)
+        else:
+            link["origin"] = None
+
+
+def applied_from() -> str | None:
+    """Where the form's settings came from (send()'s sentence) while the form still holds them;
+    None otherwise. Once any setting is changed the settings are the user's own, and the
+    sentence is dropped for good."""
+    link = st.session_state.get(state.TRAIN_LINK) or {}
+    origin = link.get("origin")
+    if not origin or origin["form"] is None:
+        return None
+    if any(st.session_state.get(k) != v for k, v in origin["form"].items()):
+        link["origin"] = None
+        return None
+    return origin["text"]
+
+
+def show_origin() -> None:
+    """Say above Train's form where its settings came from, when another page sent them."""
+    text = applied_from()
+    if text:
+        st.info(text, icon=":material/tune:")
 
 
 def link_query(config: TrainConfig) -> dict[str, str]:

@@ -514,15 +514,14 @@ def test_a_sweep_starts_from_the_page_and_shows_optunas_figures(real_env, monkey
     assert_clean(at)
     assert "4 of 4 trials finished" in texts(at.markdown)
     assert len(at.get("plotly_chart")) >= 3  # history, importances, parallel coordinates, slices
-    best = [p for p in at.get("page_link") if "Use the best settings" in p.proto.label]
-    from urllib.parse import parse_qsl
-
-    from mnist_core.train.config import TrainConfig
-
+    best = at.button(key=f"sweep_best_{job.name}")
     top = max((t for t in job.sweep.study.trials if t.value is not None), key=lambda t: t.value)
-    linked = TrainConfig.from_dict(dict(parse_qsl(best[0].proto.query_string)))
-    assert f"trial {top.number}" in best[0].proto.label
-    assert linked.lr == pytest.approx(top.params["lr"], rel=5e-3) and linked.batch_size == top.params["batch_size"]
-    assert linked.train_subset == 1000  # the fixed settings come along
+    assert f"trial {top.number}" in best.label
+    best.click().run()  # on to Train, its form filled with the best trial's settings
+    assert_clean(at)
+    assert float(at.session_state["cfg_lr"]) == pytest.approx(top.params["lr"], rel=5e-3)
+    assert at.session_state["cfg_batch_size"] == top.params["batch_size"]
+    assert at.session_state["cfg_train_subset"] == 1000  # the fixed settings come along
+    goto(at, "sweep")
     at.button(key=f"sweep_open_button_{job.name}").click().run()
     assert_clean(at)

@@ -1,7 +1,9 @@
 """The Sweep page's study view (studio.sweep_panel) in AppTest: its status line, table and figures agree."""
 from types import SimpleNamespace
 
-from tests.support import assert_clean, open_page, texts
+import pytest
+
+from tests.support import assert_clean, goto, open_page, start_job, texts
 
 
 def _a_study_with_a_trial_running(runs_dir):
@@ -55,6 +57,50 @@ def test_a_study_with_no_complete_trial_says_why_it_has_no_figures_yet(app_env):
     assert "1 of 4 trials finished** (1 stopped)" in texts(at.markdown)
     said = texts(at.caption)
     assert "once a trial is complete" in said and "once a trial has finished" not in said, said
+
+
+def test_the_best_settings_open_train_saying_where_they_came_from_without_the_last_failed_run(
+        app_env, runner, monkeypatch):
+    from mnist_core.studies import sweep
+    from mnist_core.train.config import TrainConfig
+    from studio import train_link
+
+    # The line Train's page is to call after read_link (train_link.show_origin), put there for the test.
+    read_link = train_link.read_link
+
+    def read_link_then_origin(saved):
+        error = read_link(saved)
+        train_link.show_origin()
+        return error
+
+    monkeypatch.setattr(train_link, "read_link", read_link_then_origin)
+    at = open_page("train")
+    failed = start_job(at, lr=100.0, schedule="constant", epochs=3, batch_size=64, device="cpu")
+    assert failed.wait(60) and failed.status == "diverged"
+    at.run()
+    assert "diverged" in texts(at.error)  # the failed run's message, above the form
+
+    base = TrainConfig(model="mlp", schedule="constant", train_subset=600, epochs=1, batch_size=100)
+    s = sweep.open_sweep("best", sweep.default_storage(app_env), {"lr": {"low": 1e-3, "high": 0.1, "log": True}},
+                         base, n_trials=2, seed=0)
+    for acc in (0.5, 0.9):
+        trial = sweep.claim(s)
+        sweep.suggest(trial, s.space, s.base)
+        sweep.finish(s, trial, "completed", [{"test_acc": acc}], False, None)
+    best = s.study.best_trial
+    goto(at, "sweep")
+    assert_clean(at)
+    at.button(key="sweep_best_best").click().run()
+    assert_clean(at)
+    assert float(at.session_state["cfg_lr"]) == pytest.approx(best.params["lr"], rel=5e-3)  # the best trial's rate
+    assert "diverged" not in texts(at.error) + texts(at.warning)  # not under the last run's failure
+    said = f"Settings from sweep **best**, trial {best.number} (90.00% test accuracy): learning rate"
+    assert said in texts(at.info), texts(at.info)
+    goto(at, "train")  # AppTest stays on the page it last switched to: a rerun of Train, as a browser's
+    assert [t.value for t in at.title] == ["Train"]
+    assert said in texts(at.info)  # it stays while the form holds the sweep's settings
+    at.text_input(key="cfg_lr").set_value("0.05").run()
+    assert "Settings from sweep" not in texts(at.info)  # and goes once the settings are the user's own
 
 
 def _trial(number: int, state: str, value=None):
