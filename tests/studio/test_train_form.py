@@ -137,9 +137,10 @@ def test_the_lr_finder_sweeps_the_form_model_and_one_click_puts_its_rate_in_the_
     assert result["model"] == "logreg" and result["suggestion"] is not None
     assert len(result["lrs"]) >= 10 and min(result["smoothed"]) < result["smoothed"][0] / 2
     use = at.button(key="lr_use")
-    assert use.label == f"Use {result['suggestion']:.2g}"
+    assert use.label == f"Use {result['suggestion']:.2g} as a constant rate"  # the preset's one-cycle is replaced
     use.click().run()
     assert at.text_input(key="cfg_lr").value == f"{result['suggestion']:.2g}"
+    assert at.session_state["cfg_schedule"] == "constant"
     assert float(at.text_input(key="cfg_lr").value) == pytest.approx(result["suggestion"], rel=0.05)
     assert at.selectbox(key="train_preset").value == "custom"  # the form was edited
     assert started(at).lr == pytest.approx(result["suggestion"], rel=0.05)  # and it trains with it
