@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from mnist_core.analysis.guard import one_digit_problem
-from mnist_core.data.preprocessing import Preprocessed, classify
+from mnist_core.analysis.guard import read_one_digit
+from mnist_core.data.preprocessing import Preprocessed
 
 from . import charts, state
 from .images import enlarge, image_grid, pad_square
@@ -36,11 +36,8 @@ def read(model, image, spec) -> Reading | None:
     """Preprocess and classify an image; None for no image (the canvas before its first stroke)."""
     if image is None:
         return None
-    prep, probs = classify(model, image, spec)
-    if probs is None:
-        return Reading(prep, None)
-    p = probs.numpy()
-    return Reading(prep, p, one_digit_problem(prep.steps["grayscale"], p))
+    prep, probs, problem = read_one_digit(model, image, spec)
+    return Reading(prep, probs, problem)
 
 
 def unsure_text(probs: np.ndarray, classes: list[str], threshold: float) -> str | None:

@@ -2,6 +2,10 @@
 when it has too little ink to be a digit, when its ink falls in two separate shapes (two digits
 side by side, a digit and a stray mark), or when the model is unsure.
 
+`read_one_digit()` is how an image is read wherever a person hands one in (Draw, the CLI's
+predict): the model's answer and the guard's verdict together, so no reader can give the one
+without the other.
+
 The thresholds were chosen by measurement (`python -m benchmarks.guard`, docs/benchmarks.md):
 on 10,000 MNIST test digits redrawn on the canvas the guard refuses under 1%, while it refuses
 nearly all single dots and digit pairs.
@@ -11,6 +15,8 @@ from __future__ import annotations
 from collections import deque
 
 import numpy as np
+
+from mnist_core.data.preprocessing import Preprocessed, classify
 
 # The ink's larger side, as a share of the image's larger side: a dot or a tiny digit in a
 # corner is below it; MNIST digits redrawn on the canvas span about 70%.
@@ -96,3 +102,13 @@ def one_digit_problem(gray: np.ndarray, probs: np.ndarray | None, unsure_below: 
     if problem is None and probs is not None and float(np.max(probs)) < unsure_below:
         problem = f"the model is unsure ({float(np.max(probs)):.0%} at most)"
     return problem
+
+
+def read_one_digit(model, image, spec) -> tuple[Preprocessed, np.ndarray | None, str | None]:
+    """(the preprocessing steps, the class probabilities, why it is not one digit): the
+    probabilities are None for a blank image, the reason None for one digit."""
+    prep, probs = classify(model, image, spec)
+    if probs is None:
+        return prep, None, None
+    p = probs.numpy()
+    return prep, p, one_digit_problem(prep.steps["grayscale"], p)

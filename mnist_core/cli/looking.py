@@ -7,6 +7,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
+
 from mnist_core.cli.console import print_table
 from mnist_core.cli.training import model_source
 from mnist_core.data.tensors import get_spec, load_dataset
@@ -39,14 +41,15 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from mnist_core.data.preprocessing import ImageInputError, classify, load_image, read_capped
+    from mnist_core.analysis.guard import read_one_digit
+    from mnist_core.data.preprocessing import ImageInputError, load_image, read_capped
 
     model, config = load_model(model_source(args))
     spec = get_spec(config.dataset)
     status = 0
     for name in args.images:
         try:
-            prep, probs = classify(model, load_image(read_capped(name)), spec)
+            prep, probs, problem = read_one_digit(model, load_image(read_capped(name)), spec)
         except OSError as exc:
             print(f"{name}: cannot read ({exc.strerror})")
             status = 2
@@ -58,10 +61,20 @@ def cmd_predict(args) -> int:
         if probs is None:
             print(f"{name}: blank: {prep.message}")
             continue
-        top = probs.argsort(descending=True)[:3].tolist()
-        print(f"{name}: {spec.classes[top[0]]} ({probs[top[0]]:.1%}); then "
-              + ", ".join(f"{spec.classes[i]} {probs[i]:.1%}" for i in top[1:]))
+        print(f"{name}: {reading_line(probs, problem, spec.classes)}")
     return status
+
+
+def reading_line(probs, problem: str | None, classes) -> str:
+    """One image's reading as Draw gives it: the digit and the next two guesses, or, when the
+    guard refuses the image, "?" with the reason and the best guess marked as not a reading (a
+    dot read as "0" at 86% looked like an answer)."""
+    top = [int(i) for i in np.argsort(-probs)[:3]]
+    then = ", ".join(f"{classes[i]} {probs[i]:.1%}" for i in top[1:])
+    if problem:
+        return (f"? not one digit: {problem}. Best guess, not a confident reading: "
+                f"{classes[top[0]]} ({probs[top[0]]:.1%}); then {then}")
+    return f"{classes[top[0]]} ({probs[top[0]]:.1%}); then {then}"
 
 
 def cmd_runs(args) -> int:

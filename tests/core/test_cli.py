@@ -48,6 +48,32 @@ def test_train_subprocess_end_to_end_then_evaluate_predict_list_delete(tmp_path,
     assert code == 0 and not run_dir.exists()
 
 
+def test_predict_refuses_what_is_not_one_digit_as_draw_does_with_its_best_guess_marked(tmp_path, real_mnist, capsys):
+    """A dot, and a 3 and a 5 side by side, are refused with the reason; a real digit still reads."""
+    import numpy as np
+    from PIL import ImageDraw
+
+    images, labels = real_mnist.test_images.numpy(), real_mnist.test_labels.numpy()
+    three, five = (images[int(np.nonzero(labels == d)[0][0])] for d in (3, 5))
+    pair = Image.new("L", (280, 140))
+    for k, digit in enumerate((three, five)):
+        pair.paste(Image.fromarray(digit).resize((130, 130)), (5 + k * 140, 5))
+    Image.fromarray(255 - np.asarray(pair)).save(tmp_path / "three-five.png")  # dark ink on white paper
+    dot = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(dot).ellipse([130, 130, 146, 146], fill=0)
+    dot.save(tmp_path / "dot.png")
+    Image.fromarray(255 - images[0]).resize((200, 200)).save(tmp_path / "seven.png")
+    files = [str(tmp_path / f) for f in ("dot.png", "three-five.png", "seven.png")]
+    code, out, err = run_cli(capsys, "predict", *files)
+    assert code == 0, err  # a refusal is an answer, not an error
+    dot_line, pair_line, seven_line = out.splitlines()
+    assert dot_line.startswith(f"{files[0]}: ? not one digit: there is too little ink")
+    assert pair_line.startswith(f"{files[1]}: ? not one digit: the ink falls in 2 separate shapes")
+    for line in (dot_line, pair_line):
+        assert "Best guess, not a confident reading: " in line
+    assert seven_line.startswith(f"{files[2]}: {int(labels[0])} (") and "not one digit" not in seven_line
+
+
 def test_bad_input_gets_a_message_not_a_traceback(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(capsys, "train", "--batch-size", "0")
     assert code == 2 and "batch_size" in err
