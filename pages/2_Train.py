@@ -29,6 +29,7 @@ with frame.page("Train"):
     with form_box:
         if not busy:
             st.subheader("New run")
+        train_link.show_origin()  # where the settings came from (a sweep's best trial), while they hold
         if link_error:
             st.error(
                 f"The settings in this page's address were not used: {link_error}. "

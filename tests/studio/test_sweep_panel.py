@@ -63,17 +63,6 @@ def test_the_best_settings_open_train_saying_where_they_came_from_without_the_la
         app_env, runner, monkeypatch):
     from mnist_core.studies import sweep
     from mnist_core.train.config import TrainConfig
-    from studio import train_link
-
-    # The line Train's page is to call after read_link (train_link.show_origin), put there for the test.
-    read_link = train_link.read_link
-
-    def read_link_then_origin(saved):
-        error = read_link(saved)
-        train_link.show_origin()
-        return error
-
-    monkeypatch.setattr(train_link, "read_link", read_link_then_origin)
     at = open_page("train")
     failed = start_job(at, lr=100.0, schedule="constant", epochs=3, batch_size=64, device="cpu")
     assert failed.wait(60) and failed.status == "diverged"
