@@ -6,7 +6,7 @@ import streamlit as st
 from mnist_core.data.datasets import DATASETS, dataset_status
 from mnist_core.data.integrity import check_files
 from mnist_core.device import available_cpus, describe_device, torch_loaded
-from studio import frame, picker, warm
+from studio import frame, identity, picker, warm
 from studio.nav import BY_TITLE, HOME, PAGES
 
 with frame.page("Home"):
@@ -29,16 +29,17 @@ with frame.page("Home"):
     left, right = st.columns(2)
     with left:
         st.markdown("**Datasets**")
+        details = identity.sees_server_details()  # the server's folders are its owner's business
         for name, spec in DATASETS.items():
             status = dataset_status(name)
             problem = check_files(name) if status["found"] else None
+            where = f" in `{status['folder']}`" if details else ""
             if status["found"] and problem:
-                st.error(f"{spec.title}: found in `{status['folder']}`, but it is damaged: {problem}. "
+                st.error(f"{spec.title}: found{where}, but it is damaged: {problem}. "
                          "Replace the files, or delete them to download fresh ones.",
                          icon=":material/broken_image:")
             elif status["found"]:
-                st.success(f"{spec.title}: found in `{status['folder']}`, files checked",
-                           icon=":material/check_circle:")
+                st.success(f"{spec.title}: found{where}, files checked", icon=":material/check_circle:")
             else:
                 st.warning(status["message"], icon=":material/folder_off:")
     with right:

@@ -27,7 +27,7 @@ with frame.page("Sweep"):
         base = sweep_form.base_controls()
         space = sweep_form.space_controls(base) if base is not None else None
         trials, parallel = sweep_form.run_controls(runner.max_running)
-        if space is not None:
+        if space is not None and identity.sees_server_details():  # a shell command: the owner's
             st.caption(f"From another shell or machine, `python -m mnist_core sweep --study NAME` joins a "
                        f"study as an extra worker; this one varies `{sweep.describe_space(space)}`.")
         if busy:

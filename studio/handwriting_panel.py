@@ -11,6 +11,8 @@ from mnist_core.data import handwriting
 from mnist_core.data.handwriting import HandwritingError
 from mnist_core.fsfault import describe as describe_fs_error
 
+from . import identity
+
 
 def save_panel(reading, spec, key: str = "draw") -> None:
     """'Save to my handwriting' for a drawing that was read (a draw_panel.Reading), then the
@@ -48,8 +50,9 @@ def summary(key: str = "draw") -> None:
     message = st.session_state.pop(f"{key}-hw-message", None)
     if message:
         st.success(message)
-    st.caption(f"{total} saved digit{'' if total == 1 else 's'} in `{handwriting.folder_path().resolve()}` "
-               "(set MNIST_HANDWRITING_DIR to use another folder). Per class: "
+    where = (f" in `{handwriting.folder_path().resolve()}` (set MNIST_HANDWRITING_DIR to use another folder)"
+             if identity.sees_server_details() else "")
+    st.caption(f"{total} saved digit{'' if total == 1 else 's'}{where}. Per class: "
                + ", ".join(f"{d}: {n}" for d, n in enumerate(counts))
                + (f". {skipped} unreadable entries skipped." if skipped else "."))
     if total:

@@ -118,6 +118,12 @@ def is_admin() -> bool:
     return bool(st.session_state.get(state.ADMIN)) and bool(owner_password())
 
 
+def sees_server_details() -> bool:
+    """Whether this visitor is shown the server's folders, variables and shell commands: on a
+    laptop (no owner password) visitor and owner are one; on a class's server, the owner only."""
+    return not shared_server() or is_admin()
+
+
 def unlock(given: str) -> bool:
     ok = password_matches(given, owner_password())
     st.session_state[state.ADMIN] = ok

@@ -41,10 +41,10 @@ def _load(data) -> dict | None:
         return _audit(data.spec.name, data.source, stamp)
     except AuditError as exc:
         if not path.exists():  # a dataset nobody has audited yet: say so plainly
+            how = (f" Make one with `python -m mnist_core labels --dataset {data.spec.name}` (a few minutes)."
+                   if identity.sees_server_details() else " Whoever runs the server can make one.")
             st.info(f"No list of suspicious labels has been made for {data.spec.title} on this server yet "
-                    f"(MNIST's comes with the app). Whoever runs the server can make one with "
-                    f"`python -m mnist_core labels --dataset {data.spec.name}` (a few minutes).",
-                    icon=":material/fact_check:")
+                    f"(MNIST's comes with the app).{how}", icon=":material/fact_check:")
         else:
             st.info(str(exc)[:1].upper() + str(exc)[1:], icon=":material/fact_check:")
         return None
@@ -86,7 +86,8 @@ def show(data, split: str) -> None:
             f"**Method:** {audit['method']}. {folds} models each trained on {folds - 1} of {folds} parts of "
             f"the training set and predicted the part they did not see (held-out accuracy {accs}), so no "
             f"image is judged by a model that learnt its label; each test image's probabilities are the "
-            f"mean of all {folds} models'. Made by `python -m mnist_core labels`.")
+            f"mean of all {folds} models'." + (" Made by `python -m mnist_core labels`."
+                                                if identity.sees_server_details() else ""))
     found = audit.get("validated")
     if split == "test" and found:
         st.success(f"**{found['found']} of the {found['of']}** MNIST test images that people confirmed "
