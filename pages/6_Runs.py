@@ -1,14 +1,15 @@
 import streamlit as st
 
 from mnist_core.runs.folders import list_runs, runs_root
-from studio import charts, frame, picker, runs_panel, state
+from studio import charts, frame, picker, runs_panel, state, text
 from studio.nav import BY_TITLE
 
 with frame.page("Runs"):
     st.title("Runs")
     done = st.session_state.pop(state.RUNS_MESSAGE, None)
     if done:
-        st.success(done[:1].upper() + done[1:] + ".", icon=":material/check:")
+        # Plain: a relabel's message holds the visitor's new label.
+        st.success(text.plain(done[:1].upper() + done[1:] + "."), icon=":material/check:")
     root = runs_root()
     runs = list_runs(root)
     if not runs:
@@ -27,10 +28,10 @@ with frame.page("Runs"):
     st.caption(f"Saved in `{root}` (set MNIST_RUNS_DIR to use another folder).")
     st.subheader("Compare curves")
     with_curves = [r.run_id for r in runs if r.metrics]
+    runs_panel.kept_choice("runs_overlay", with_curves, with_curves[:3])
     picked = st.multiselect(
         "Runs to overlay",
         with_curves,
-        default=with_curves[:3],
         key="runs_overlay",
         format_func=titled,
     )
@@ -47,11 +48,7 @@ with frame.page("Runs"):
         st.subheader("Compare settings")
         runs_panel.settings_diff(by_id, titled)
     st.subheader("Manage a run")
-    run_id = st.selectbox(
-        "Run",
-        list(by_id),
-        key="runs_selected",
-        format_func=titled,
-    )
+    runs_panel.kept_choice("runs_selected", list(by_id), next(iter(by_id)))
+    run_id = st.selectbox("Run", list(by_id), key="runs_selected", format_func=titled)
     runs_panel.manage(by_id[run_id], root)
     runs_panel.owner_unlock()

@@ -1,12 +1,18 @@
 """One guided experiment on the Experiments page: its set-up link, what to watch, the question,
-and, once a run of it has finished, the answer explained from that run's numbers."""
+and, once a run of it has finished, the answer explained from that run's numbers; and, on Train,
+which experiment the run being set up or trained is, and what to watch while it trains."""
 from __future__ import annotations
+
+import functools
+import json
 
 import streamlit as st
 
 from mnist_core.runs.folders import list_runs, runs_root
-from mnist_core.studies.experiments import Experiment, numbers, runs_of
+from mnist_core.studies.experiments import EXPERIMENTS, Experiment, numbers, runs_of
+from mnist_core.train.config import TrainConfig
 
+from . import state
 from .nav import BY_TITLE
 from .train_link import link_query
 
@@ -22,7 +28,10 @@ def show(experiment: Experiment) -> None:
     c[0].page_link(BY_TITLE["Train"].file, label="Set it up on Train", icon=":material/tune:",
                    query_params=link_query(experiment.config))
     c[1].markdown(f"**Watch:** {experiment.watch}.")
-    guess = st.radio(experiment.question, experiment.choices, index=None, key=f"exp_guess-{experiment.slug}")
+    # Kept for the whole session: the learner answers, goes to Train to run it, and comes back
+    # to the answer they gave (a widget's value is otherwise dropped on a page change).
+    guess = st.radio(experiment.question, experiment.choices, index=None, key=f"exp_guess-{experiment.slug}",
+                     persist_state="session")
     runs = runs_of(experiment, _runs(str(runs_root())))
     if not runs:
         st.caption("No finished run of this experiment yet: set it up, start it on Train, and come back.")
@@ -41,3 +50,42 @@ def show(experiment: Experiment) -> None:
                    "A different seed, or a setting changed after the link, can do that.")
     st.caption(f"From run {runs[0].summary.get('label') or runs[0].path.name}"
                + (f" (and {len(runs) - 1} more like it)" if len(runs) > 1 else ""))
+
+
+def experiment_of(config: TrainConfig | None) -> Experiment | None:
+    """The experiment these settings set up, or None (a setting changed after its link makes
+    it a run of one's own)."""
+    return None if config is None else _experiment_of(config.to_json())
+
+
+@functools.lru_cache(maxsize=64)
+def _experiment_of(settings: str) -> Experiment | None:
+    # Matching validates a config per experiment, about 20 ms in all: once per settings, not at
+    # each of the live view's redraws, every second for every session watching a run.
+    config = json.loads(settings)
+    return next((e for e in EXPERIMENTS if e.matches(config)), None)
+
+
+def _say(experiment: Experiment, finished: bool = False) -> None:
+    after = ("its run has finished: answer its question on Experiments to see what your run shows"
+             if finished else f"watch: {experiment.watch}")
+    st.info(f"Experiment: {experiment.title} — {after}.", icon=":material/science:")
+
+
+def job_note(job) -> None:
+    """Above a run's live curves on Train: the experiment it is, and what to watch as it trains."""
+    experiment = experiment_of(job.config)
+    if experiment is not None:
+        _say(experiment, finished=job.finished)
+
+
+def under_way(config: TrainConfig | None) -> Experiment | None:
+    """On Train, beside the form: the experiment that `config`, the form's settings, sets up, and
+    what to watch; returns it. Said once: while this session's run of that same experiment
+    trains, its live view above already says it."""
+    experiment = experiment_of(config)
+    job = st.session_state.get(state.TRAIN_JOB)
+    said_above = job is not None and not job.finished and experiment_of(job.config) is experiment
+    if experiment is not None and not said_above:
+        _say(experiment)
+    return experiment

@@ -15,7 +15,7 @@ from mnist_core.runs.ownership import made_by, may_change, require_change
 
 from . import identity, picker, state
 from .shared_data import dataset_or_help
-from .text import MISSING, duration
+from .text import MISSING, duration, plain
 
 
 def _shown(value) -> str:
@@ -93,10 +93,10 @@ def settings_diff(by_id: dict[str, Run], titled) -> None:
     """Two runs side by side: their outcomes, then every setting that differs."""
     ids = list(by_id)
     d = st.columns(2)
-    a_id = d[0].selectbox("Run A", ids, index=0, key="runs_diff_a",
-                          format_func=titled)
-    b_id = d[1].selectbox("Run B", ids, index=1, key="runs_diff_b",
-                          format_func=titled)
+    kept_choice("runs_diff_a", ids, ids[0])
+    kept_choice("runs_diff_b", ids, ids[1])
+    a_id = d[0].selectbox("Run A", ids, key="runs_diff_a", format_func=titled)
+    b_id = d[1].selectbox("Run B", ids, key="runs_diff_b", format_func=titled)
     a, b = by_id[a_id], by_id[b_id]
     outcome = pd.DataFrame(
         [
@@ -121,6 +121,37 @@ def settings_diff(by_id: dict[str, Run], titled) -> None:
         )
     else:
         st.info("The two runs used identical settings.")
+
+
+def kept_choice(key: str, options: list[str], default: str | list[str]) -> None:
+    """Hand the select widget keyed `key` its choice back, by run id, before it is drawn (draw
+    it with no default or index of its own). `default` is a run id for a selectbox, a list of
+    them for a multiselect.
+
+    Its options are run ids shown by title, and a title changes with a relabel (or a new
+    accuracy). A browser sends a choice back as the title it showed, so after a relabel the old
+    title matched no option on the next click and Streamlit fell back to the default: "Manage a
+    run" jumped to the first run, where Delete then asked about another run. Kept by id beside
+    the widget, the choice also outlives a page change, which drops the widget's own."""
+    many = isinstance(default, list)
+    kept = f"{key}_kept"
+    value = st.session_state.get(key)
+    sent = value if many and value is not None else [value]
+    if value is None or any(v not in options for v in sent):  # nothing yet, or an out-of-date title
+        sent = st.session_state.get(kept, default if many else [default])
+    chosen = [v for v in sent if v in options]  # less any run deleted since
+    if not many:
+        chosen = chosen[:1] or [default]
+    st.session_state[kept] = chosen
+    st.session_state[key] = chosen if many else chosen[0]
+
+
+def run_named(run: Run) -> str:
+    """A run as a confirmation names it: its label, who made it and its id, in full, for
+    st.text (the label and the name are a visitor's own text, never read as Markdown)."""
+    return (f"Label: {run.summary.get('label') or '(no label)'}\n"
+            f"Made by: {made_by(run.summary)}\n"
+            f"Run id: {run.run_id}")
 
 
 def _may_change(run: Run) -> bool:
@@ -178,11 +209,13 @@ def manage(run: Run, root) -> None:
         icon=":material/delete:",
         key="runs_delete",
         disabled=run.summary.get("status") == "running" or not mine,
-        help=None if mine else f"Only whoever started it ({made_by(run.summary)}) or the server's owner can delete it.",
+        help=None if mine else f"Only whoever started it ({plain(made_by(run.summary))}) or the server's owner "
+                               "can delete it.",
     ):
         st.session_state[state.DELETE_PENDING] = run_id
     if st.session_state.get(state.DELETE_PENDING) == run_id:
-        st.warning(f"Delete run {run_id} and its checkpoint for good?")
+        st.warning("Delete this run and its checkpoint for good? It cannot be undone.", icon=":material/delete:")
+        st.text(run_named(run))
         d = st.columns([1, 1, 6])
         if d[0].button("Yes, delete", type="primary", key="runs_delete_yes"):
             st.session_state.pop(state.DELETE_PENDING, None)
@@ -200,7 +233,7 @@ def manage(run: Run, root) -> None:
         _relabel_form(run, root)
         _publish_toggle(run, has_weights)
     else:
-        st.caption(f"Made by {made_by(run.summary)}: you can download it and use it, but only they "
+        st.caption(f"Made by {plain(made_by(run.summary))}: you can download it and use it, but only they "
                    "or the server's owner can relabel or delete it.")
 
 

@@ -7,16 +7,17 @@ import streamlit as st
 
 from mnist_core.jobs.runner import default_runner
 
-from . import health_panel, picker, state, train_charts
+from . import experiments_panel, health_panel, picker, state, train_charts
 from .nav import BY_TITLE
-from .text import duration
+from .text import duration, plain
 
 
 def render_job(job) -> bool:
     snap = job.snapshot()
     status, config = snap["status"], snap["config"]
     name = snap["label"] or snap["run_id"] or "new run"
-    st.subheader(f"Run: {name}")
+    st.subheader(f"Run: {plain(name)}")  # a label is the visitor's own text
+    experiments_panel.job_note(job)
     if status == "queued":
         runner = default_runner()
         st.info(queued_text(runner.queue_place(job), runner.max_running), icon=":material/hourglass:")
@@ -50,7 +51,8 @@ def render_job(job) -> bool:
         b[1].button("Stop", icon=":material/stop:", on_click=job.stop, key="job_stop")
         lr_knob(job, snap, b[2])
     if batches:
-        steps_per_epoch = batches[-1]["total_steps"] / config["epochs"]
+        # Events before steps_per_epoch was recorded had only the total (a run never continued).
+        steps_per_epoch = batches[-1].get("steps_per_epoch") or batches[-1]["total_steps"] / config["epochs"]
         loss_fig, acc_fig = train_charts.training_curves(batches, epochs, steps_per_epoch, snap["probes"],
                                                          snap["lr_changes"])
         c = st.columns(2)
@@ -120,14 +122,29 @@ def show_result(job, snap) -> None:
     if c[0].button("Use this model", type="primary", disabled=in_use, key="job_use", icon=":material/check:"):
         picker.use_model(snap["run_path"])
         st.rerun(scope="app")
-    c[1].page_link(BY_TITLE["Evaluate"].file, label="Evaluate it", icon=":material/fact_check:")
+    # A button, not a link: Evaluate shows the model in use, so this run must become it first,
+    # or Evaluate opens on whichever model was in use before (the bundled one, usually).
+    if c[1].button("Evaluate it", key="job_evaluate", icon=":material/fact_check:",
+                   help="Makes this run the model in use (Evaluate and Draw share it) and opens Evaluate."):
+        picker.use_model(snap["run_path"])
+        st.switch_page(BY_TITLE["Evaluate"].file)
     if in_use:
         st.caption("This model is now used by Evaluate and Draw.")
     if status in ("completed", "stopped") and snap["run_path"] and not snap["config"].get("time_budget"):
-        continue_controls(snap)
+        continue_controls(job, snap)
 
 
-def continue_controls(snap) -> None:
+def continue_words(last_epoch: float, more: int) -> str:
+    """The Continue button's label. A run stopped part-way (1.37) first finishes that epoch, and
+    the label says so: "1 more epoch" from 1.37 ends at epoch 2, not 2.37."""
+    done = math.floor(last_epoch)
+    if last_epoch == done:
+        return f"Continue for {more} more epoch{'s' if more > 1 else ''}"
+    then = f" and train {more - 1} more" if more > 1 else ""
+    return f"Finish epoch {done + 1}{then}"
+
+
+def continue_controls(job, snap) -> None:
     """"+N epochs": the same run trains on from its checkpoint, its curves extended."""
     from mnist_core.jobs.runner import JobLimitError
     from mnist_core.runs.folders import RunError, runs_root
@@ -138,16 +155,19 @@ def continue_controls(snap) -> None:
 
     c = st.columns([1, 2, 3], vertical_alignment="bottom")
     more = c[0].number_input("More epochs", 1, 100, 1, key="job_more_epochs")
-    if c[1].button(f"Continue for {more} more epoch{'s' if more > 1 else ''}", key="job_continue",
+    if c[1].button(continue_words(snap["epochs"][-1]["epoch"], int(more)), key="job_continue",
                    icon=":material/fast_forward:",
                    help="Trains this same run on from its last checkpoint, with its optimizer's state and "
-                        "a fresh learning-rate schedule over the added epochs; the curves go on."):
+                        "a fresh learning-rate schedule over the added steps; the curves go on. A run "
+                        "stopped part-way through an epoch first finishes it, on the digits it had not "
+                        "reached."):
         data = dataset_or_help(snap["config"]["dataset"])
         if data is None:
             return
         try:
             st.session_state[state.TRAIN_JOB] = default_runner().submit_continue(
-                snap["run_path"], int(more), data, runs_root(), owner=identity.current().owner(), origin="train")
+                snap["run_path"], int(more), data, runs_root(), owner=identity.current().owner(), origin="train",
+                earlier=job)
         except (JobLimitError, RunError, ConfigError) as exc:
             st.warning(str(exc), icon=":material/hourglass:")
             return

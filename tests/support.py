@@ -105,6 +105,20 @@ def tiny_run(data, runs_dir, label="t", **kw):
     return trainer, runs_dir / events[-1]["run_id"]
 
 
+def stopped_part_way(data, runs_dir, after_steps: int) -> tuple[str, list[dict]]:
+    """A 2-epoch MLP run (batches of 32) stopped `after_steps` steps into its second epoch, as
+    Stop does (closing its events keeps the part-epoch): (its folder, the events it sent)."""
+    c = TrainConfig.from_dict({"model": "mlp", "model_kwargs": {"hidden": [32], "dropout": 0.0}, "epochs": 2,
+                               "batch_size": 32, "log_every": 2, "device": "cpu", "lr": 3e-3})
+    events, sent = record(Trainer(c, data), runs_dir, label="first"), []
+    for event in events:
+        sent.append(event)
+        if event["kind"] == "batch" and event["step"] >= sent[0]["steps_per_epoch"] + after_steps:
+            break
+    events.close()
+    return str(runs_dir / sent[0]["run_id"]), sent
+
+
 def wait_for(pred, timeout: float = 60.0) -> bool:
     """Poll pred() until it holds or the timeout passes (for background jobs)."""
     end = time.time() + timeout
@@ -203,6 +217,24 @@ def assert_no_crash(at: AppTest) -> None:
     """No traceback, and not the page frame's last-resort message either."""
     assert not at.exception, [e.message for e in at.exception]
     assert "Something went wrong" not in texts(at.error), texts(at.error)
+
+
+def browser_sends(at: AppTest, key: str, shown: str) -> None:
+    """On the next run, the select widget `key` sends its choice as a browser does: as the text
+    it showed, `shown`, which may no longer be one of its options (AppTest sends the current
+    title of the chosen value instead, so it never meets a title that changed under it)."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    node = at.selectbox(key=key)  # the tree's own node: the next run reads its state from it
+
+    class AsTheBrowserHasIt(type(node)):
+        @property
+        def _widget_state(self) -> WidgetState:
+            state = WidgetState(id=self.id)
+            state.string_value = shown
+            return state
+
+    node.__class__ = AsTheBrowserHasIt
 
 
 def set_form(at: AppTest, **fields) -> AppTest:

@@ -222,15 +222,19 @@ def _restroke(x: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
     return x + amount.abs() * (target - x)
 
 
+def shuffled_order(n: int, generator: torch.Generator) -> torch.Tensor:
+    """One epoch's order of n images; each call draws the generator's next epoch."""
+    return torch.randperm(n, generator=generator, device=generator.device)
+
+
 def iterate_batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int,
-                    generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (uint8 images, labels) slices; shuffled when a generator is given."""
+                    generator: torch.Generator | None = None,
+                    skip: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (uint8 images, labels) slices; shuffled when a generator is given. The first `skip`
+    batches are left out (the order is drawn all the same), for an epoch a stop cut short."""
     n = len(images)
-    if generator is not None:
-        order = torch.randperm(n, generator=generator, device=generator.device).to(images.device)
-    else:
-        order = None
-    for start in range(0, n, batch_size):
+    order = shuffled_order(n, generator).to(images.device) if generator is not None else None
+    for start in range(skip * batch_size, n, batch_size):
         if order is None:
             yield images[start:start + batch_size], labels[start:start + batch_size]
         else:

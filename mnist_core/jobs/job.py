@@ -48,8 +48,9 @@ class Job:
     lr_changes: list[dict] = field(default_factory=list)  # the live knob's moves, as applied
     health: dict | None = None  # the last health reading, histograms and all
     health_history: list[dict] = field(default_factory=list)  # every reading's numbers, no histograms
-    progress: float = 0.0
-    elapsed: float = 0.0
+    progress: float = 0.0  # of the work this job adds (a continued run's, not the whole run's)
+    elapsed: float = 0.0  # the run's training time, a continued run's earlier time included
+    elapsed_before: float = 0.0  # of that, what the run had when this job started
     images_per_s: float = 0.0
     learned: bool = True  # False when a completed run ended near chance accuracy
     created: float = field(default_factory=time.time)
@@ -97,7 +98,14 @@ class Job:
     def eta(self) -> float | None:
         if self.progress <= 0 or self.finished:
             return None
-        return self.elapsed * (1 - self.progress) / self.progress
+        return (self.elapsed - self.elapsed_before) * (1 - self.progress) / self.progress
+
+    def curves(self) -> dict:
+        """Its batch curves, knob moves and health readings: what a job continuing its run takes
+        on, so that the live chart goes on from them instead of starting blank."""
+        with self._lock:
+            return {"batches": list(self.batches), "lr_changes": list(self.lr_changes),
+                    "health_history": list(self.health_history)}
 
     def snapshot(self) -> dict:
         """A consistent copy of the job's state for a reader."""
@@ -125,6 +133,7 @@ class Job:
             kind = event["kind"]
             if kind == "start":
                 self.params, self.device = event["params"], event["device"]
+                self.elapsed = self.elapsed_before = event.get("elapsed", 0.0)
                 self.epochs = list(event.get("history", []))  # a continued run's earlier epochs
             elif kind == "batch":
                 self.batches.append(event)

@@ -75,9 +75,12 @@ class JobRunner:
         return self.submit_in_turn([(config, label)], data, runs_dir, owner, origin)[0]
 
     def submit_continue(self, run_dir, extra_epochs: int, data: Dataset | None = None, runs_dir=None,
-                        owner: dict | None = None, origin: str = "") -> Job:
+                        owner: dict | None = None, origin: str = "", earlier: Job | None = None) -> Job:
         """Queue a job that takes a saved run on for `extra_epochs` more epochs, in its own folder
-        (mnist_core.train.trainer.Trainer.continued); its label and config are the run's."""
+        (mnist_core.train.trainer.Trainer.continued); its label and config are the run's.
+
+        `earlier`, the job that trained the run last, hands its batch curves on: the run folder
+        keeps only epochs, so the new job's live chart would otherwise start blank."""
         run = load_run(run_dir)
         if run.damaged or not run.metrics:
             raise RunError(f"{run_dir} cannot be continued: {run.damaged or 'it has no completed epoch'}")
@@ -87,22 +90,26 @@ class JobRunner:
             raise ConfigError("epochs", f"continue for 1 to 1000 more epochs, got {extra_epochs}")
         config = TrainConfig.from_dict(run.config).replace(
             epochs=math.floor(run.metrics[-1]["epoch"]) + int(extra_epochs))
+        curves = earlier.curves() if earlier is not None and earlier.run_path == str(run.path) else {}
         job = self.submit_in_turn([(config, run.summary.get("label", ""))], data, runs_dir, owner, origin,
-                                  continuing=str(run.path))[0]
+                                  continuing=str(run.path), curves=curves)[0]
         return job
 
     def submit_in_turn(self, items: list[tuple[TrainConfig, str]], data: Dataset | None = None,
                        runs_dir=None, owner: dict | None = None, origin: str = "",
-                       continuing: str | None = None) -> list[Job]:
+                       continuing: str | None = None, curves: dict | None = None) -> list[Job]:
         """Queue (config, label) jobs that train one after the other, each once the one before
-        has finished; all are accepted or, with JobLimitError, none."""
+        has finished; all are accepted or, with JobLimitError, none. `curves` (Job.curves) are
+        what the jobs' live charts start from."""
         with self._lock:
             self._jobs = [j for j in self._jobs if not j.finished]
             if len(self._jobs) + len(items) > self.max_jobs:
                 raise JobLimitError(
                     f"{len(self._jobs)} training jobs are already running or queued on this "
                     f"server (limit {self.max_jobs}); wait for one to finish or stop one")
-            jobs = [Job(config=config, label=label, owner=dict(owner or {}), origin=origin, continuing=continuing)
+            # Each job gets its own copies of the lists: its thread appends to them.
+            jobs = [Job(config=config, label=label, owner=dict(owner or {}), origin=origin, continuing=continuing,
+                        **{k: list(v) for k, v in (curves or {}).items()})
                     for config, label in items]
             self._jobs.extend(jobs)
         for before, job in zip([None, *jobs], jobs):

@@ -44,8 +44,9 @@ class RunRecorder:
             self.label = self.summary.get("label", "")
             self.summary.update(
                 status="running", message="", epochs=c.epochs, pid=os.getpid(), heartbeat=time.time(),
-                continued=self.summary.get("continued", []) + [
-                    {"from_epoch": trainer.epochs_done, "epochs": c.epochs - trainer.first_epoch + 1, "at": now()}])
+                continued=self.summary.get("continued", []) + [  # 1.37 to 2 adds 0.63 of an epoch
+                    {"from_epoch": trainer.epochs_done, "epochs": round(c.epochs - trainer.epochs_done, 2),
+                     "at": now()}])
         else:
             self.root = runs_root(root)
             self.run_id = new_run_id(c.model)

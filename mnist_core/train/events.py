@@ -14,9 +14,11 @@ class TrainerEvents:
     """The Trainer's event builders, kept apart from its loop."""
 
     def _start_event(self, train_size: int, test_size: int, steps_per_epoch: int) -> dict:
+        # A continued run starts with the clock and the step count it had: a reader's progress
+        # and time left count from these, over the added work only.
         event = {"kind": "start", "device": str(self.device), "params": count_parameters(self.model),
                  "train_size": train_size, "test_size": test_size, "steps_per_epoch": steps_per_epoch,
-                 "total_steps": steps_per_epoch * self.config.epochs}
+                 "total_steps": self.end_step, "start_step": self.start_step, "elapsed": self.clock.seconds()}
         if self.handwriting_set is not None:
             event["handwriting_set"] = dict(self.handwriting_set)
         if self.first_epoch > 1:  # a continued run: the epochs it already had, for its curves
@@ -25,13 +27,14 @@ class TrainerEvents:
 
     def _batch_event(self, epoch: int, stats: EpochStats, steps_per_epoch: int) -> dict:
         now = time.perf_counter()
-        total = steps_per_epoch * self.config.epochs
-        progress = self.step_count / total
+        total = self.end_step
+        progress = (self.step_count - self.start_step) / max(total - self.start_step, 1)
         if self.config.time_budget:
             progress = min(1.0, max(progress, self.used))
         elapsed = self.clock.seconds()
         loss, acc = stats.window_means()
         return {"kind": "batch", "epoch": epoch, "step": self.step_count, "total_steps": total,
+                "steps_per_epoch": steps_per_epoch,
                 "loss": loss, "acc": acc,
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "images_per_s": stats.window_seen / max(now - stats.window_start, 1e-9),
@@ -57,7 +60,7 @@ class TrainerEvents:
         elapsed = self.clock.seconds()
         # A budget or a stop can end an epoch part-way: it is reported as a fraction (2.37), so
         # curves and histories put it where it belongs.
-        self.epochs_done = round(epoch - 1 + stats.seen / train_size, 2) if partial else epoch
+        self.epochs_done = round(epoch - 1 + stats.share(train_size), 2) if partial else epoch
         epoch_start = self.history[-1]["elapsed"] if self.history else 0.0
         event = {"kind": "epoch", "epoch": self.epochs_done, "epochs": self.config.epochs,
                  "train_loss": stats.loss_sum.item() / stats.seen, "train_acc": stats.correct.item() / stats.seen,

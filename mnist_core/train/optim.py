@@ -34,15 +34,18 @@ def _fusable(params: list[nn.Parameter]) -> bool | None:
     return True if ok else None
 
 
-def make_scheduler(opt: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: int):
-    """A per-batch learning-rate schedule, or None for a constant rate."""
+def make_scheduler(opt: torch.optim.Optimizer, c: TrainConfig, steps_per_epoch: int,
+                   total_steps: int | None = None):
+    """A per-batch learning-rate schedule, or None for a constant rate. A one-cycle spans
+    `total_steps` (by default the config's epochs): a continued run that first finishes a
+    stopped epoch trains fewer steps than whole epochs, and its cycle must end with it."""
     sched = torch.optim.lr_scheduler
     if c.schedule == "constant" or c.time_budget:
         return None  # a budgeted one-cycle follows the clock instead: see clock_onecycle_lr
     if c.schedule == "step":
         return sched.StepLR(opt, step_size=c.step_size * steps_per_epoch, gamma=c.gamma)
     if c.schedule == "onecycle":
-        total = c.epochs * steps_per_epoch
+        total = total_steps if total_steps is not None else c.epochs * steps_per_epoch
         if total < 3:
             return None  # too short to warm up and anneal: a constant rate
         # OneCycleLR divides by zero when its warm-up is under one step (4 steps or fewer at

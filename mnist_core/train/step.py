@@ -78,6 +78,13 @@ class EpochStats:
     # running mean while the loss was one batch's, so the two curves told different stories).
     loss_at_event: float = 0.0
     correct_at_event: int = 0
+    # Images of this epoch trained before a stop, by the run this one continues: they count
+    # towards how far through the epoch it is, not towards its loss and accuracy.
+    skipped: int = 0
+
+    def share(self, train_size: int) -> float:
+        """How far through the epoch: 0.37 after 37% of its images."""
+        return (self.skipped + self.seen) / train_size
 
     def window_means(self) -> tuple[float, float]:
         """(loss, accuracy) over the images since the last batch event, which this one becomes

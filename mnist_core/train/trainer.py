@@ -26,7 +26,7 @@ import torch
 
 from mnist_core.analysis.evaluation import evaluate_split, evaluate_tensors
 from mnist_core.data import handwriting
-from mnist_core.data.tensors import Dataset, iterate_batches, load_dataset
+from mnist_core.data.tensors import Dataset, iterate_batches, load_dataset, shuffled_order
 from mnist_core.device import configure_threads, resolve_device
 from mnist_core.models.registry import build_model, set_dropout_generator
 from mnist_core.train.clock import Clock
@@ -74,6 +74,11 @@ class Trainer(TrainerEvents):
         self.probes: list[dict] = []  # a budgeted run's test checks
         self._open_epoch: tuple | None = None  # the epoch under way: what a stop would keep
         self.first_epoch = 1  # a continued run starts after the epochs it already has
+        # Steps of first_epoch that a stop cut short, in the run this one continues: only the
+        # rest of that epoch is trained (None: the history cannot tell; its share is used).
+        self.part_steps: int | None = 0
+        self.start_step = 0  # the step this run of the loop starts from (a continued run's last)
+        self.end_step = 0  # the step it will end at, once events() knows the epoch's length
         self.lr_scale = 1.0  # the live knob: the schedule's rate times this
         self._asked_scale: float | None = None  # a knob change waiting for the next step
         # The user's digits this run trained on (count, per class, fingerprint): the set on
@@ -85,7 +90,11 @@ class Trainer(TrainerEvents):
                   *, until: int | None = None) -> Trainer:
         """A trainer that goes on from a saved run's checkpoint for `extra_epochs` more epochs
         (or up to epoch `until`): its weights, optimizer state, history, step count and clock, a
-        fresh schedule over the added epochs. The run's config then counts every epoch."""
+        fresh schedule over the added steps. The run's config then counts every epoch.
+
+        A run stopped part-way through an epoch (1.37) first finishes that epoch on the images
+        it had not reached, so "epoch 2" means two passes over the digits, as in a run that was
+        never stopped: 1 more epoch from 1.37 ends at epoch 2."""
         from mnist_core.runs.checkpoints import load_checkpoint
         from mnist_core.runs.folders import RunError
 
@@ -96,7 +105,7 @@ class Trainer(TrainerEvents):
         old = TrainConfig.from_dict(state["config"])
         if old.time_budget:
             raise ConfigError("time_budget", "a run with a time budget cannot be continued: train a new run")
-        done = math.floor(state["history"][-1]["epoch"])  # a stopped part-epoch is redone in full
+        done = math.floor(state["history"][-1]["epoch"])  # the last whole epoch
         if until is not None:
             extra_epochs = until - done
         if not 1 <= int(extra_epochs) <= 1000:
@@ -107,6 +116,7 @@ class Trainer(TrainerEvents):
         trainer.history = list(state["history"])
         last = trainer.history[-1]
         trainer.epochs_done, trainer.first_epoch = last["epoch"], done + 1
+        trainer.part_steps = steps_into_epoch(trainer.history, done)
         trainer.step_count = int(last.get("step", 0))
         trainer.clock.spent = float(last.get("elapsed", 0.0))
         trainer.eval_seconds = trainer.clock.spent - float(last.get("train_seconds", trainer.clock.spent))
@@ -166,10 +176,13 @@ class Trainer(TrainerEvents):
         images, labels = self._training_set()
         test = self.data.test_images.to(self.device), self.data.test_labels.to(self.device)
         steps_per_epoch = math.ceil(len(images) / c.batch_size)
-        # A continued run gets a schedule of its own over the epochs it adds (a one-cycle warms
+        skip = self._resume(len(images), steps_per_epoch)
+        self.start_step = self.step_count
+        self.end_step = self.step_count + steps_per_epoch * (c.epochs - self.first_epoch + 1) - skip
+        # A continued run gets a schedule of its own over the steps it adds (a one-cycle warms
         # up and anneals again, as fast.ai's fit_one_cycle does on each call).
-        self.scheduler = make_scheduler(self.optimizer, c.replace(epochs=c.epochs - self.first_epoch + 1),
-                                        steps_per_epoch)
+        self.scheduler = make_scheduler(self.optimizer, c, steps_per_epoch,
+                                        total_steps=self.end_step - self.start_step)
         if c.time_budget and c.schedule == "onecycle":
             self._set_lr(clock_onecycle_lr(c.lr, 0.0))
         yield self._start_event(len(images), len(test[1]), steps_per_epoch)
@@ -177,8 +190,9 @@ class Trainer(TrainerEvents):
         epoch = 1
         try:
             for epoch in range(self.first_epoch, c.epochs + 1):
-                stats = yield from self._train_epoch(epoch, images, labels, test, steps_per_epoch)
-                partial = self.out_of_time and stats.seen < len(images)
+                stats = yield from self._train_epoch(epoch, images, labels, test, steps_per_epoch,
+                                                     skip if epoch == self.first_epoch else 0)
+                partial = self.out_of_time and stats.share(len(images)) < 1
                 yield from self._paused(self._epoch_event(epoch, stats, len(images), test, partial))
                 if self.out_of_time:
                     break
@@ -190,16 +204,31 @@ class Trainer(TrainerEvents):
         self.clock.stop()
         yield self._end_event(tta)
 
-    def _train_epoch(self, epoch: int, images, labels, test, steps_per_epoch: int):
-        """One pass over the training images (cut short by the budget); returns its stats."""
+    def _resume(self, train_size: int, steps_per_epoch: int) -> int:
+        """Where a continued run picks up: the shuffle generator drawn on to the epoch it trains
+        next, so that epoch's order is the one the stopped run had; returns the batches of it
+        already trained (0 for a new run, or after a whole epoch)."""
+        for _ in range(self.first_epoch - 1):
+            shuffled_order(train_size, self.shuffle_gen)
+        part = self.part_steps
+        if part is None:  # no step counts in the history: go by the share it recorded
+            part = round((self.epochs_done - (self.first_epoch - 1)) * steps_per_epoch)
+        # At least one batch is left to train, even if the digits changed size since the stop.
+        return max(0, min(part, steps_per_epoch - 1))
+
+    def _train_epoch(self, epoch: int, images, labels, test, steps_per_epoch: int, skip: int = 0):
+        """One pass over the training images (cut short by the budget), less the first `skip`
+        batches a stop already trained; returns its stats."""
         c = self.config
         self.model.train()
         stats = EpochStats(torch.zeros((), device=self.device),
-                           torch.zeros((), device=self.device, dtype=torch.long))
+                           torch.zeros((), device=self.device, dtype=torch.long),
+                           skipped=min(skip * c.batch_size, len(images)))
         self._open_epoch = (epoch, stats, len(images), test)
-        for batch_idx, (xb, yb) in enumerate(iterate_batches(images, labels, c.batch_size, self.shuffle_gen)):
+        batches = iterate_batches(images, labels, c.batch_size, self.shuffle_gen, skip=skip)
+        for batch_idx, (xb, yb) in enumerate(batches, start=skip):
             if self._asked_scale is not None:
-                yield from self._paused(self._lr_change_event(epoch, stats.seen / len(images)))
+                yield from self._paused(self._lr_change_event(epoch, stats.share(len(images))))
             if self.health_every and (self.step_count + 1) % self.health_every == 0:
                 self.health.arm()
             logits, loss = self.step(xb, yb)
@@ -216,11 +245,11 @@ class Trainer(TrainerEvents):
                 yield from self._paused(self._batch_event(epoch, stats, steps_per_epoch))
                 stats.next_window()
             if self.health.armed:
-                yield from self._paused(self._health_event(epoch, stats.seen / len(images)))
+                yield from self._paused(self._health_event(epoch, stats.share(len(images))))
             # Every tenth of the budget gets its test check, even when one slow step (a busy
             # machine) crosses two of them, or the last one: then they share that step.
             while self._probe_due():
-                yield from self._paused(self._probe_event(epoch, stats.seen / len(images), test))
+                yield from self._paused(self._probe_event(epoch, stats.share(len(images)), test))
                 self.model.train()
             if self.out_of_time:
                 break
@@ -313,6 +342,18 @@ class Trainer(TrainerEvents):
             return None
         self.clock.stop()
         return self._epoch_event(*self._open_epoch, partial=True)
+
+
+def steps_into_epoch(history: list[dict], done: int) -> int | None:
+    """Steps a run's last, stopped part-epoch trained: from the end of its last whole epoch
+    (`done`) to the stop. 0 when it ended on a whole epoch; None when the history has no steps."""
+    last = history[-1]
+    if last["epoch"] == done:
+        return 0
+    ends = [h.get("step") for h in history if h["epoch"] == done] if done else [0]
+    if not ends or ends[-1] is None or last.get("step") is None:
+        return None
+    return int(last["step"]) - int(ends[-1])
 
 
 def check_lr_scale(scale: float) -> float:

@@ -1,6 +1,7 @@
 """Continuing a finished or stopped run: more epochs in the same folder, appended to its curves."""
 
 import pytest
+import torch
 
 from mnist_core.cli.main import main
 from mnist_core.jobs.runner import JobRunner
@@ -9,6 +10,7 @@ from mnist_core.runs.folders import RunError, load_run
 from mnist_core.runs.recorder import RunRecorder, record
 from mnist_core.train.config import ConfigError, TrainConfig
 from mnist_core.train.trainer import Trainer, train
+from tests.support import stopped_part_way
 
 
 def cfg(**kw):
@@ -79,3 +81,65 @@ def test_the_cli_continues_a_run_by_id(tiny_data, tmp_path, capsys, monkeypatch,
     assert [m["epoch"] for m in load_run(tmp_path / run_id).metrics] == [1, 2]
     assert main(["continue", "--run", str(BUNDLED_DIR)]) == 2
     assert "bundled model cannot be continued" in capsys.readouterr().err
+
+
+def test_a_run_stopped_part_way_finishes_that_epoch_and_says_so(tiny_data, tmp_path):
+    path, _ = stopped_part_way(tiny_data, tmp_path, after_steps=7)
+    spe = 19  # 600 digits in batches of 32
+    part = load_run(path).metrics[-1]["epoch"]
+    assert 1 < part < 2
+    trainer = Trainer.continued(path, 1, tiny_data)
+    events = list(record(trainer, recorder=RunRecorder(trainer, continuing=path)))
+    after = load_run(path)
+    # 1 more epoch from 1.37 finishes epoch 2: the steps of two whole epochs, no more.
+    assert [m["epoch"] for m in after.metrics] == [1, part, 2]
+    assert after.metrics[-1]["step"] == 2 * spe and after.summary["epochs_done"] == 2
+    assert after.summary["continued"][-1]["epochs"] == round(2 - part, 2)
+    batches = [e for e in events if e["kind"] == "batch"]
+    assert batches[0]["epoch"] == 2 and batches[-1]["step"] == batches[-1]["total_steps"] == 2 * spe
+    assert all(b["step"] / b["steps_per_epoch"] <= 2 for b in batches)  # the curve ends at its last epoch
+    # Progress is over the added steps only: it starts near 0, not at the 72% already trained.
+    assert batches[0]["progress"] < 0.5 and batches[-1]["progress"] == 1.0
+    start = next(e for e in events if e["kind"] == "start")
+    assert start["start_step"] == after.metrics[1]["step"] and start["elapsed"] > 0
+
+
+def test_a_finished_part_epoch_trains_each_digit_once(tiny_data, tmp_path, monkeypatch):
+    from mnist_core.train import trainer as trainer_module
+
+    trained = []
+    real = trainer_module.iterate_batches
+
+    def spy(*args, **kwargs):
+        for xb, yb in real(*args, **kwargs):
+            trained.append(xb.reshape(len(xb), -1).clone())
+            yield xb, yb
+
+    monkeypatch.setattr(trainer_module, "iterate_batches", spy)
+    path, _ = stopped_part_way(tiny_data, tmp_path, after_steps=7)
+    first_epoch = 19
+    trainer = Trainer.continued(path, 1, tiny_data)
+    list(record(trainer, recorder=RunRecorder(trainer, continuing=path)))
+    # Epoch 2 is the stopped part plus the rest: every training digit once, none twice.
+    epoch_two = torch.cat(trained[first_epoch:])
+    assert len(epoch_two) == len(tiny_data.train_images)
+    assert len(torch.unique(epoch_two, dim=0)) == len(tiny_data.train_images)
+
+
+def test_a_continue_job_keeps_the_earlier_curves_and_counts_progress_from_its_start(tiny_data, tmp_path):
+    from mnist_core.jobs.job import Job
+
+    path, sent = stopped_part_way(tiny_data, tmp_path, after_steps=7)
+    earlier_batches = [e for e in sent if e["kind"] == "batch"]
+    earlier = Job(config=cfg(), run_path=path, batches=list(earlier_batches), status="stopped")
+    job = JobRunner(mode="thread").submit_continue(path, 1, tiny_data, tmp_path, earlier=earlier)
+    assert job.wait(90)
+    snap = job.snapshot()
+    assert snap["status"] == "completed", snap["message"]
+    # The live chart goes on from the curve drawn before the stop, in step order, to epoch 2.
+    assert snap["batches"][:len(earlier_batches)] == earlier_batches
+    steps = [b["step"] for b in snap["batches"]]
+    assert steps == sorted(steps) and len(steps) > len(earlier_batches)
+    assert steps[-1] == 2 * 19 and snap["progress"] == 1.0
+    assert [e["epoch"] for e in snap["epochs"]][-1] == 2
+    assert job.elapsed_before == pytest.approx(load_run(path).metrics[1]["elapsed"], abs=1e-6)

@@ -76,3 +76,40 @@ def test_runs_of_one_title_are_told_apart_in_the_model_picker(tiny_data, runs_di
     picker.set_value(str(second)).run()
     assert not at.exception, [e.message for e in at.exception]
     assert at.session_state["eval_model"] == str(second)
+
+
+def test_a_relabelled_run_stays_chosen_and_delete_names_it_in_plain_text(tiny_data, app_env):
+    from mnist_core.runs.folders import read_json, write_json
+    from mnist_core.runs.ownership import owner_fields
+    from studio.identity import Visitor
+    from tests.support import TIMEOUT, assert_no_crash, browser_sends, texts
+
+    secret, name = "a" * 32, "Ada *the* [great](http://x.example)"
+    runs = [tiny_run(tiny_data, app_env, label=f"run {i}", epochs=1)[1] for i in range(3)]
+    for path in runs:
+        write_json(path / "summary.json", {**read_json(path / "summary.json"), **owner_fields(secret, name)})
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["visitor"] = Visitor(secret, name)
+    at.switch_page(PAGE_FILES["runs"]).run()
+    manage = at.selectbox(key="runs_selected")
+    target_id = next(p.name for p in runs if p.name != manage.value)  # not the first run
+    manage.set_value(target_id).run()
+    shown = at.selectbox(key="runs_selected").options[at.selectbox(key="runs_selected").index]
+
+    label = "**best** [run](http://x.example) :red[yes]"
+    next(t for t in at.text_input if t.label == "Label").set_value(label)
+    next(b for b in at.button if b.label == "Save label").click().run()
+    assert_no_crash(at)
+    assert label not in texts(at.success)  # the message quotes the label, escaped, not as Markdown
+    # The browser still holds the title it showed before the relabel, and sends it with the next click.
+    browser_sends(at, "runs_selected", shown)
+    at.button(key="runs_delete").click().run()
+    assert_no_crash(at)
+    assert at.selectbox(key="runs_selected").value == target_id
+    assert "for good" in texts(at.warning)
+    # The confirmation names the run by its label, its maker and its id, as plain text.
+    assert f"Label: {label}\nMade by: {name}\nRun id: {target_id}" in texts(at.text)
+    assert label not in texts(at.markdown) + texts(at.warning) + texts(at.caption)
+    at.button(key="runs_delete_yes").click().run()
+    assert_no_crash(at)
+    assert [p.exists() for p in runs] == [p.name != target_id for p in runs]
