@@ -4,7 +4,18 @@ from mnist_core.jobs.runner import JobLimitError, default_runner
 from mnist_core.runs.folders import runs_root
 from mnist_core.train.config import ConfigError
 from mnist_core.train.estimate import estimate_seconds
-from studio import augment_preview, frame, identity, lr_finder_panel, state, train_form, train_groups, train_link, train_panel
+from studio import (
+    augment_preview,
+    experiments_panel,
+    frame,
+    identity,
+    lr_finder_panel,
+    state,
+    train_form,
+    train_groups,
+    train_link,
+    train_panel,
+)
 from studio.shared_data import dataset_or_help
 from studio.text import duration
 
@@ -48,6 +59,7 @@ with frame.page("Train"):
             marked = [train_form.field_label(name) for name in errors]
             st.error(f"Please fix the {len(marked)} settings marked above: {', '.join(marked)}." if len(marked) > 1
                      else f"Please fix the form: {train_form.describe_error(exc)}", icon=":material/error:")
+        experiments_panel.under_way(config)  # "Experiment: <title>, watch: ..." while the form sets one up
         if data is None:
             st.stop()
         if config is not None:
