@@ -1,7 +1,7 @@
 import streamlit as st
 
 from mnist_core.runs.folders import list_runs, runs_root
-from studio import charts, frame, picker, runs_panel, state, text
+from studio import charts, frame, identity, picker, runs_panel, state, text
 from studio.nav import BY_TITLE
 
 with frame.page("Runs"):
@@ -25,7 +25,8 @@ with frame.page("Runs"):
         return f"{title} ({run_id})" if run.summary.get("label") else title
 
     runs_panel.runs_table(runs)
-    st.caption(f"Saved in `{root}` (set MNIST_RUNS_DIR to use another folder).")
+    if identity.sees_server_details():  # the server's folders are its owner's business
+        st.caption(f"Saved in `{root}` (set MNIST_RUNS_DIR to use another folder).")
     st.subheader("Compare curves")
     with_curves = [r.run_id for r in runs if r.metrics]
     runs_panel.kept_choice("runs_overlay", with_curves, with_curves[:3])

@@ -26,7 +26,7 @@ def _runs(root: str):
 def show(experiment: Experiment) -> None:
     c = st.columns([2, 3])
     c[0].page_link(BY_TITLE["Train"].file, label="Set it up on Train", icon=":material/tune:",
-                   query_params=link_query(experiment.config))
+                   query_params={**link_query(experiment.config), "experiment": experiment.slug})
     c[1].markdown(f"**Watch:** {experiment.watch}.")
     # Kept for the whole session: the learner answers, goes to Train to run it, and comes back
     # to the answer they gave (a widget's value is otherwise dropped on a page change).
@@ -58,6 +58,16 @@ def experiment_of(config: TrainConfig | None) -> Experiment | None:
     return None if config is None else _experiment_of(config.to_json())
 
 
+def chosen(config: TrainConfig | None) -> Experiment | None:
+    """The experiment whose set-up link filled the form, while the form still sets it up: the
+    quick preset is also one experiment's settings, but a learner who only chose the preset
+    is not doing that experiment."""
+    experiment = experiment_of(config)
+    if experiment is not None and st.session_state.get(state.TRAIN_EXPERIMENT) == experiment.slug:
+        return experiment
+    return None
+
+
 @functools.lru_cache(maxsize=64)
 def _experiment_of(settings: str) -> Experiment | None:
     # Matching validates a config per experiment, about 20 ms in all: once per settings, not at
@@ -74,7 +84,7 @@ def _say(experiment: Experiment, finished: bool = False) -> None:
 
 def job_note(job) -> None:
     """Above a run's live curves on Train: the experiment it is, and what to watch as it trains."""
-    experiment = experiment_of(job.config)
+    experiment = chosen(job.config)
     if experiment is not None:
         _say(experiment, finished=job.finished)
 
@@ -83,9 +93,9 @@ def under_way(config: TrainConfig | None) -> Experiment | None:
     """On Train, beside the form: the experiment that `config`, the form's settings, sets up, and
     what to watch; returns it. Said once: while this session's run of that same experiment
     trains, its live view above already says it."""
-    experiment = experiment_of(config)
+    experiment = chosen(config)
     job = st.session_state.get(state.TRAIN_JOB)
-    said_above = job is not None and not job.finished and experiment_of(job.config) is experiment
+    said_above = job is not None and not job.finished and chosen(job.config) is experiment
     if experiment is not None and not said_above:
         _say(experiment)
     return experiment

@@ -17,6 +17,7 @@ MODEL_IN_USE = "model_in_use"  # a run folder, or absent for the bundled model
 ABSTAIN = "abstain_threshold"  # set on Evaluate; below it Draw names two guesses, not one answer
 TRAIN_JOB = "train_job"  # this session's training Job
 TRAIN_STARTED = "train_started"  # a run was started: the next run of the page says where to watch it
+TRAIN_EXPERIMENT = "train_experiment"  # the experiment whose set-up link filled the Train form
 TRAIN_FORM = "train_saved"  # the Train form's values, which outlive its widgets on page change
 TRAIN_LINK = "train_link"  # the URL settings last read or written, and why a link was refused
 RACE_JOBS = "h2h_jobs"  # head to head: contender name -> Job

@@ -80,6 +80,7 @@ def with_preset(query: dict) -> dict:
     """A link's settings with `preset=NAME` (?preset=best&seed=3) read as that preset's settings,
     the link's other settings on top."""
     query = dict(query)
+    query.pop("experiment", None)  # which experiment's link this is: not a setting
     name = query.pop("preset", None)
     return query if name is None else {**preset_settings(name), **query}
 
@@ -109,6 +110,7 @@ def read_link(saved: dict):
         else:
             link["error"] = None
             st.session_state.update(values)
+            st.session_state[state.TRAIN_EXPERIMENT] = query.get("experiment")
             saved.update(values)
             _applied(link, query, values)
     elif link["error"] and any(st.session_state.get(k) != v for k, v in link["form"].items()):

@@ -7,7 +7,7 @@ import streamlit as st
 
 from mnist_core.jobs.runner import default_runner
 
-from . import experiments_panel, health_panel, picker, state, train_charts
+from . import experiments_panel, health_panel, identity, picker, state, train_charts
 from .nav import BY_TITLE
 from .text import duration, plain
 
@@ -116,7 +116,8 @@ def show_result(job, snap) -> None:
     m[1].metric("Best test accuracy", f"{max(e['test_acc'] for e in epochs):.2%}")
     m[2].metric("Test loss", f"{last['test_loss']:.4f}")
     m[3].metric("Training time", duration(snap["elapsed"]))
-    st.caption(f"{snap['params']:,} parameters on {snap['device']}; saved in `{snap['run_path']}`")
+    where = f"; saved in `{snap['run_path']}`" if identity.sees_server_details() else "; saved on Runs"
+    st.caption(f"{snap['params']:,} parameters on {snap['device']}{where}")
     in_use = picker.current_model_key() == snap["run_path"]
     c = st.columns([2, 1, 3])
     if c[0].button("Use this model", type="primary", disabled=in_use, key="job_use", icon=":material/check:"):
@@ -150,7 +151,6 @@ def continue_controls(job, snap) -> None:
     from mnist_core.runs.folders import RunError, runs_root
     from mnist_core.train.config import ConfigError
 
-    from . import identity
     from .shared_data import dataset_or_help
 
     c = st.columns([1, 2, 3], vertical_alignment="bottom")
