@@ -91,6 +91,7 @@ with frame.page("Data"):
                     ),
                     key="pixels",
                 )
+                st.caption("Point at a pixel to read its value: 0 is blank paper, 255 full ink.")
             else:
                 st.info("No images match this filter.")
     with stats_tab:

@@ -15,7 +15,9 @@ def why(model, spec, choice, reading, key: str) -> None:
     # Behind a toggle: the canvas reruns its part of the page on every stroke, and the first
     # look embeds thousands of training digits, which should not slow drawing for those who
     # never ask.
-    if st.toggle("Why? Show what the model looked at and the closest training digits", key=f"{key}-why"):
+    # Kept while there is no drawing to explain, and in the address, so a reload keeps it too.
+    if st.toggle("Why? Show what the model looked at and the closest training digits", key=f"{key}-why",
+                 persist_state="session", bind="query-params"):
         explain_panel.show_why(model, reading.prep.tensor, spec, key=key,
                                model_id=(choice, picker.choice_stamp(choice)), top=reading.top)
 

@@ -88,7 +88,7 @@ def activation_maps_panel(model, reading: Reading | None, key: str) -> None:
 
     if reading is None or reading.prep.tensor is None:
         return
-    if not st.toggle("Activation maps", key=f"{key}-activations"):
+    if not st.toggle("Activation maps", key=f"{key}-activations", persist_state="session", bind="query-params"):
         return
     maps = activation_maps(model, reading.prep.tensor)
     if not maps:

@@ -4,7 +4,8 @@ their own session, one at a time.
 """
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from pathlib import Path
 
 import streamlit as st
@@ -65,7 +66,28 @@ def load_choice(key: str):
     return state.cached(state.USER_MODELS, (key, choice_stamp(key)), lambda: load_model(key))
 
 
+# Each visitor's model in use, by their browser's id, so that a reload (a new session) keeps it.
+# Bounded: a class's server sees a few hundred visitors, each an id and a path.
+REMEMBERED_VISITORS = 2000
+_remembered: OrderedDict[str, str] = OrderedDict()
+_remembered_lock = threading.Lock()
+
+
+def _visitor_id() -> str | None:
+    from . import identity
+
+    try:
+        return identity.current().id
+    except Exception:  # noqa: BLE001 - outside a browser session (a bare script): nothing to keep
+        return None
+
+
 def current_model_key() -> str:
+    if state.MODEL_IN_USE not in st.session_state:  # a new session: a reload, or a second tab
+        with _remembered_lock:
+            remembered = _remembered.get(_visitor_id() or "")
+        if remembered:
+            st.session_state[state.MODEL_IN_USE] = remembered
     key = st.session_state.get(state.MODEL_IN_USE)
     if key and not (Path(key) / "checkpoint.pt").is_file():
         st.session_state.pop(state.MODEL_IN_USE, None)  # the run was deleted
@@ -74,10 +96,18 @@ def current_model_key() -> str:
 
 
 def use_model(key: str | None) -> None:
-    if key in (None, BUNDLED):
-        st.session_state.pop(state.MODEL_IN_USE, None)
+    key = None if key in (None, BUNDLED) else str(key)
+    if key is None:
+        st.session_state[state.MODEL_IN_USE] = None  # chosen: not "never chosen", which a reload reads
     else:
-        st.session_state[state.MODEL_IN_USE] = str(key)
+        st.session_state[state.MODEL_IN_USE] = key
+    visitor = _visitor_id()
+    if visitor:
+        with _remembered_lock:
+            _remembered[visitor] = key
+            _remembered.move_to_end(visitor)
+            while len(_remembered) > REMEMBERED_VISITORS:
+                _remembered.popitem(last=False)
 
 
 def model_picker(widget_key: str) -> str:

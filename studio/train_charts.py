@@ -8,6 +8,9 @@ import plotly.graph_objects as go
 
 from .charts import BLUE, GREEN, GREY, ORANGE, layout
 
+# Small numbers on a linear axis: ".0e" rounded 0.015 and 0.02 to the same "2e-2" side by side.
+RATE = ".2~e"
+
 
 def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: float,
                     probes: list[dict] = (), lr_changes: list[dict] = ()) -> tuple[go.Figure, go.Figure]:
@@ -18,7 +21,8 @@ def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: fl
     bx = [b["step"] / spe for b in batches]
     ex = [e["epoch"] for e in epochs]
     figs = []
-    for metric, title, fmt in (("loss", "Loss", ".3f"), ("acc", "Accuracy", ".1%")):
+    # "~" trims the zeros a loss of 50 came out with ("50.000").
+    for metric, title, fmt in (("loss", "Loss", ".3~f"), ("acc", "Accuracy", ".1%")):
         fig = go.Figure()
         fig.add_trace(go.Scatter(x=bx, y=[b[metric] for b in batches], mode="lines",
                                  name="train (batches)", line=dict(color=GREY, width=1.5)))
@@ -35,7 +39,7 @@ def training_curves(batches: list[dict], epochs: list[dict], steps_per_epoch: fl
         if metric == "loss" and batches:  # the learning rate the loss was made with, on its own axis
             fig.add_trace(go.Scatter(x=bx, y=[b["lr"] for b in batches], mode="lines", name="learning rate",
                                      yaxis="y2", line=dict(color=GREEN, width=1.5, dash="dot")))
-            fig.update_layout(yaxis2=dict(overlaying="y", side="right", tickformat=".0e", showgrid=False,
+            fig.update_layout(yaxis2=dict(overlaying="y", side="right", tickformat=RATE, showgrid=False,
                                           title="learning rate", rangemode="tozero"))
         for change in lr_changes:
             fig.add_vline(x=change["step"] / spe, line=dict(color=GREEN, dash="dash", width=1),
@@ -103,7 +107,7 @@ def lr_schedule(points: list[tuple[float, float]], x_title: str) -> go.Figure:
     """The learning rate a config will train with, for beside the form."""
     fig = go.Figure(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines",
                                line=dict(color=GREEN, width=2), hovertemplate="%{x:.2f}: %{y:.2e}<extra></extra>"))
-    fig.update_yaxes(tickformat=".0e", rangemode="tozero")
+    fig.update_yaxes(tickformat=RATE, rangemode="tozero")
     return layout(fig, "Learning rate over the run", height=216, xaxis_title=x_title)
 
 
@@ -121,7 +125,7 @@ def lr_finder(result: dict) -> go.Figure:
         fig.add_annotation(x=math.log10(result["suggestion"]), y=1, yref="paper", showarrow=False,
                            text=f"suggested {result['suggestion']:.2g}", xanchor="right", font=dict(color=ORANGE))
     top = min(max(result["smoothed"]) * 1.3, max(result["losses"]))
-    fig.update_xaxes(type="log", tickformat=".0e")
+    fig.update_xaxes(type="log", tickformat=".0e", dtick=1)  # one tick a decade: 1e-6 ... 1
     fig.update_yaxes(range=[0, top])
     return layout(fig, "Loss as the learning rate rises", height=300, xaxis_title="learning rate (log scale)",
                   legend=dict(orientation="h", y=-0.3))
@@ -142,10 +146,15 @@ def health_histograms(reading: dict) -> go.Figure:
             centres = [h["lo"] + width * (i + 0.5) for i in range(n)]
             fig.add_trace(go.Bar(x=centres, y=h["counts"], width=width, marker_color=color, showlegend=False,
                                  hovertemplate="%{x:.2e}: %{y}<extra></extra>"), row=row, col=col)
-    fig.update_xaxes(tickformat=".0e", nticks=5)
+    fig.update_xaxes(tickformat=RATE, nticks=5)
     fig.update_yaxes(showticklabels=False)
     fig.update_annotations(font_size=12)
-    return layout(fig, f"Weights and gradients at step {reading['step']:,}", height=130 * len(layers) + 60)
+    fig = layout(fig, f"Weights and gradients at step {reading['step']:,}", height=130 * len(layers) + 90)
+    # The first row's own titles sit on the plot's top edge, where the figure's title goes: it
+    # rises above them into a wider margin.
+    fig.update_layout(title=dict(y=1, yref="container", yanchor="top", pad=dict(t=10)),
+                      margin=dict(l=10, r=10, t=86, b=10))
+    return fig
 
 
 def health_history(history: list[dict]) -> tuple[go.Figure, go.Figure]:
@@ -161,7 +170,7 @@ def health_history(history: list[dict]) -> tuple[go.Figure, go.Figure]:
         dead.add_trace(go.Scatter(x=x, y=[h["dead"].get(name) for h in history], mode="lines+markers",
                                   name=name, line=dict(color=colours[i % len(colours)])))
     ratio.add_hrect(y0=1e-4, y1=3e-2, fillcolor=GREEN, opacity=0.08, line_width=0)
-    ratio.update_yaxes(type="log", tickformat=".0e")
+    ratio.update_yaxes(type="log", tickformat=".0e", dtick=1)
     dead.update_yaxes(tickformat=".0%", range=[0, 1])
     legend = dict(orientation="h", y=-0.3)
     return (layout(ratio, "Update size / weight size, per step", xaxis_title="epoch", legend=legend),

@@ -118,3 +118,18 @@ def test_a_published_run_is_on_everyones_board_and_the_owner_clears_it(real_env,
     bob.button(key="board_clear").click().run()
     assert_no_crash(bob)
     assert "No run is on the board yet" in texts(bob.info)
+
+
+def test_a_reload_keeps_the_model_in_use_and_a_classmate_keeps_their_own(app_env, runner):
+    alice = visit("train", ALICE, "Alice")
+    job = start_job(alice, model="logreg")
+    assert job.wait(120) and job.status == "completed", job.message
+    alice.run()
+    alice.button(key="job_use").click().run()
+    assert_no_crash(alice)
+    again = visit("evaluate", ALICE, "Alice")  # the same cookie: a reload
+    assert_no_crash(again)
+    assert again.session_state["model_in_use"] == job.run_path
+    assert job.run_id in again.selectbox(key="eval_model").value
+    other = visit("evaluate", BOB, "Bob")
+    assert other.session_state["eval_model"] == "bundled"
