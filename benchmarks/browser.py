@@ -1,6 +1,9 @@
 """What a user waits for in Chromium: python -m benchmarks.browser [--strokes N].
 
 - cold start: from starting `streamlit run app.py` to an interactive Home page in a new browser;
+- a learner's waits, in a new session, on an idle server and while two other sessions train:
+  Train interactive after Home, Evaluate's first render of the bundled model, and Evaluate on a
+  saved run opened for the first time;
 - stroke to prediction on Draw: from mouse-up to the prediction in the page, on an idle server
   and while two other sessions train the default preset. 200 ms of it is the canvas
   component's own wait after a stroke (streamlit-drawable-canvas 0.13 debounces what it sends
@@ -39,6 +42,10 @@ from tests.support import mnist_dir
 
 IDLE_TARGET_MS, BUSY_TARGET_MS = 300, 1000
 READ_HOME_S = 5.0  # seconds on Home before opening Draw
+# Issue #31's targets for a learner's waits, on an idle server.
+WAIT_TARGETS_S = {"train": 2.0, "evaluate_bundled": 2.0, "evaluate_run": 4.0}
+WAIT_WORDS = {"train": "Train interactive, after Home", "evaluate_bundled": "Evaluate, the bundled model",
+              "evaluate_run": "Evaluate, a saved run opened for the first time"}
 
 
 def _interactive(page) -> None:
@@ -63,6 +70,55 @@ def cold_start(server: AppServer, started: float, browser) -> dict:
     draw_s = time.perf_counter() - t
     context.close()
     return {"server_healthy_s": healthy, "home_interactive_s": home, "first_draw_page_s": draw_s}
+
+
+def _sidebar_to(page, title: str) -> float:
+    """Seconds from a click on the sidebar's link to the page's heading, its script idle."""
+    t = time.perf_counter()
+    page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').filter(
+        has_text=title).first.click()
+    page.locator("h1").filter(has_text=title).first.wait_for(timeout=180_000)
+    wait_idle(page, timeout=180_000)
+    return time.perf_counter() - t
+
+
+def learner_waits(browser, url: str, run_id: str) -> dict:
+    """A new session's waits: Home, then Train; Home again, then Evaluate (the bundled model);
+    then the saved run `run_id` picked on Evaluate, until its accuracy shows."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(url + "/")
+    _interactive(page)
+    out = {"train": _sidebar_to(page, "Train")}
+    page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').filter(has_text="Home").first.click()
+    _interactive(page)
+    t = time.perf_counter()
+    page.locator('[data-testid="stSidebar"] [data-testid="stPageLink-NavLink"]').filter(
+        has_text="Evaluate").first.click()
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=180_000)
+    wait_idle(page, timeout=180_000)
+    out["evaluate_bundled"] = time.perf_counter() - t
+    box = widget(page, "eval_model").get_by_role("combobox")
+    box.click()
+    t = time.perf_counter()
+    page.get_by_role("option").filter(has_text=run_id).first.click()
+    page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=180_000)
+    wait_idle(page, timeout=180_000)
+    out["evaluate_run"] = time.perf_counter() - t
+    context.close()
+    return out
+
+
+def saved_runs(env: dict, n: int) -> list[str]:
+    """n small runs saved before the server starts, each to be opened once on Evaluate."""
+    import subprocess
+
+    root = Path(env["MNIST_RUNS_DIR"])
+    for seed in range(n):
+        subprocess.run([sys.executable, "-m", "mnist_core", "--runs-dir", str(root), "train", "--preset", "quick",
+                        "--train-subset", "2000", "--seed", str(seed)],
+                       env={**os.environ, **env}, check=True, capture_output=True)
+    return sorted(p.name for p in root.iterdir() if p.is_dir())
 
 
 # Timestamps taken in the page itself: Playwright's own polling would add its delay on top.
@@ -125,6 +181,7 @@ def main(argv=None) -> int:
         env = {"MNIST_DATA_DIR": str(mnist_dir()), "MNIST_RUNS_DIR": f"{tmp}/runs",
                "MNIST_HANDWRITING_DIR": f"{tmp}/handwriting", "MNIST_OFFLINE": "1",
                "MNIST_THREADS": os.environ.get("MNIST_THREADS", "")}  # all cores, as users run it
+        runs = saved_runs(env, 2)
         load = os.getloadavg()
         started = time.perf_counter()
         server = AppServer(Path.cwd(), env, Path(tmp) / "server.log")
@@ -133,6 +190,7 @@ def main(argv=None) -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 results["cold"] = cold_start(server, started, browser)
+                results["waits_idle"] = learner_waits(browser, server.url, runs[0])
                 context = browser.new_context(viewport=VIEWPORT)
                 context.add_init_script(PROBE)
                 page = context.new_page()
@@ -147,6 +205,7 @@ def main(argv=None) -> int:
                     # be elsewhere in a class, while the runs go on in the server.
                     trainers = [start_training(browser, server.url, epochs=20) for _ in range(2)]
                     results["busy_watched"] = _summary(stroke_latencies(page, args.strokes))
+                    results["waits_busy"] = learner_waits(browser, server.url, runs[1])
                     for c in trainers:
                         c.close()
                     results["busy"] = _summary(stroke_latencies(page, args.strokes))
@@ -179,6 +238,11 @@ def report(r: dict) -> None:
             rows.append((f"stroke to prediction, {what}: p50 / p90", f"p50 <= {BUSY_TARGET_MS} ms",
                          f"{b['p50_ms']:.0f} / {b['p90_ms']:.0f} ms",
                          "yes" if b["p50_ms"] <= BUSY_TARGET_MS else "NO"))
+    for key, when in (("waits_idle", "idle server"), ("waits_busy", "two runs training")):
+        for what, seconds in r.get(key, {}).items():
+            target = WAIT_TARGETS_S[what]
+            rows.append((f"{WAIT_WORDS[what]}, {when}", f"<= {target:g} s" if key == "waits_idle" else "",
+                         f"{seconds:.1f} s", ("yes" if seconds <= target else "NO") if key == "waits_idle" else "-"))
     print(_markdown(rows))
     print(f"\nload average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f}; "
           f"{idle['n']} strokes each", file=sys.stdout)

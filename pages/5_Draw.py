@@ -5,6 +5,7 @@ from mnist_core.data.preprocessing import load_image
 from mnist_core.data.tensors import DATASETS
 from studio import draw_panel, explain_panel, fool_panel, frame, handwriting_panel, picker
 from studio.frame import shown_errors
+from studio.text import plain
 
 CANVAS = 280
 
@@ -90,7 +91,7 @@ with frame.page("Draw"):
         if upload is not None:
             with shown_errors():
                 image = load_image(upload.getvalue())
-                st.image(image, caption=upload.name, width=140)
+                st.image(image, caption=plain(upload.name), width=140)
                 uploaded = draw_panel.read(model, image, spec)
                 draw_panel.show_prediction(uploaded, spec, key="upload",
                                            blank_message="The image looks blank: upload a digit.")

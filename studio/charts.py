@@ -15,6 +15,12 @@ CLASS_SYMBOLS = ("circle", "square", "diamond", "cross", "x", "triangle-up", "tr
                  "star", "hexagon", "pentagon")
 
 
+def as_text(text) -> str:
+    """Text a visitor typed, for a figure: Plotly reads <a href=...>, <b> and <br> in names and
+    titles as markup; escaped, they show as typed."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
     kw.setdefault("margin", MARGIN)
     # The title sits on the plot's top edge, below the toolbar Plotly keeps at the figure's top
@@ -118,7 +124,8 @@ def epoch_overlay(series: dict[str, list[dict]], by_time: bool = False) -> tuple
     before evaluation time was told apart), which puts runs of different speeds on one scale.
     """
     acc, loss = go.Figure(), go.Figure()
-    for name, rows in series.items():
+    for label, rows in series.items():
+        name = as_text(label)  # a run's label is its maker's text
         x = [r.get("train_seconds", r.get("elapsed")) if by_time else r["epoch"] for r in rows]
         acc.add_trace(go.Scatter(x=x, y=[r["test_acc"] for r in rows], mode="lines+markers", name=name))
         loss.add_trace(go.Scatter(x=x, y=[r["test_loss"] for r in rows], mode="lines+markers", name=name))

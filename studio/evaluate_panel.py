@@ -43,6 +43,25 @@ def shared_evaluation(choice: str, stamp: float, split: str, source: str, tta: b
     return evaluation.evaluate_split(_model, *_data.split(split), _data.spec, tta=tta)
 
 
+def warm_bundled() -> None:
+    """The bundled model's test evaluation and calibration, computed once per server in the
+    background (studio.warm, while the first visitor reads Home), so that Evaluate's first
+    render reads them instead of computing them for that visitor. Draws nothing."""
+    from mnist_core.data.tensors import dataset_status
+
+    from .picker import BUNDLED, choice_stamp, load_choice
+    from .shared_data import cached_dataset
+
+    model, config = load_choice(BUNDLED)
+    status = dataset_status(config.dataset)
+    if not status["found"]:
+        return
+    data = cached_dataset(config.dataset, status["folder"])
+    res = shared_evaluation(BUNDLED, choice_stamp(BUNDLED), "test", data.source, bool(config.tta), model, data)
+    if "calibration" not in res:
+        res["calibration"] = calibrate_model(model, data, data.split("test")[0], res["labels"])
+
+
 def calibration_words(config) -> str:
     """What calibration error means, and why this model's reads as it does."""
     words = ("A model is **calibrated** when its confidence matches how often it is right: of the digits "

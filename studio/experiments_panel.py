@@ -14,6 +14,7 @@ from mnist_core.train.config import TrainConfig
 
 from . import state
 from .nav import BY_TITLE
+from .text import plain
 from .train_link import link_query
 
 
@@ -21,6 +22,18 @@ from .train_link import link_query
 def _runs(root: str):
     """Run folders, read at most once every 5 s for the whole page (eight experiments look)."""
     return list_runs(root)
+
+
+def _yours(run) -> bool:
+    """A run of this visitor's: the answer is explained from their own run, never a classmate's
+    ("your run says about 97%" to someone who never ran it). On a laptop, runs made outside the
+    app (no owner) are the one user's too."""
+    from . import identity
+
+    owner = run.summary.get("owner")
+    if not owner:
+        return not identity.shared_server()
+    return owner == identity.current().id
 
 
 def show(experiment: Experiment) -> None:
@@ -32,7 +45,7 @@ def show(experiment: Experiment) -> None:
     # to the answer they gave (a widget's value is otherwise dropped on a page change).
     guess = st.radio(experiment.question, experiment.choices, index=None, key=f"exp_guess-{experiment.slug}",
                      persist_state="session")
-    runs = runs_of(experiment, _runs(str(runs_root())))
+    runs = runs_of(experiment, [r for r in _runs(str(runs_root())) if _yours(r)])
     if not runs:
         st.caption("No finished run of this experiment yet: set it up, start it on Train, and come back.")
         return
@@ -48,7 +61,7 @@ def show(experiment: Experiment) -> None:
     if shown != experiment.answer:
         st.warning(f"This run came out unlike most: usually the answer is *{experiment.choices[experiment.answer]}*. "
                    "A different seed, or a setting changed after the link, can do that.")
-    st.caption(f"From run {runs[0].summary.get('label') or runs[0].path.name}"
+    st.caption(f"From your run {plain(runs[0].summary.get('label') or runs[0].path.name)}"
                + (f" (and {len(runs) - 1} more like it)" if len(runs) > 1 else ""))
 
 

@@ -23,6 +23,7 @@ from mnist_core.fsfault import describe as describe_fs_error
 from . import identity, state
 from .nav import BY_TITLE, PAGES
 from .picker import model_in_use_text
+from .text import plain
 
 FAVICON = Path(__file__).with_name("favicon.png")
 EXPECTED_ERRORS = (DatasetError, ConfigError, RunError, ImageInputError, JobLimitError, ModelError, AuditError,
@@ -42,7 +43,7 @@ def you() -> None:
     """Who this session is; a visitor's name labels their runs and is kept across reloads."""
     visitor = identity.current()
     if visitor.login:
-        st.caption(f"Signed in as **{visitor.name}**")
+        st.caption(f"Signed in as **{plain(visitor.name)}**")
         return
     if "visitor_name" not in st.session_state:  # its widget state is gone after a page change
         st.session_state["visitor_name"] = visitor.name

@@ -12,6 +12,7 @@ from mnist_core.data.handwriting import HandwritingError
 from mnist_core.fsfault import describe as describe_fs_error
 
 from . import identity
+from .text import plain
 
 
 def save_panel(reading, spec, key: str = "draw") -> None:
@@ -74,7 +75,7 @@ def summary(key: str = "draw") -> None:
         try:
             added, skipped = handwriting.import_zip(upload.getvalue())
         except (HandwritingError, OSError) as exc:
-            st.session_state[f"{key}-hw-imported"] = (stamp, f"Could not import {upload.name}: {_reason(exc)}. "
+            st.session_state[f"{key}-hw-imported"] = (stamp, f"Could not import {plain(upload.name)}: {_reason(exc)}. "
                                                       "Your saved digits are as they were.")
             st.error(st.session_state[f"{key}-hw-imported"][1])
         else:

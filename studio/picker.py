@@ -14,6 +14,7 @@ from mnist_core.runs.checkpoints import BUNDLED_DIR, load_model
 from mnist_core.runs.folders import Run, RunError, list_runs, load_run, runs_root
 
 from . import state
+from .text import plain
 
 BUNDLED = "bundled"
 
@@ -142,6 +143,14 @@ def model_in_use_text() -> str:
             else "none (the bundled model is missing)"
         )
     try:
-        return f"your run {run_title(load_run(key, curves=False))}"
+        run = load_run(key, curves=False)
     except RunError:
-        return f"your run in {key}"
+        return f"a run that can no longer be read ({Path(key).name})"
+    from mnist_core.runs.ownership import made_by
+
+    from . import identity
+
+    # Another student's run, in use after its maker published it, is theirs, not "your run".
+    mine = run.summary.get("owner") in (None, identity.current().owner()["owner"])
+    whose = "your run" if mine else f"{made_by(run.summary)}'s run"
+    return plain(f"{whose} {run_title(run)}")  # a label is its maker's text: shown as typed

@@ -13,7 +13,7 @@ from mnist_core.train.config import TrainConfig
 from . import picker, state, train_link
 from .nav import BY_TITLE
 from .sweep_form import KNOBS
-from .text import MISSING
+from .text import MISSING, plain
 
 FIGURES = {"history": "Optimisation history", "importance": "Parameter importances",
            "parallel": "Parallel coordinates", "slice": "Slices"}
@@ -155,10 +155,10 @@ def live(job) -> bool:
     """A running sweep of this session; returns whether it has finished."""
     c = st.columns([4, 1])
     if job.finished:
-        c[0].info(f"Sweep **{job.name}** {job.status}: {job.message}.", icon=":material/check_circle:")
+        c[0].info(f"Sweep **{plain(job.name)}** {job.status}: {plain(job.message)}.", icon=":material/check_circle:")
     else:
         running = sum(1 for j in list(job.jobs.values()) if not j.finished)  # the sweep's thread adds to it
-        c[0].info(f"Sweep **{job.name}** is {job.status}: {running} trial(s) training now.",
+        c[0].info(f"Sweep **{plain(job.name)}** is {job.status}: {running} trial(s) training now.",
                   icon=":material/autorenew:")
         c[1].button("Stop the sweep", key="sweep_stop", icon=":material/stop:", on_click=job.stop,
                     disabled=job.status != "running")

@@ -1,5 +1,6 @@
 """Loading torch in the background once Home is on screen, so that the first page that needs it
-(Draw, Train, Evaluate) opens without the wait.
+(Draw, Train, Evaluate) opens without the wait; then the bundled model's evaluation, which every
+visitor's first look at Evaluate reads.
 
 Home itself never imports torch: the import is the largest part of a cold start, in time and
 in memory (benchmarks.browser measures the cold start), and a visitor reading Home should not
@@ -26,6 +27,12 @@ def _load() -> None:
 
         configure_threads()
     except Exception:  # a page that needs torch reports its own import error, with context
+        return
+    try:
+        from . import evaluate_panel
+
+        evaluate_panel.warm_bundled()  # Evaluate's first render then reads it
+    except Exception:  # noqa: BLE001 - Evaluate computes and reports it itself
         pass
 
 
