@@ -2,6 +2,8 @@
 train the quick preset, "Evaluate it" on that very run, then continue it for one more epoch."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -66,22 +68,23 @@ def test_the_first_five_minutes(app_server, page):
     final = metric(page, "Final test accuracy")
 
     # 3. "Evaluate it" opens Evaluate on this run, not on the bundled model.
-    page.get_by_role("link", name="Evaluate it").click()
+    widget(page, "job_evaluate").get_by_role("button").click()
     expect_title(page, "evaluate")
     expect(page.locator('[data-testid="stMetric"]').first).to_be_visible(timeout=120_000)
     wait_idle(page)
     assert_clean(page)
-    expect(widget(page, "eval_model")).to_contain_text(run_id)
+    expect(widget(page, "eval_model").get_by_role("combobox")).to_have_value(re.compile(re.escape(run_id)))
     assert metric(page, "Accuracy") == final, (metric(page, "Accuracy"), final)
 
     # 4. Back on Train, the run goes on for one more epoch: two epochs recorded, the first kept.
     navigate(page, "train")
     wait_idle(page)
     widget(page, "job_continue").get_by_role("button").click()
+    expect(progress(page).last).to_contain_text("epoch 2 of 2", timeout=RUN_TIMEOUT * 1000)
     expect(progress(page).last).to_contain_text("completed", timeout=RUN_TIMEOUT * 1000)
     expect(page.get_by_text("Final test accuracy")).to_be_visible(timeout=30_000)
     wait_idle(page)
     assert_clean(page)
     gd = widget(page, "live_acc").last.locator(".js-plotly-plot")
-    test_epochs = gd.evaluate("gd => Array.from(gd.data[2].x)")
+    test_epochs = gd.evaluate("gd => Array.from(gd.data.find(t => t.name === 'test (epoch)').x)")
     assert [float(e) for e in test_epochs] == [1.0, 2.0], f"the test curve after continuing: {test_epochs}"
