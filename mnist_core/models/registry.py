@@ -230,8 +230,11 @@ def build_model(name: str, **kwargs) -> nn.Module:
         model = spec.build(**kwargs)
     except ModelError:
         raise
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ModelError(f"bad arguments for model {name!r}: {exc}") from exc
+    except RuntimeError as exc:  # torch refusing a layer's size ("Storage size calculation overflowed")
+        first = (str(exc).splitlines() or [""])[0][:120]
+        raise ModelError(f"model {name!r} cannot be built that large: {first}") from exc
     setattr(model, REGISTRY_NAME, name)
     return model
 

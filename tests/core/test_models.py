@@ -154,3 +154,12 @@ def test_arguments_are_coerced_by_their_declared_kinds():
                        ({"hidden": 1.5}, "whole number"), ({"dropout": "lots"}, "a number")):
         with pytest.raises(ConfigError, match=words):
             TrainConfig.from_dict({"model_kwargs": bad})
+
+
+def test_a_layer_too_large_to_exist_is_a_model_error():
+    # Found by the fuzzer: a hidden layer of 2941126287262365 units made torch raise a
+    # RuntimeError ("Storage size calculation overflowed") out of the config's validation.
+    from mnist_core.train.config import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="cannot be built that large"):
+        TrainConfig(model="cnn", model_kwargs={"hidden": 2941126287262365})
