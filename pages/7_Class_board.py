@@ -19,16 +19,24 @@ with frame.page("Class board"):
         "Only runs with at most this many seconds of training (0 shows all)", min_value=0,
         max_value=36_000, value=0, step=10, key="board_seconds",
         help="Compete on accuracy within a time budget: the same seconds for everyone.")
-    rows = board.rows(runs_root(), float(limit) if limit else None)
+    best_only = st.toggle("Each student's best run only", key="board_best")
+    rows = board.rows(runs_root(), float(limit) if limit else None, best_per_maker=best_only)
     if rows:
         # Also keeps the table's toolbar, which a touch screen always shows, off the +/- above.
-        st.caption(f"{len(rows)} published run(s)" + (f" with at most {limit:,} s of training." if limit else "."))
+        st.caption(f"{len(rows)} published run(s)" + (f" with at most {limit:,} s of training." if limit else ".")
+                   + " Images seen is the work a run did, the same however busy the server was; its "
+                   "seconds of training grow when many train at once.")
         table = pd.DataFrame(rows)
         for column in ("test accuracy", "challenge accuracy"):
             table[column] = table[column].map(lambda v: None if v is None else 100 * v)
         pct = st.column_config.NumberColumn(format="%.2f%%")
         st.dataframe(table, hide_index=True, placeholder=text.MISSING, column_config={
+            "rank": st.column_config.NumberColumn(width="small"),
             "test accuracy": pct, "challenge accuracy": pct,
+            # A long name or label is cut to its column; a cell shows all of it on hover.
+            "who": st.column_config.TextColumn(width="small"),
+            "label": st.column_config.TextColumn(width="medium"),
+            "images seen": st.column_config.NumberColumn(format="localized"),
             "training s": st.column_config.NumberColumn(format="%.1f"),
             "parameters": st.column_config.NumberColumn(format="localized")})
     elif limit:

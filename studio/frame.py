@@ -50,8 +50,23 @@ def you() -> None:
     st.text_input("Your name", key="visitor_name", max_chars=40,
                   placeholder="shown on your runs",
                   help="Your runs carry this name, and only you (in this browser) can delete them.",
-                  on_change=lambda: identity.rename(st.session_state["visitor_name"]))
+                  on_change=_renamed)
+    taken = st.session_state.pop("_name_taken", None)
+    if taken:
+        st.error(f"Someone else's runs here already carry the name {plain(taken)}: add an initial or a number.")
+    st.button("Not me? Start as someone new", key="visitor_new", type="tertiary", icon=":material/person_add:",
+              help="On a shared computer: a new visitor, with none of the last one's runs to change.",
+              on_click=identity.start_new)
     identity.remember()
+
+
+def _renamed() -> None:
+    name = st.session_state["visitor_name"]
+    if identity.taken_by_another(name):
+        st.session_state["_name_taken"] = name
+        st.session_state["visitor_name"] = identity.current().name  # keep the name one had
+        return
+    identity.rename(name)
 
 
 # Two fixes for phones and tablets, installed once per browser tab:

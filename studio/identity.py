@@ -13,13 +13,15 @@ from urllib.parse import quote, unquote
 import streamlit as st
 
 from mnist_core import settings
-from mnist_core.runs.ownership import TOKEN, clean_name, owner_fields, owner_id, password_matches
+from mnist_core.runs.ownership import TOKEN, clean_name, owner_fields, owner_id
 
 from . import state
 
 TOKEN_COOKIE, NAME_COOKIE = "mnist_visitor", "mnist_name"
 PASSWORD_ENV, PASSWORD_SECRET = "MNIST_ADMIN_PASSWORD", "admin_password"
-COOKIE_DAYS = 365
+# The visitor's cookie lasts a term, not a year: on a shared lab PC the next class should not
+# inherit this one's runs (and "Not me?" in the sidebar starts someone new at once).
+COOKIE_DAYS = 120
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,36 @@ def rename(name: str) -> Visitor:
     return visitor
 
 
+def start_new() -> None:
+    """"Not me?": a new visitor in this browser, with a new token and no name; the runs of the
+    one before stay theirs, and this session lets go of their live run and model in use."""
+    st.session_state[state.VISITOR] = Visitor(secrets.token_hex(16), "")
+    st.session_state["visitor_name"] = ""
+    for key in (state.TRAIN_JOB, state.MODEL_IN_USE, state.ADMIN):
+        st.session_state.pop(key, None)
+    st.session_state["_owner_locked"] = True
+
+
+def taken_by_another(name: str) -> bool:
+    """Whether another visitor's runs on this server already carry this name (case aside), so
+    that two students are not both "Alex" on the board."""
+    from mnist_core.runs.folders import runs_root
+
+    wanted = clean_name(name).casefold()
+    if not wanted or wanted == "anonymous":
+        return False
+    me = current().id
+    return any(str(r.summary.get("owner_name", "")).casefold() == wanted and r.summary.get("owner") not in (None, me)
+               for r in _runs_named(str(runs_root())))
+
+
+@st.cache_data(ttl=10, show_spinner=False, max_entries=2)
+def _runs_named(root: str):
+    from mnist_core.runs.folders import list_runs
+
+    return list_runs(root, curves=False)
+
+
 def remember() -> None:
     """Write the visitor's token and name into browser cookies, so a reload or a second tab is
     the same visitor. Streamlit reads cookies but cannot set them; a zero-height component's
@@ -115,7 +147,18 @@ def shared_server() -> bool:
 
 
 def is_admin() -> bool:
-    return bool(st.session_state.get(state.ADMIN)) and bool(owner_password())
+    """The server owner's rights: unlocked in this session, or in this browser within the
+    owner cookie's hours (studio.owner), unless locked again here."""
+    if not owner_password():
+        return False
+    if st.session_state.get(state.ADMIN):
+        return True
+    from . import owner
+
+    if not st.session_state.get("_owner_locked") and owner.from_cookie():
+        st.session_state[state.ADMIN] = True
+        return True
+    return False
 
 
 def sees_server_details() -> bool:
@@ -125,9 +168,10 @@ def sees_server_details() -> bool:
 
 
 def unlock(given: str) -> bool:
-    ok = password_matches(given, owner_password())
-    st.session_state[state.ADMIN] = ok
-    return ok
+    from . import owner
+
+    st.session_state.pop("_owner_locked", None)
+    return owner.unlock(given)
 
 
 def recover_job() -> None:

@@ -13,7 +13,7 @@ from mnist_core.runs.compare import config_diff
 from mnist_core.runs.folders import Run, RunError, delete_run, load_run, relabel
 from mnist_core.runs.ownership import made_by, may_change, require_change
 
-from . import identity, picker, state
+from . import identity, owner, picker, state
 from .shared_data import dataset_or_help
 from .text import MISSING, duration, plain
 
@@ -289,7 +289,10 @@ def owner_unlock() -> None:
                        "every run from here.")
             return
         if identity.is_admin():
-            st.success("You have the server owner's rights in this session.", icon=":material/key:")
+            st.success(f"You have the server owner's rights in this browser for up to {owner.OWNER_HOURS} "
+                       "hours.", icon=":material/key:")
+            if st.button("Lock", key="owner_lock", icon=":material/lock:"):
+                owner.forget()
             return
         with st.form(key="owner_unlock", border=False):
             given = st.text_input("Owner password", type="password")

@@ -20,6 +20,7 @@ from mnist_core.data.tensors import Dataset
 from mnist_core.errors import JobLimitError  # noqa: F401  (defined there, torch-free)
 from mnist_core.jobs import worker
 from mnist_core.jobs.process import context, describe_exit, main_hidden
+from mnist_core.jobs.slots import FairSlots
 from mnist_core.runs.folders import mark_failed, runs_root
 from mnist_core.train.config import TrainConfig
 from mnist_core.train.trainer import check_lr_scale
@@ -185,7 +186,7 @@ class Job:
             self.worker_peak_mb = message[3]
             self._finish(message[1], message[2])
 
-    def run(self, data: Dataset | None, runs_dir, slots: threading.Semaphore | None,
+    def run(self, data: Dataset | None, runs_dir, slots: FairSlots | None,
             after: Job | None = None, mode: str = "process") -> None:
         """Body of the job's thread: wait for `after` and a slot, then train in a worker
         process (mode "process") or in this thread (mode "thread")."""
@@ -194,8 +195,9 @@ class Job:
             if after is not None and not self._wait_unless_stopped(lambda: after.wait(0.2)):
                 return
             if slots is not None:
-                acquired = self._wait_unless_stopped(lambda: slots.acquire(timeout=0.2))
+                acquired = self._wait_unless_stopped(lambda: slots.acquire(self, timeout=0.2))
                 if not acquired:
+                    slots.leave(self)
                     return
             with self._lock:
                 self.status, self.message = "starting", "loading data and building the model"
@@ -212,7 +214,7 @@ class Job:
                 traceback.print_exc()
         finally:
             if acquired:
-                slots.release()
+                slots.release(self)
             self._done.set()
 
     def _run_in_process(self, data: Dataset | None, runs_dir) -> None:

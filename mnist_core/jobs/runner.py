@@ -12,6 +12,7 @@ from mnist_core.data.tensors import Dataset
 from mnist_core.errors import JobLimitError
 from mnist_core.jobs.job import FINISHED, STOP_GRACE_S, Job, compact_health  # noqa: F401  (the jobs' public face)
 from mnist_core.jobs.process import context
+from mnist_core.jobs.slots import FairSlots
 from mnist_core.runs.folders import RunError, load_run
 from mnist_core.train.config import ConfigError, TrainConfig
 
@@ -30,7 +31,7 @@ class JobRunner:
         self.mode = mode or configured.job_mode
         if self.mode not in ("process", "thread"):
             raise ValueError(f"job mode must be 'process' or 'thread', not {self.mode!r}")
-        self._slots = threading.Semaphore(self.max_running)
+        self._slots = FairSlots(self.max_running)  # first come, first served
         self._jobs: list[Job] = []
         self._lock = threading.Lock()
         self._warmed = False
@@ -65,7 +66,9 @@ class JobRunner:
         waiting = [j for j in jobs if j.status == "queued"]
         if job not in waiting:
             return None
-        place = waiting.index(job) + 1
+        # Its place in the slots' line; a job waiting for the one before it (a head to head's
+        # second run) is not in line yet, and counts after every queued job ahead of it.
+        place = self._slots.place(job) or waiting.index(job) + 1
         etas = sorted(e for e in (j.eta() for j in jobs if j.status in ("running", "paused")) if e is not None)
         return place, etas[place - 1] if place <= len(etas) else None
 
@@ -112,6 +115,8 @@ class JobRunner:
                         **{k: list(v) for k, v in (curves or {}).items()})
                     for config, label in items]
             self._jobs.extend(jobs)
+            if jobs:
+                self._slots.join(jobs[0])  # in line now, in submission order; the rest follow it
         for before, job in zip([None, *jobs], jobs):
             job.thread = threading.Thread(target=job.run, args=(data, runs_dir, self._slots, before, self.mode),
                                           name=f"train-{job.config.model}", daemon=True)

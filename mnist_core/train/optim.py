@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch import nn
@@ -88,13 +87,15 @@ def lr_curve(c: TrainConfig, steps_per_epoch: int, points: int = 400) -> tuple[l
     spe = max(1, min(steps_per_epoch, math.ceil(points / c.epochs)))
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=c.lr)
     out = []
-    with warnings.catch_warnings():
-        # No optimizer.step() between: the first one imports torch._dynamo (seconds), and only
-        # the rates are wanted. torch warns about that order; here it is on purpose.
-        warnings.simplefilter("ignore", UserWarning)
-        sched = make_scheduler(opt, c.replace(time_budget=0.0), spe)
-        for step in range(spe * c.epochs + 1):
-            out.append((step / spe, opt.param_groups[0]["lr"]))
-            if sched is not None and step < spe * c.epochs:
-                sched.step()
+    sched = make_scheduler(opt, c.replace(time_budget=0.0), spe)
+    # No optimizer.step() between: the first one imports torch._dynamo (seconds), and only the
+    # rates are wanted. torch warns about that order; the flag it reads says it is on purpose.
+    # Not warnings.catch_warnings(): it swaps the process's filters, which is not thread-safe,
+    # and a class's server draws this chart in many sessions' threads at once (its warning
+    # leaked into the log).
+    opt._opt_called = True
+    for step in range(spe * c.epochs + 1):
+        out.append((step / spe, opt.param_groups[0]["lr"]))
+        if sched is not None and step < spe * c.epochs:
+            sched.step()
     return out, "epoch"

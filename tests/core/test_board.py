@@ -87,3 +87,24 @@ def test_a_run_without_a_finished_epoch_cannot_be_published(real_mnist, tmp_path
     write_json(run.path / "summary.json", summary)
     with pytest.raises(RunError, match="finished epoch"):
         board.publish(run.path, real_mnist, owner_id(ALICE))
+
+
+def test_the_board_ranks_ties_together_and_keeps_each_makers_best(real_mnist, tmp_path):
+    runs = [trained_run(real_mnist, tmp_path, ALICE, "Alice"), trained_run(real_mnist, tmp_path, ALICE, "Alice"),
+            trained_run(real_mnist, tmp_path, BOB, "Bob")]
+    for run, secret in zip(runs, (ALICE, ALICE, BOB)):
+        board.publish(run.path, real_mnist, owner_id(secret))
+    for run, acc in zip(runs, (0.91, 0.95, 0.95)):  # Alice's second run ties with Bob's
+        summary = read_json(run.path / "summary.json")
+        summary["final_test_acc"] = acc
+        write_json(run.path / "summary.json", summary)
+    rows = board.rows(tmp_path)
+    assert [r["rank"] for r in rows] == [1, 1, 3]
+    assert [r["test accuracy"] for r in rows] == [0.95, 0.95, 0.91]
+    best = board.rows(tmp_path, best_per_maker=True)
+    assert sorted((r["who"], r["test accuracy"]) for r in best) == [("Alice", 0.95), ("Bob", 0.95)]
+    # Images seen: the work done, whatever the server's load (each run: its epochs of its subset).
+    config = read_json(runs[0].path / "config.json")
+    epochs = read_json(runs[0].path / "summary.json")["epochs_done"]
+    expected = epochs * min(config["train_subset"] or 60_000, 60_000)
+    assert next(r for r in rows if r["run"] == runs[0].path.name)["images seen"] == expected

@@ -191,3 +191,33 @@ def test_the_live_learning_rate_knob_scales_the_schedule_from_the_next_step(tiny
         {k: change[k] for k in ("epoch", "step", "lr_scale", "lr")}]
     with pytest.raises(ValueError, match="between"):
         job.set_lr_scale(0.0)
+
+
+def test_queued_jobs_start_first_come_first_served(monkeypatch):
+    """Five jobs queued in a known order behind one running slot start in that order (a
+    polled semaphore let whichever thread woke first take a freed slot)."""
+    import threading
+
+    from mnist_core.jobs import worker
+
+    started, first_may_end = [], threading.Event()
+
+    def start(task, emit, stop, resume, knob=None):
+        started.append(task.label)
+        if task.label == "first":
+            first_may_end.wait(30)
+        time.sleep(0.05)
+        return "completed", "done"
+
+    monkeypatch.setattr(worker, "start", start)
+    runner = JobRunner(max_running=1, max_jobs=10, mode="thread")
+    config = TrainConfig(model="logreg", epochs=1)
+    jobs = [runner.submit(config, label="first")]
+    assert wait_for(lambda: started == ["first"], 10)
+    for i in range(5):
+        jobs.append(runner.submit(config, label=f"queued {i}"))
+        time.sleep(0.05)  # each is in line, and polling, before the next is queued
+    assert [runner.queue_place(j)[0] for j in jobs[1:]] == [1, 2, 3, 4, 5]
+    first_may_end.set()
+    assert all(j.wait(30) for j in jobs)
+    assert started == ["first"] + [f"queued {i}" for i in range(5)]

@@ -35,3 +35,20 @@ def test_a_cpu_model_is_updated_by_the_fused_kernel_as_by_the_loop(name):
 def test_rmsprop_keeps_the_loop():
     config = TrainConfig(model="logreg", optimizer="rmsprop", device="cpu")
     assert not make_optimizer(build_model("logreg"), config).param_groups[0].get("fused")
+
+
+def test_drawing_a_schedule_warns_nothing_and_touches_no_global_filter():
+    # The schedule chart is drawn in many sessions' threads at once: catch_warnings() there
+    # swapped the process's filters under the others, and torch's warning leaked into the log.
+    import warnings
+
+    from mnist_core.train.config import TrainConfig
+    from mnist_core.train.optim import lr_curve
+
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for schedule in ("onecycle", "step", "cosine", "constant"):
+            lr_curve(TrainConfig(schedule=schedule), 50)
+    assert not [w for w in caught if issubclass(w.category, UserWarning)], [str(w.message) for w in caught]
+    assert warnings.filters == before
