@@ -45,10 +45,22 @@ with frame.page("Class board"):
         st.info("No run is on the board yet. Train one, then publish it on the Runs page.")
         st.page_link(BY_TITLE["Runs"].file, label="Open Runs", icon=":material/folder_open:")
     if identity.is_admin():
-        if st.button("Clear the board", key="board_clear", icon=":material/delete_sweep:",
+        if st.button("Clear the board...", key="board_clear", icon=":material/delete_sweep:",
                      disabled=not board.published(runs_root()),
                      help="Takes every run off the board; the runs themselves stay."):
-            st.session_state[state.RUNS_MESSAGE] = f"took {board.clear(runs_root(), admin=True)} run(s) off the board"
-            st.rerun()
+            st.session_state["board_clear_pending"] = True
+        if st.session_state.get("board_clear_pending"):
+            st.warning(f"Take all {len(board.published(runs_root()))} run(s) off the board? The runs stay on "
+                       "Runs, and their makers can publish them again.", icon=":material/delete_sweep:")
+            c = st.columns([1, 1, 6])
+            if c[0].button("Yes, clear it", type="primary", key="board_clear_yes"):
+                st.session_state.pop("board_clear_pending", None)
+                cleared = board.clear(runs_root(), admin=True)
+                identity.audit("cleared the class board", f"{cleared} run(s)")
+                st.session_state[state.RUNS_MESSAGE] = f"took {cleared} run(s) off the board"
+                st.rerun()
+            if c[1].button("Cancel", key="board_clear_no"):
+                st.session_state.pop("board_clear_pending", None)
+                st.rerun()
     else:
         runs_panel.owner_unlock()

@@ -188,3 +188,17 @@ def recover_job() -> None:
         return
     if job is not None:
         st.session_state[state.TRAIN_JOB] = job
+
+
+def who() -> str:
+    """This visitor as the audit log names them: their name and a short id, "as owner" when
+    acting with the owner's rights."""
+    visitor = current()
+    return f"{visitor.name or 'anonymous'} ({visitor.id[:8]})" + (" as owner" if is_admin() else "")
+
+
+def audit(action: str, target: str = "") -> None:
+    from mnist_core.runs import audit as log
+    from mnist_core.runs.folders import runs_root
+
+    log.record(runs_root(), who(), action, target)

@@ -55,6 +55,7 @@ def unlock(given: str) -> bool:
         st.session_state["_owner_failures"] = 0
         _remember(identity.current().id)
         log.warning("owner rights unlocked by visitor %s", identity.current().id[:8])
+        identity.audit("unlocked the owner's rights")
         return True
     st.session_state["_owner_failures"] = session_failures + 1
     with _failures_lock:

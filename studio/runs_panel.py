@@ -222,6 +222,7 @@ def manage(run: Run, root) -> None:
             try:
                 _check_still_mine(run, "delete")
                 st.session_state[state.RUNS_MESSAGE] = delete_run(root, run_id)
+                identity.audit("deleted a run", run_named(run).replace("\n", "; "))
             except RunError as exc:
                 st.error(str(exc))
             else:
@@ -244,7 +245,9 @@ def _relabel_form(run: Run, root) -> None:
         if cols[1].form_submit_button("Save label"):
             def change() -> str:
                 _check_still_mine(run, "relabel")
-                return relabel(root, run.run_id, label)
+                done = relabel(root, run.run_id, label)
+                identity.audit("relabelled a run", f"{run.run_id}: {label}")
+                return done
             _act(change)
 
 
@@ -257,7 +260,7 @@ def _publish_toggle(run: Run, has_weights: bool) -> None:
         st.caption("On the class board" + (f": {score:.2%} on the challenge set." if score is not None else "."))
         if st.button("Take off the class board", key="runs_unpublish", icon=":material/visibility_off:"):
             _act(lambda: board.unpublish(run.path, identity.current().id, identity.is_admin(),
-                                         identity.shared_server()))
+                                         identity.shared_server()), ("took a run off the board", run.run_id))
         return
     finished = run.summary.get("status") != "running" and run.summary.get("epochs_done") and has_weights
     if st.button("Publish to the class board", key="runs_publish", icon=":material/leaderboard:",
@@ -267,16 +270,19 @@ def _publish_toggle(run: Run, has_weights: bool) -> None:
         if data is not None:
             with st.spinner("Scoring it on the challenge set..."):
                 _act(lambda: board.publish(run.path, data, identity.current().id, identity.is_admin(),
-                                           identity.shared_server()))
+                                           identity.shared_server()), ("published a run", run.run_id))
 
 
-def _act(change) -> None:
-    """Run a change to a run folder; its message shows after the rerun, its refusal now."""
+def _act(change, audited: tuple[str, str] | None = None) -> None:
+    """Run a change to a run folder; its message shows after the rerun, its refusal now; a
+    change made is written to the audit log as `audited` (action, target)."""
     try:
         st.session_state[state.RUNS_MESSAGE] = change()
     except RunError as exc:
         st.error(str(exc))
     else:
+        if audited:
+            identity.audit(*audited)
         st.rerun()
 
 
@@ -293,6 +299,7 @@ def owner_unlock() -> None:
                        "hours.", icon=":material/key:")
             if st.button("Lock", key="owner_lock", icon=":material/lock:"):
                 owner.forget()
+            audit_table()
             return
         with st.form(key="owner_unlock", border=False):
             given = st.text_input("Owner password", type="password")
@@ -300,3 +307,16 @@ def owner_unlock() -> None:
                 if identity.unlock(given):
                     st.rerun()
                 st.error("That is not the owner password.")
+
+
+def audit_table() -> None:
+    """The owner's view of who did what: the newest destructive and owner actions."""
+    from mnist_core.runs import audit
+    from mnist_core.runs.folders import runs_root
+
+    entries = audit.recent(runs_root())
+    st.markdown("**Recent actions** (deletions, labels, the board, the owner's rights)")
+    if entries:
+        st.dataframe(entries, hide_index=True)
+    else:
+        st.caption("Nothing yet.")

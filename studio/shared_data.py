@@ -7,9 +7,11 @@ from mnist_core import settings
 from mnist_core.data.tensors import DATASETS, Dataset, DatasetError, dataset_status, load_dataset
 
 
-@st.cache_resource(show_spinner="Loading the dataset...", max_entries=4)
+@st.cache_resource(show_spinner=False, max_entries=4)
 def cached_dataset(name: str, folder: str) -> Dataset:
-    # Shared read-only by every session: the uint8 tensors are loaded once per server.
+    # Shared read-only by every session: the uint8 tensors are loaded once per server. No
+    # spinner: the warm-up thread (studio.warm) loads it first, and a spinner there, outside any
+    # page, only logged "missing ScriptRunContext".
     return load_dataset(name, folder, allow_download=False)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from mnist_core.runs.folders import list_runs, load_run, read_json, write_json
+from mnist_core.runs.ownership import owner_id
 from studio.identity import Visitor
 from tests.support import APP, PAGE_FILES, TIMEOUT, assert_no_crash, goto, start_job, texts, wait_for
 
@@ -117,7 +118,17 @@ def test_a_published_run_is_on_everyones_board_and_the_owner_clears_it(real_env,
     button(bob, "Unlock").click().run()
     bob.button(key="board_clear").click().run()
     assert_no_crash(bob)
+    assert list(bob.dataframe[0].value["who"]) == ["Alice"]  # not on one click: it asks first
+    assert "Take all 1 run(s) off the board?" in texts(bob.warning)
+    bob.button(key="board_clear_yes").click().run()
+    assert_no_crash(bob)
     assert "No run is on the board yet" in texts(bob.info)
+    from mnist_core.runs import audit
+    from mnist_core.runs.folders import runs_root
+
+    actions = [(e["action"], e["who"]) for e in audit.recent(runs_root())]
+    assert ("cleared the class board", f"Bob ({owner_id(BOB)[:8]}) as owner") in actions
+    assert any(a == "published a run" and w.startswith("Alice") for a, w in actions)
 
 
 def test_a_reload_keeps_the_model_in_use_and_a_classmate_keeps_their_own(app_env, runner):
