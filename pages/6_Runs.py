@@ -1,7 +1,7 @@
 import streamlit as st
 
 from mnist_core.runs.folders import list_runs, runs_root
-from studio import charts, frame, identity, picker, runs_panel, state, text
+from studio import charts, frame, identity, owner_panel, picker, runs_panel, state, text
 from studio.nav import BY_TITLE
 
 with frame.page("Runs"):
@@ -13,8 +13,10 @@ with frame.page("Runs"):
     root = runs_root()
     runs = list_runs(root)
     if not runs:
-        st.info(f"No saved runs in `{root}` yet. Train one and it appears here.")
+        where = f" in `{root}`" if identity.sees_server_details() else ""
+        st.info(f"No saved runs{where} yet. Train one and it appears here.")
         st.page_link(BY_TITLE["Train"].file, label="Open Train", icon=":material/model_training:")
+        owner_panel.owner_unlock()  # the owner may still stop what is training
         st.stop()
     by_id = {r.run_id: r for r in runs}
 
@@ -52,4 +54,4 @@ with frame.page("Runs"):
     runs_panel.kept_choice("runs_selected", list(by_id), next(iter(by_id)))
     run_id = st.selectbox("Run", list(by_id), key="runs_selected", format_func=titled)
     runs_panel.manage(by_id[run_id], root)
-    runs_panel.owner_unlock()
+    owner_panel.owner_unlock()

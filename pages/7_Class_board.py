@@ -3,7 +3,7 @@ import streamlit as st
 
 from mnist_core.runs import board
 from mnist_core.runs.folders import runs_root
-from studio import frame, identity, runs_panel, state, text
+from studio import frame, identity, owner_panel, state, text
 from studio.nav import BY_TITLE
 
 with frame.page("Class board"):
@@ -63,4 +63,4 @@ with frame.page("Class board"):
                 st.session_state.pop("board_clear_pending", None)
                 st.rerun()
     else:
-        runs_panel.owner_unlock()
+        owner_panel.owner_unlock()

@@ -13,7 +13,7 @@ from mnist_core.runs.compare import config_diff
 from mnist_core.runs.folders import Run, RunError, delete_run, load_run, relabel
 from mnist_core.runs.ownership import made_by, may_change, require_change
 
-from . import identity, owner, picker, state
+from . import identity, picker, state
 from .shared_data import dataset_or_help
 from .text import MISSING, duration, plain
 
@@ -284,39 +284,3 @@ def _act(change, audited: tuple[str, str] | None = None) -> None:
         if audited:
             identity.audit(*audited)
         st.rerun()
-
-
-def owner_unlock() -> None:
-    """The server owner's password, which lets this session relabel or delete any run."""
-    with st.expander("Server owner", icon=":material/admin_panel_settings:"):
-        if not identity.owner_password():
-            st.caption(f"No owner password is set on this server: set {identity.PASSWORD_ENV}, or "
-                       f"`{identity.PASSWORD_SECRET}` in .streamlit/secrets.toml, to manage "
-                       "every run from here.")
-            return
-        if identity.is_admin():
-            st.success(f"You have the server owner's rights in this browser for up to {owner.OWNER_HOURS} "
-                       "hours.", icon=":material/key:")
-            if st.button("Lock", key="owner_lock", icon=":material/lock:"):
-                owner.forget()
-            audit_table()
-            return
-        with st.form(key="owner_unlock", border=False):
-            given = st.text_input("Owner password", type="password")
-            if st.form_submit_button("Unlock"):
-                if identity.unlock(given):
-                    st.rerun()
-                st.error("That is not the owner password.")
-
-
-def audit_table() -> None:
-    """The owner's view of who did what: the newest destructive and owner actions."""
-    from mnist_core.runs import audit
-    from mnist_core.runs.folders import runs_root
-
-    entries = audit.recent(runs_root())
-    st.markdown("**Recent actions** (deletions, labels, the board, the owner's rights)")
-    if entries:
-        st.dataframe(entries, hide_index=True)
-    else:
-        st.caption("Nothing yet.")

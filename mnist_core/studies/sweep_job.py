@@ -178,3 +178,9 @@ def owned_by(owner: str) -> SweepJob | None:
     with _lock:
         mine = [s for s in _sweeps if owner and s.owner.get("owner") == owner and not s.finished]
     return mine[-1] if mine else None
+
+
+def running() -> list[SweepJob]:
+    """Every unfinished sweep on this server (the owner's view)."""
+    with _lock:
+        return [s for s in _sweeps if not s.finished]

@@ -77,3 +77,26 @@ def test_not_me_starts_someone_new_with_nothing_of_the_last_visitors(app_env):
     visitor = at.session_state["visitor"]
     assert isinstance(visitor, Visitor) and visitor.secret != ALICE and visitor.name == ""
     assert "model_in_use" not in at.session_state
+
+
+def test_the_owner_stops_any_students_run_and_the_log_says_who(app_env, runner, monkeypatch):
+    from mnist_core.runs import audit
+    from mnist_core.runs.folders import runs_root
+
+    monkeypatch.setenv("MNIST_ADMIN_PASSWORD", "s3cret")
+    alice = visit("train", ALICE, "Alice")
+    job = start_job(alice, batch_size=2, epochs=200, device="cpu")
+    try:
+        teacher = visit("runs", BOB, "Teacher")
+        assert not [b for b in teacher.button if b.key and b.key.startswith("owner_stop_job")]  # not yet
+        next(t for t in teacher.text_input if t.label == "Owner password").set_value("s3cret")
+        next(b for b in teacher.button if b.label == "Unlock").click().run()
+        assert_no_crash(teacher)
+        assert any("Alice: " in t.value for t in teacher.text)
+        teacher.button(key="owner_stop_job_0").click().run()
+        assert_no_crash(teacher)
+        assert job.wait(60) and job.status == "stopped"
+        assert ("stopped a run", "Teacher") in [(e["action"], e["who"].split(" (")[0]) for e in audit.recent(runs_root())]
+    finally:
+        job.stop()
+        job.wait(60)

@@ -1,0 +1,76 @@
+"""The server owner's panel (Runs and Class board): unlock with the password, then every job
+and sweep on the server with Stop, and who did what lately."""
+from __future__ import annotations
+
+import streamlit as st
+
+from . import identity, owner
+
+
+def owner_unlock() -> None:
+    """The server owner's password, which lets this session relabel or delete any run."""
+    with st.expander("Server owner", icon=":material/admin_panel_settings:"):
+        if not identity.owner_password():
+            st.caption(f"No owner password is set on this server: set {identity.PASSWORD_ENV}, or "
+                       f"`{identity.PASSWORD_SECRET}` in .streamlit/secrets.toml, to manage "
+                       "every run from here.")
+            return
+        if identity.is_admin():
+            st.success(f"You have the server owner's rights in this browser for up to {owner.OWNER_HOURS} "
+                       "hours.", icon=":material/key:")
+            if st.button("Lock", key="owner_lock", icon=":material/lock:"):
+                owner.forget()
+            training_now()
+            audit_table()
+            return
+        with st.form(key="owner_unlock", border=False):
+            given = st.text_input("Owner password", type="password")
+            if st.form_submit_button("Unlock"):
+                if identity.unlock(given):
+                    st.rerun()
+                st.error("That is not the owner password.")
+
+
+def training_now() -> None:
+    """The owner's view of every job and sweep on the server, each with Stop: one student's
+    runaway run must not hold the class's slots."""
+    import sys
+
+    if "mnist_core.jobs.runner" not in sys.modules:  # nothing has trained since the server started
+        return
+    from mnist_core.jobs.runner import default_runner
+    from mnist_core.runs.ownership import made_by
+    from mnist_core.studies import sweep_job
+
+    jobs = [j for j in default_runner().active() if j.origin != "sweep"]
+    sweeps = sweep_job.running()
+    st.markdown("**Training now**")
+    if not jobs and not sweeps:
+        st.caption("Nothing is training or queued.")
+    for i, job in enumerate(jobs):
+        c = st.columns([5, 1], vertical_alignment="center")
+        c[0].text(f"{made_by(job.owner)}: {job.label or job.config.model} ({job.status}, {job.progress:.0%})")
+        if c[1].button("Stop", key=f"owner_stop_job_{i}", icon=":material/stop:"):
+            job.stop()
+            identity.audit("stopped a run", f"{made_by(job.owner)}: {job.label or job.config.model}")
+            st.rerun()
+    for i, sweep in enumerate(sweeps):
+        c = st.columns([5, 1], vertical_alignment="center")
+        c[0].text(f"{made_by(sweep.owner)}: sweep {sweep.name} ({sweep.status})")
+        if c[1].button("Stop", key=f"owner_stop_sweep_{i}", icon=":material/stop:"):
+            sweep.stop()
+            identity.audit("stopped a sweep", f"{made_by(sweep.owner)}: {sweep.name}")
+            st.rerun()
+
+
+def audit_table() -> None:
+    """The owner's view of who did what: the newest destructive and owner actions."""
+    from mnist_core.runs import audit
+    from mnist_core.runs.folders import runs_root
+
+    entries = audit.recent(runs_root())
+    st.markdown("**Recent actions** (deletions, labels, the board, the owner's rights)")
+    if entries:
+        st.dataframe(entries, hide_index=True)
+    else:
+        st.caption("Nothing yet.")
