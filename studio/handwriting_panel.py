@@ -77,7 +77,7 @@ def summary(key: str = "draw") -> None:
         except (HandwritingError, OSError) as exc:
             st.session_state[f"{key}-hw-imported"] = (stamp, f"Could not import {plain(upload.name)}: {_reason(exc)}. "
                                                       "Your saved digits are as they were.")
-            st.error(st.session_state[f"{key}-hw-imported"][1])
+            st.error(st.session_state[f"{key}-hw-imported"][1])  # its file's name made plain above
         else:
             st.session_state[f"{key}-hw-imported"] = (stamp, "")
             # Shown after the rerun, which redraws the counts above with the new samples.

@@ -99,7 +99,7 @@ def current_model_key() -> str:
 def use_model(key: str | None) -> None:
     key = None if key in (None, BUNDLED) else str(key)
     if key is None:
-        st.session_state[state.MODEL_IN_USE] = None  # chosen: not "never chosen", which a reload reads
+        st.session_state.pop(state.MODEL_IN_USE, None)  # the visitor's remembered choice says bundled
     else:
         st.session_state[state.MODEL_IN_USE] = key
     visitor = _visitor_id()

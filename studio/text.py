@@ -27,11 +27,14 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-# Every character Markdown (and Streamlit's :color[...] directives) can read as syntax.
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=])")
+# Every character Markdown (and Streamlit's :color[...] directives) can read as syntax inside a
+# sentence. Visitors' text is never at the start of a line, so "1." and "-" (lists) stay as
+# they are, and "mine.zip" reads as itself in a message's source too.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|<>~:$@])")  # "@": an e-mail address becomes a link
+_WWW = re.compile(r"(?i)\b(www)\.")  # and so does "www.example.com", scheme or not
 
 
 def plain(text) -> str:
     """Text a visitor typed (a label, a name), escaped for an element that reads Markdown, so it
     shows as typed: a label "**best** [run](http://...)" stays those characters, not a bold link."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
+    return _WWW.sub(r"\1\\.", _MARKDOWN.sub(r"\\\1", str(text)))
