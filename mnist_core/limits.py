@@ -33,3 +33,4 @@ MAX_SWEEPS = 4  # sweeps running at once on one server; their trials share the j
 NAME_LIMIT = 40  # characters of a visitor's name
 TEXT_LIMIT = 300  # characters of any text read back from a run folder
 MAX_MARKS = 10_000  # label marks per dataset: more than the audit ever lists, and a bound on the file
+MAX_VISITOR_HANDWRITING = 2_000  # digits in one visitor's set on a class's server

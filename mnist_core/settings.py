@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,19 +83,26 @@ def read(env=None) -> Settings:
     )
 
 
-_installed: Settings | None = None
+# Per thread: a training worker's thread, or one visitor's page run on a class's server (whose
+# handwriting folder is that visitor's own), each sees the settings it was handed.
+_installed = threading.local()
 
 
 def current() -> Settings:
-    """The settings in force: those a worker was handed, else the environment's now."""
-    return _installed if _installed is not None else read()
+    """The settings in force: those this thread was handed, else the environment's now."""
+    installed = getattr(_installed, "settings", None)
+    return installed if installed is not None else read()
+
+
+def installed() -> Settings | None:
+    """What this thread was handed, if anything (to hand back after a job in a thread)."""
+    return getattr(_installed, "settings", None)
 
 
 def install(settings: Settings | None) -> None:
-    """Make `settings` what current() returns in this process (a training worker's, from its
-    job); None returns to reading the environment."""
-    global _installed
-    _installed = settings
+    """Make `settings` what current() returns in this thread (a training worker's, from its
+    job; a page run's, for its visitor); None returns to reading the environment."""
+    _installed.settings = settings
 
 
 def replace(settings: Settings, **changes) -> Settings:

@@ -102,7 +102,8 @@ with frame.page("Train"):
                 waiting = sum(j.status == "queued" for j in runner.active())
                 full = len([j for j in runner.active() if j.status != "queued"]) >= runner.max_running
                 st.session_state[state.TRAIN_JOB] = runner.submit(
-                    config, data, runs_root(), label, owner=identity.current().owner(), origin="train")
+                    config, data, runs_root(), label, owner=identity.current().owner(), origin="train",
+                    server_settings=identity.visitor_settings())  # their own handwriting set
                 st.session_state[state.TRAIN_STARTED] = (
                     f"Your run is queued, number {waiting + 1} in line: the server is training as many as it can."
                     if full or waiting else "Training started: its live curves are at the top of this page.")

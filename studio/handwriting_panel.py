@@ -4,6 +4,8 @@ Kept apart from the pages so that AppTest can drive them without the drawing can
 """
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from mnist_core.analysis.evaluation import evaluate_tensors
@@ -28,11 +30,25 @@ def save_panel(reading, spec, key: str = "draw") -> None:
         label = st.selectbox("True label", list(range(10)), index=top, key=f"{key}-hw-label-{top}")
         if st.button("Save to my handwriting", icon=":material/save:", key=f"{key}-hw-save"):
             try:
-                handwriting.save_sample(reading.prep.steps["centred 28x28"], label)
+                folder = _checked_folder(1)
+                handwriting.save_sample(reading.prep.steps["centred 28x28"], label, folder=folder)
                 st.success(f"Saved as a {label}.")
             except (HandwritingError, OSError) as exc:
                 st.error(f"Could not save the digit: {_reason(exc)}.")
     summary(key)
+
+
+def _checked_folder(adding: int):
+    """This visitor's set, once there is room in it for `adding` more digits (on a class's
+    server: their own limit and the server's); HandwritingError otherwise, before any write."""
+    from mnist_core import settings
+    from mnist_core.data import handwriting_sets
+
+    folder = identity.handwriting_folder()
+    if identity.shared_server():
+        handwriting_sets.room_for(settings.current().handwriting_dir, folder, adding)
+        handwriting_sets.name_maker(folder, identity.current().name)
+    return folder
 
 
 def _reason(exc: Exception) -> str:
@@ -43,7 +59,7 @@ def _reason(exc: Exception) -> str:
 def summary(key: str = "draw") -> None:
     try:
         # Counted, not loaded: this runs on every stroke drawn on the canvas.
-        counts, skipped = handwriting.count_set()
+        counts, skipped = handwriting.count_set(identity.handwriting_folder())
     except OSError as exc:
         st.error(f"Could not read your handwriting set: {exc}")
         return
@@ -51,16 +67,18 @@ def summary(key: str = "draw") -> None:
     message = st.session_state.pop(f"{key}-hw-message", None)
     if message:
         st.success(message)
-    where = (f" in `{handwriting.folder_path().resolve()}` (set MNIST_HANDWRITING_DIR to use another folder)"
+    folder = identity.handwriting_folder()
+    where = (f" in `{folder.resolve()}` (set MNIST_HANDWRITING_DIR to use another folder)"
              if identity.sees_server_details() else "")
     st.caption(f"{total} saved digit{'' if total == 1 else 's'}{where}. Per class: "
                + ", ".join(f"{d}: {n}" for d, n in enumerate(counts))
                + (f". {skipped} unreadable entries skipped." if skipped else "."))
     if total:
         # A callable: the zip is built on click, not on every stroke that reruns the page.
-        st.download_button("Download the set (zip)", handwriting.export_zip,
+        st.download_button("Download the set (zip)", functools.partial(handwriting.export_zip, folder),
                            file_name="my-handwriting.zip", mime="application/zip",
                            icon=":material/download:", key=f"{key}-hw-download", on_click="ignore")
+        _delete_mine(folder, total, key)
     upload = st.file_uploader("Import a handwriting zip (labels.csv and 28x28 PNGs)", type=["zip"],
                               key=f"{key}-hw-upload")
     if upload is not None:
@@ -73,7 +91,7 @@ def summary(key: str = "draw") -> None:
                 st.error(tried[1])
             return
         try:
-            added, skipped = handwriting.import_zip(upload.getvalue())
+            added, skipped = handwriting.import_zip(upload.getvalue(), folder, before_write=_checked_folder)
         except (HandwritingError, OSError) as exc:
             st.session_state[f"{key}-hw-imported"] = (stamp, f"Could not import {plain(upload.name)}: {_reason(exc)}. "
                                                       "Your saved digits are as they were.")
@@ -91,7 +109,7 @@ def evaluate_block(model, spec, test_accuracy: float | None) -> None:
     if spec.name != "mnist":
         return
     try:
-        images, labels = handwriting.load_set()
+        images, labels = handwriting.load_set(identity.handwriting_folder())
     except OSError:
         return
     if not len(labels):
@@ -103,3 +121,23 @@ def evaluate_block(model, spec, test_accuracy: float | None) -> None:
     cols[0].metric(f"Accuracy on your {len(labels)} digits", f"{acc:.1%}")
     if test_accuracy is not None:
         cols[1].metric("MNIST test accuracy", f"{test_accuracy:.2%}")
+
+
+def _delete_mine(folder, total: int, key: str) -> None:
+    """A visitor empties their own set, after a confirmation."""
+    from mnist_core.data import handwriting_sets
+
+    if st.button("Delete my set...", key=f"{key}-hw-delete", icon=":material/delete:"):
+        st.session_state[f"{key}-hw-delete-pending"] = True
+    if st.session_state.get(f"{key}-hw-delete-pending"):
+        st.warning(f"Delete all {total} of your saved digits for good?", icon=":material/delete:")
+        c = st.columns(2)
+        if c[0].button("Yes, delete them", type="primary", key=f"{key}-hw-delete-yes"):
+            st.session_state.pop(f"{key}-hw-delete-pending", None)
+            gone = handwriting_sets.clear(folder)
+            identity.audit("deleted their handwriting", f"{gone} digit(s)")
+            st.session_state[f"{key}-hw-message"] = f"Deleted your {gone} saved digits."
+            st.rerun()
+        if c[1].button("Cancel", key=f"{key}-hw-delete-no"):
+            st.session_state.pop(f"{key}-hw-delete-pending", None)
+            st.rerun()

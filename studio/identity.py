@@ -202,3 +202,20 @@ def audit(action: str, target: str = "") -> None:
     from mnist_core.runs.folders import runs_root
 
     log.record(runs_root(), who(), action, target)
+
+
+def handwriting_folder():
+    """This visitor's handwriting set: their own folder on a class's server (one student's
+    digits never reach another's Draw, Evaluate or training), the handwriting folder itself on
+    a laptop."""
+    from mnist_core.data import handwriting_sets
+
+    base = settings.current().handwriting_dir
+    return handwriting_sets.visitor_folder(base, current().id) if shared_server() else base
+
+
+def visitor_settings():
+    """The settings a job of this visitor trains with: the server's, with their handwriting set."""
+    import dataclasses
+
+    return dataclasses.replace(settings.current(), handwriting_dir=handwriting_folder())

@@ -21,6 +21,7 @@ def owner_unlock() -> None:
             if st.button("Lock", key="owner_lock", icon=":material/lock:"):
                 owner.forget()
             training_now()
+            handwriting_sets()
             audit_table()
             return
         with st.form(key="owner_unlock", border=False):
@@ -74,3 +75,26 @@ def audit_table() -> None:
         st.dataframe(entries, hide_index=True)
     else:
         st.caption("Nothing yet.")
+
+
+def handwriting_sets() -> None:
+    """Every visitor's handwriting set by its maker, each deletable (a junk zip, a name)."""
+    from mnist_core import settings
+    from mnist_core.data import handwriting_sets as sets
+
+    base = settings.current().handwriting_dir
+    listed = sets.list_sets(base)
+    st.markdown("**Handwriting sets**")
+    if not listed:
+        st.caption("Nobody has saved any digits yet.")
+        return
+    st.dataframe(listed, hide_index=True)
+    c = st.columns([3, 1], vertical_alignment="bottom")
+    pick = c[0].selectbox("Set", [s["set"] for s in listed], key="owner_hw_set",
+                          format_func=lambda i: next(f"{s['maker']}: {s['digits']} digits ({i})"
+                                                     for s in listed if s["set"] == i))
+    if c[1].button("Delete this set", key="owner_hw_delete", icon=":material/delete:"):
+        maker = next(s["maker"] for s in listed if s["set"] == pick)
+        gone = sets.delete_set(base, pick)
+        identity.audit("deleted a handwriting set", f"{maker}: {gone} digit(s)")
+        st.rerun()

@@ -12,6 +12,7 @@ from mnist_core.data.tensors import DATASETS
 from mnist_core.models.registry import MODELS
 from mnist_core.train.config import OPTIMIZERS, SCHEDULES
 
+from . import identity
 from .nav import BY_TITLE
 from .train_form import (
     _mark,
@@ -170,7 +171,7 @@ def data_and_augmentation(errors: dict) -> bool:
     hw_empty = False
     if right.checkbox("Add my handwriting", key="cfg_handwriting", help=HELP["handwriting"]):
         _mark(errors, "handwriting", right)
-        if not sum(handwriting.count_set()[0]):
+        if not sum(handwriting.count_set(identity.handwriting_folder())[0]):
             hw_empty = True
             right.warning("Your handwriting set is empty: save some digits on the Draw page first.")
             right.page_link(BY_TITLE["Draw"].file, label="Open Draw", icon=":material/draw:")

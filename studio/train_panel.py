@@ -167,7 +167,7 @@ def continue_controls(job, snap) -> None:
         try:
             st.session_state[state.TRAIN_JOB] = default_runner().submit_continue(
                 snap["run_path"], int(more), data, runs_root(), owner=identity.current().owner(), origin="train",
-                earlier=job)
+                earlier=job, server_settings=identity.visitor_settings())
         except (JobLimitError, RunError, ConfigError) as exc:
             st.warning(str(exc), icon=":material/hourglass:")
             return

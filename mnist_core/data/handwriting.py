@@ -244,7 +244,7 @@ def export_zip(folder=None) -> bytes:
     return buf.getvalue()
 
 
-def import_zip(data: bytes, folder=None) -> tuple[int, int]:
+def import_zip(data: bytes, folder=None, before_write=None) -> tuple[int, int]:
     """Add the valid samples of a zip made by export_zip; returns (added, skipped).
 
     Entries are looked up by the base names listed in labels.csv, never extracted by path,
@@ -302,6 +302,8 @@ def import_zip(data: bytes, folder=None) -> tuple[int, int]:
             raise HandwritingError(f"none of the {skipped} samples in the zip is a valid 28x28 PNG "
                                    f"with a label 0-9 (first problem: {first_problem})")
         raise HandwritingError("labels.csv lists no samples")
+    if before_write is not None:  # a class's server checks its limits on the count, before writing
+        before_write(len(good))
     _add_all(folder_path(folder), good)
     return len(good), skipped
 

@@ -22,6 +22,7 @@ from mnist_core.jobs import worker
 from mnist_core.jobs.process import context, describe_exit, main_hidden
 from mnist_core.jobs.slots import FairSlots
 from mnist_core.runs.folders import mark_failed, runs_root
+from mnist_core.settings import Settings
 from mnist_core.train.config import TrainConfig
 from mnist_core.train.trainer import check_lr_scale
 
@@ -37,6 +38,9 @@ class Job:
     owner: dict = field(default_factory=dict)  # owner and owner_name, for its run's summary
     origin: str = ""  # the page that started it ("train", "race"), to find it again on reload
     continuing: str | None = None  # a saved run's folder that this job takes on to config.epochs
+    # The settings in force where the job was queued (a visitor's page run: their handwriting
+    # folder among them); its worker trains with these.
+    server_settings: Settings = field(default_factory=settings.current)
     status: str = "queued"  # queued, starting, running, paused, then one of FINISHED
     message: str = ""
     run_id: str | None = None
@@ -203,7 +207,8 @@ class Job:
                 self.status, self.message = "starting", "loading data and building the model"
             if mode == "thread":
                 task = worker.Assignment(config=self.config, data=data, runs_dir=runs_dir, label=self.label,
-                                         owner=self.owner, continuing=self.continuing)
+                                         owner=self.owner, continuing=self.continuing,
+                                         settings=self.server_settings)
                 self._finish(*worker.start(task, emit=self._receive, stop=self._stop, resume=self._resume,
                                            knob=self.knob))
             else:
@@ -226,7 +231,8 @@ class Job:
 
         def start(shared):
             task = worker.Assignment(config=self.config, data=shared, runs_dir=str(runs_root(runs_dir)),
-                                     label=self.label, owner=self.owner, continuing=self.continuing)
+                                     label=self.label, owner=self.owner, continuing=self.continuing,
+                                     settings=self.server_settings)
             process = ctx.Process(target=worker.work, name=f"train-{self.config.model}", daemon=True,
                                   kwargs=dict(task=task, conn=there, stop=stop, resume=resume, knob=knob))
             with main_hidden():

@@ -73,12 +73,15 @@ class JobRunner:
         return place, etas[place - 1] if place <= len(etas) else None
 
     def submit(self, config: TrainConfig, data: Dataset | None = None, runs_dir=None,
-               label: str = "", owner: dict | None = None, origin: str = "") -> Job:
-        """Queue a job; raises JobLimitError when too many are waiting or running."""
-        return self.submit_in_turn([(config, label)], data, runs_dir, owner, origin)[0]
+               label: str = "", owner: dict | None = None, origin: str = "", server_settings=None) -> Job:
+        """Queue a job; raises JobLimitError when too many are waiting or running.
+        `server_settings`: what its worker trains with (a visitor's handwriting set), else now's."""
+        return self.submit_in_turn([(config, label)], data, runs_dir, owner, origin,
+                                   server_settings=server_settings)[0]
 
     def submit_continue(self, run_dir, extra_epochs: int, data: Dataset | None = None, runs_dir=None,
-                        owner: dict | None = None, origin: str = "", earlier: Job | None = None) -> Job:
+                        owner: dict | None = None, origin: str = "", earlier: Job | None = None,
+                        server_settings=None) -> Job:
         """Queue a job that takes a saved run on for `extra_epochs` more epochs, in its own folder
         (mnist_core.train.trainer.Trainer.continued); its label and config are the run's.
 
@@ -95,12 +98,13 @@ class JobRunner:
             epochs=math.floor(run.metrics[-1]["epoch"]) + int(extra_epochs))
         curves = earlier.curves() if earlier is not None and earlier.run_path == str(run.path) else {}
         job = self.submit_in_turn([(config, run.summary.get("label", ""))], data, runs_dir, owner, origin,
-                                  continuing=str(run.path), curves=curves)[0]
+                                  continuing=str(run.path), curves=curves, server_settings=server_settings)[0]
         return job
 
     def submit_in_turn(self, items: list[tuple[TrainConfig, str]], data: Dataset | None = None,
                        runs_dir=None, owner: dict | None = None, origin: str = "",
-                       continuing: str | None = None, curves: dict | None = None) -> list[Job]:
+                       continuing: str | None = None, curves: dict | None = None,
+                       server_settings=None) -> list[Job]:
         """Queue (config, label) jobs that train one after the other, each once the one before
         has finished; all are accepted or, with JobLimitError, none. `curves` (Job.curves) are
         what the jobs' live charts start from."""
@@ -111,8 +115,9 @@ class JobRunner:
                     f"{len(self._jobs)} training jobs are already running or queued on this "
                     f"server (limit {self.max_jobs}); wait for one to finish or stop one")
             # Each job gets its own copies of the lists: its thread appends to them.
+            extra = {"server_settings": server_settings} if server_settings is not None else {}
             jobs = [Job(config=config, label=label, owner=dict(owner or {}), origin=origin, continuing=continuing,
-                        **{k: list(v) for k, v in (curves or {}).items()})
+                        **extra, **{k: list(v) for k, v in (curves or {}).items()})
                     for config, label in items]
             self._jobs.extend(jobs)
             if jobs:

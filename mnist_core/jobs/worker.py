@@ -81,6 +81,8 @@ def start(task: Assignment, emit, stop, resume, knob=None) -> tuple[str, str]:
     """One run from its config to its final (status, message), or, with `task.continuing` (a run
     folder), that run taken on to the config's epochs; `emit` gets ("run", ...) and
     ("event", ...) messages. Never raises: a failure is a status."""
+    before = settings.installed()
+    settings.install(task.settings)  # this thread's: a job in a thread of the server, too
     try:
         data = task.data
         if isinstance(data, tuple):
@@ -103,6 +105,8 @@ def start(task: Assignment, emit, stop, resume, knob=None) -> tuple[str, str]:
         if settings.current().debug:
             traceback.print_exc()
         return "failed", f"{type(exc).__name__}: {exc}"
+    finally:
+        settings.install(before)
 
 
 def work(task: Assignment, conn, stop, resume, knob=None) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import numpy as np
@@ -251,3 +252,25 @@ def test_huge_pngs_in_a_zip_are_refused_from_their_header_without_decoding(tmp_p
             zf.writestr(f"b{i}.png", bomb)
     assert handwriting.import_zip(buf.getvalue()) == (1, 41)
     assert decoded == [len(good.getvalue())]  # only the 28x28 sample was decoded
+
+
+@pytest.mark.parametrize("mode", ["process", "thread"])
+def test_a_job_trains_on_the_set_of_whoever_queued_it(tiny_data, tmp_path, monkeypatch, mode):
+    """A class's server queues each visitor's job with their own handwriting folder: the
+    worker (a process, or a thread of the server) trains on that set, not the server's."""
+    import dataclasses
+
+    from mnist_core import settings
+    from mnist_core.jobs.runner import JobRunner
+
+    monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "servers"))
+    theirs = tmp_path / "visitors" / "alice"
+    for i in range(3):
+        handwriting.save_sample(digit(i), i, theirs)
+    runner = JobRunner(max_running=1, max_jobs=2, mode=mode)
+    cfg = TrainConfig(model="logreg", epochs=1, batch_size=64, device="cpu", handwriting=True)
+    job = runner.submit(cfg, tiny_data, tmp_path / "runs",
+                        server_settings=dataclasses.replace(settings.read(), handwriting_dir=theirs))
+    assert job.wait(120) and job.status == "completed", job.message
+    summary = json.loads((tmp_path / "runs" / job.run_id / "summary.json").read_text())
+    assert summary["handwriting_set"]["samples"] == 3  # the server's own folder is empty

@@ -88,7 +88,7 @@ def test_importing_onto_a_full_disk_is_one_message_tried_once(tmp_path, monkeypa
     monkeypatch.setenv("MNIST_HANDWRITING_DIR", str(tmp_path / "hw"))
     tries = []
 
-    def full(data, folder=None):
+    def full(data, folder=None, **_kwargs):
         tries.append(1)
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "hw" / "x.png"))
 
