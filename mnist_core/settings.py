@@ -25,6 +25,10 @@ DEFAULT_MAX_RUNNING_JOBS = 2
 DEFAULT_MAX_JOBS = 8
 # Training yields the cores to the server's pages (benchmarks.browser measures a stroke's wait).
 DEFAULT_WORKER_NICE = 10
+# Saved runs a server keeps: a class's term of quick runs fits well inside, and a runaway
+# script cannot fill the disk (a quick run's folder is about 100 kB).
+DEFAULT_MAX_RUNS_PER_VISITOR = 200
+DEFAULT_MAX_RUNS = 5000
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class Settings:
     max_jobs: int = DEFAULT_MAX_JOBS  # MNIST_MAX_JOBS: running and queued, the whole server
     job_mode: str = "process"  # MNIST_JOB_MODE: "process" or "thread"
     worker_nice: int = DEFAULT_WORKER_NICE  # MNIST_WORKER_NICE
+    max_runs_per_visitor: int = DEFAULT_MAX_RUNS_PER_VISITOR  # MNIST_MAX_RUNS_PER_VISITOR: saved runs each
+    max_runs: int = DEFAULT_MAX_RUNS  # MNIST_MAX_RUNS: saved runs on the server in all
     admin_password: str = ""  # MNIST_ADMIN_PASSWORD (or admin_password in Streamlit's secrets)
     debug: bool = False  # MNIST_DEBUG: print the traceback behind a failed run
 
@@ -78,6 +84,8 @@ def read(env=None) -> Settings:
         max_jobs=_number(env, "MNIST_MAX_JOBS", int, DEFAULT_MAX_JOBS, low=1),
         job_mode=env.get("MNIST_JOB_MODE") or "process",
         worker_nice=_number(env, "MNIST_WORKER_NICE", int, DEFAULT_WORKER_NICE),
+        max_runs_per_visitor=_number(env, "MNIST_MAX_RUNS_PER_VISITOR", int, DEFAULT_MAX_RUNS_PER_VISITOR, low=1),
+        max_runs=_number(env, "MNIST_MAX_RUNS", int, DEFAULT_MAX_RUNS, low=1),
         admin_password=env.get("MNIST_ADMIN_PASSWORD") or "",
         debug=bool(env.get("MNIST_DEBUG")),
     )

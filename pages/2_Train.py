@@ -1,7 +1,7 @@
 import streamlit as st
 
 from mnist_core.jobs.runner import JobLimitError, default_runner
-from mnist_core.runs.folders import runs_root
+from mnist_core.runs.folders import RunError, runs_root
 from mnist_core.train.config import ConfigError
 from mnist_core.train.estimate import estimate_seconds
 from studio import (
@@ -108,5 +108,5 @@ with frame.page("Train"):
                     f"Your run is queued, number {waiting + 1} in line: the server is training as many as it can."
                     if full or waiting else "Training started: its live curves are at the top of this page.")
                 st.rerun()
-            except JobLimitError as exc:
+            except (JobLimitError, RunError) as exc:  # the queue is full, or the runs folder is
                 st.warning(str(exc), icon=":material/hourglass:")

@@ -4,7 +4,7 @@ import streamlit as st
 from mnist_core.data.tensors import DATASETS
 from mnist_core.jobs.runner import JobLimitError, default_runner
 from mnist_core.models.registry import MODELS, parameter_count
-from mnist_core.runs.folders import runs_root
+from mnist_core.runs.folders import RunError, runs_root
 from mnist_core.studies.headtohead import BUDGET_RANGE, DEFAULT_BUDGET, contender_configs, recipe
 from studio import frame, identity, race_panel, state
 from studio.shared_data import dataset_or_help
@@ -53,7 +53,7 @@ with frame.page("Head to head"):
             started = default_runner().submit_in_turn(
                 [(config, f"{label}: {name}") for name, config in configs.items()], data, runs_root(),
                 owner=identity.current().owner(), origin="race")
-        except JobLimitError as exc:
+        except (JobLimitError, RunError) as exc:
             st.warning(str(exc), icon=":material/hourglass:")
         else:
             st.session_state[state.RACE_JOBS] = dict(zip(configs, started))

@@ -13,7 +13,7 @@ from mnist_core.errors import JobLimitError
 from mnist_core.jobs.job import FINISHED, STOP_GRACE_S, Job, compact_health  # noqa: F401  (the jobs' public face)
 from mnist_core.jobs.process import context
 from mnist_core.jobs.slots import FairSlots
-from mnist_core.runs.folders import RunError, load_run
+from mnist_core.runs.folders import RunError, check_room, load_run
 from mnist_core.train.config import ConfigError, TrainConfig
 
 
@@ -108,6 +108,8 @@ class JobRunner:
         """Queue (config, label) jobs that train one after the other, each once the one before
         has finished; all are accepted or, with JobLimitError, none. `curves` (Job.curves) are
         what the jobs' live charts start from."""
+        if not continuing:  # a continued run stays in its folder
+            check_room(runs_dir, (owner or {}).get("owner"), len(items))
         with self._lock:
             self._jobs = [j for j in self._jobs if not j.finished]
             if len(self._jobs) + len(items) > self.max_jobs:

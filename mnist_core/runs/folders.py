@@ -232,6 +232,22 @@ def list_runs(root=None, curves: bool = True) -> list[Run]:
     return runs
 
 
+def check_room(root, owner: str | None, adding: int = 1) -> None:
+    """RunError, before a run starts, when `adding` more saved runs would pass this visitor's
+    share of the server (MNIST_MAX_RUNS_PER_VISITOR) or the server's own limit (MNIST_MAX_RUNS)."""
+    limits = settings.current()
+    root = runs_root(root)
+    names = [p.name for p in root.iterdir() if RUN_ID.match(p.name)] if root.is_dir() else []
+    if len(names) + adding > limits.max_runs:
+        raise RunError(f"this server keeps {len(names):,} runs, its limit (MNIST_MAX_RUNS {limits.max_runs:,}): "
+                       "the server's owner can delete old ones on Runs, or raise the limit")
+    if owner:
+        mine = sum(1 for run in list_runs(root, curves=False) if run.summary.get("owner") == owner)
+        if mine + adding > limits.max_runs_per_visitor:
+            raise RunError(f"you have {mine:,} saved runs, the most one person keeps on this server "
+                           f"({limits.max_runs_per_visitor:,}): delete some on Runs to train more")
+
+
 def relabel(root, run_id: str, label: str) -> str:
     """Give a run a new label (its summary's only user-written field); returns what was done."""
     path = run_path(runs_root(root), run_id)

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from mnist_core.errors import ConfigError, JobLimitError
+from mnist_core.errors import ConfigError, JobLimitError, RunError
 from mnist_core.jobs.runner import Job, JobRunner
 from mnist_core.limits import MAX_SWEEPS
 from mnist_core.studies import sweep as sweeps
@@ -83,7 +83,8 @@ class SweepJob:
                     for r in running.values():
                         r.job.stop()
                     if not running:
-                        self.status, self.message = "stopped", "the trials that ran are kept, each in its run"
+                        self.status, self.message = "stopped", (getattr(self, "_why", "")
+                                                                or "the trials that ran are kept, each in its run")
                         return
                 elif len(running) < self.parallel:
                     started, more = self._start_trial()
@@ -125,6 +126,11 @@ class SweepJob:
             # trial back (not counted) and try again shortly.
             sweeps.give_back(self.sweep, trial)
             return None, self._wait_for_room()
+        except RunError as exc:  # the server keeps as many runs as it may: the sweep ends, saying why
+            sweeps.give_back(self.sweep, trial)
+            self._why = f"stopped: {exc}"
+            self._stop.set()
+            return None, False
         self.jobs[trial.number] = job
         return _Running(trial, job), True
 

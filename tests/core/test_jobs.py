@@ -221,3 +221,22 @@ def test_queued_jobs_start_first_come_first_served(monkeypatch):
     first_may_end.set()
     assert all(j.wait(30) for j in jobs)
     assert started == ["first"] + [f"queued {i}" for i in range(5)]
+
+
+def test_a_visitor_past_their_share_of_saved_runs_is_told_before_a_run_starts(tmp_path, monkeypatch, tiny_data):
+    from mnist_core.errors import RunError
+    from mnist_core.runs.ownership import owner_fields, owner_id
+
+    monkeypatch.setenv("MNIST_MAX_RUNS_PER_VISITOR", "1")
+    runner = JobRunner(max_running=1, max_jobs=4, mode="thread")
+    alice, bob = owner_fields("a" * 32, "Alice"), owner_fields("b" * 32, "Bob")
+    config = TrainConfig(model="logreg", epochs=1, batch_size=256, device="cpu")
+    first = runner.submit(config, tiny_data, tmp_path, owner=alice)
+    assert first.wait(60) and first.status == "completed"
+    with pytest.raises(RunError, match=r"you have 1 saved runs, the most one person keeps on this server \(1\)"):
+        runner.submit(config, tiny_data, tmp_path, owner=alice)
+    assert runner.submit(config, tiny_data, tmp_path, owner=bob).wait(60)  # Bob has his own share
+    monkeypatch.setenv("MNIST_MAX_RUNS", "2")
+    with pytest.raises(RunError, match="this server keeps 2 runs, its limit"):
+        runner.submit(config, tiny_data, tmp_path, owner=owner_fields("c" * 32, "Cy"))
+    assert owner_id("a" * 32) == alice["owner"]
