@@ -16,6 +16,8 @@ with frame.page("Home"):
         "while watching its curves, see where it goes wrong, and test it on digits you draw."
     )
 
+    st.caption("In a class? Put your name in **Your name**, in the sidebar (the menu at the top left on a "
+               "phone): your runs carry it, and only you can change or delete them.")
     st.subheader("Try it in three steps")
     steps = st.columns(3)
     steps[0].markdown("**1. Draw** a digit and see what the bundled model reads.")

@@ -72,17 +72,25 @@ def _renamed() -> None:
 # Two fixes for phones and tablets, installed once per browser tab:
 # - at Streamlit's breakpoint (768 px wide or less) the sidebar covers the page, and a tap on an
 #   st.page_link leaves it open, where Streamlit's own page list closes it: a student had to
-#   find the close button after every page change. Close it the same way.
+#   find the close button after every page change. Close it the same way, and after Enter in
+#   the sidebar's name box.
 # - Plotly reports a tap on a chart with the point under the previous tap (it reads the point
 #   from the last hover, and a finger does not hover; plotly.js #6721): a tap on a confusion
 #   matrix cell showed the cell tapped before. A mouse move at the finger, first, sets it.
 TOUCH_FIXES = """<script>
 if (!window.mnistTouchFixes) {
   window.mnistTouchFixes = true;
-  document.addEventListener("click", (event) => {
-    if (window.innerWidth > 768 || !event.target.closest('[data-testid="stSidebar"] a')) return;
+  const closeSidebar = () => {
     const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
     if (close) setTimeout(() => close.click(), 0);
+  };
+  document.addEventListener("click", (event) => {
+    if (window.innerWidth > 768 || !event.target.closest('[data-testid="stSidebar"] a')) return;
+    closeSidebar();
+  }, true);
+  document.addEventListener("keydown", (event) => {
+    if (window.innerWidth > 768 || event.key !== "Enter" || !event.target.closest('[data-testid="stSidebar"] input')) return;
+    closeSidebar();
   }, true);
   document.addEventListener("touchstart", (event) => {
     const layer = event.target.closest(".js-plotly-plot .nsewdrag"), touch = event.touches[0];
