@@ -21,6 +21,7 @@ def owner_unlock() -> None:
             if st.button("Lock", key="owner_lock", icon=":material/lock:"):
                 owner.forget()
             training_now()
+            rename_maker()
             handwriting_sets()
             audit_table()
             return
@@ -97,4 +98,25 @@ def handwriting_sets() -> None:
         maker = next(s["maker"] for s in listed if s["set"] == pick)
         gone = sets.delete_set(base, pick)
         identity.audit("deleted a handwriting set", f"{maker}: {gone} digit(s)")
+        st.rerun()
+
+
+def rename_maker() -> None:
+    """The owner renames a name on the board (a rude one, a clash), on all that visitor's runs."""
+    from mnist_core.runs.folders import list_runs, rename_maker, runs_root
+
+    makers = {}
+    for run in list_runs(runs_root(), curves=False):
+        if run.summary.get("owner"):
+            makers.setdefault(run.summary["owner"], run.summary.get("owner_name") or "anonymous")
+    if not makers:
+        return
+    st.markdown("**Names on the runs**")
+    c = st.columns([2, 2, 1], vertical_alignment="bottom")
+    who = c[0].selectbox("Visitor", list(makers), key="owner_rename_who",
+                         format_func=lambda o: f"{makers[o]} ({o[:8]})")
+    new = c[1].text_input("New name (empty: anonymous)", key="owner_rename_to", max_chars=40)
+    if c[2].button("Rename", key="owner_rename"):
+        changed = rename_maker(runs_root(), who, new)
+        identity.audit("renamed a visitor", f"{makers[who]} -> {new or 'anonymous'} ({changed} run(s))")
         st.rerun()

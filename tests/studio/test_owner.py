@@ -100,3 +100,19 @@ def test_the_owner_stops_any_students_run_and_the_log_says_who(app_env, runner, 
     finally:
         job.stop()
         job.wait(60)
+
+
+def test_the_owner_renames_a_visitor_on_all_their_runs(app_env, runner, monkeypatch):
+    from mnist_core.runs.folders import list_runs, runs_root
+
+    monkeypatch.setenv("MNIST_ADMIN_PASSWORD", "s3cret")
+    alice = visit("train", ALICE, "Rude name")
+    job = start_job(alice, model="logreg")
+    assert job.wait(120) and job.status == "completed", job.message
+    teacher = visit("runs", BOB, "Teacher")
+    next(t for t in teacher.text_input if t.label == "Owner password").set_value("s3cret")
+    next(b for b in teacher.button if b.label == "Unlock").click().run()
+    teacher.text_input(key="owner_rename_to").set_value("Alice")
+    teacher.button(key="owner_rename").click().run()
+    assert_no_crash(teacher)
+    assert [r.summary["owner_name"] for r in list_runs(runs_root(), curves=False)] == ["Alice"]
