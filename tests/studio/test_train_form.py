@@ -201,3 +201,32 @@ def test_a_reason_with_brackets_is_shown_whole():
     # "must be in (0, 100, got 0]" on the page.
     at = AppTest.from_function(_marked_reason).run()
     assert at.markdown[0].value == r":red[:material/error: give indices like \[3, 17\], got x\]]"
+
+
+def test_train_opens_valid_in_many_fresh_sessions_at_once(app_env, runner):
+    """A class arriving together: a review saw the form come up with every number 0 twice in
+    about 40 fresh visits. Eight sessions open Train at the same moment; each form is valid."""
+    import threading
+
+    results, go = {}, threading.Event()
+
+    def visit(i: int) -> None:
+        go.wait(10)
+        try:
+            at = open_page("train")
+            results[i] = (list(at.exception), [e.value for e in at.error], at.button(key="train_start").disabled,
+                          at.session_state["cfg_lr"], at.session_state["cfg_schedule"])
+        except Exception as exc:  # noqa: BLE001 - reported below, with the others
+            results[i] = (repr(exc),)
+
+    threads = [threading.Thread(target=visit, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    go.set()
+    for t in threads:
+        t.join(240)
+    assert len(results) == 8
+    quick = preset_config("quick")
+    for i, r in results.items():
+        assert r[:3] == ([], [], False), (i, r)
+        assert float(r[3]) == quick.lr and r[4] == quick.schedule, (i, r)
