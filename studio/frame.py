@@ -41,11 +41,14 @@ def shown_errors():
 
 def you() -> None:
     """Who this session is; a visitor's name labels their runs and is kept across reloads."""
+    identity.renamed_by_owner()
     visitor = identity.current()
     if visitor.login:
         st.caption(f"Signed in as **{plain(visitor.name)}**")
         return
-    if "visitor_name" not in st.session_state:  # its widget state is gone after a page change
+    if st.session_state.get("visitor_name") != visitor.name:
+        # Set before the box is drawn: its widget state is dropped on a page change (every
+        # other page showed it empty), and the owner may have renamed this visitor.
         st.session_state["visitor_name"] = visitor.name
     st.text_input("Your name", key="visitor_name", max_chars=40,
                   placeholder="shown on your runs",
@@ -58,6 +61,9 @@ def you() -> None:
               help="On a shared computer: a new visitor, with none of the last one's runs to change.",
               on_click=identity.start_new)
     identity.remember()
+    from . import owner
+
+    owner.write_pending()
 
 
 def _renamed() -> None:

@@ -73,6 +73,19 @@ def current() -> Visitor:
     return visitor
 
 
+def renamed_by_owner() -> None:
+    """Take the name the server's owner gave this visitor, if they did (Runs, Server owner):
+    else the visitor's next run would bring the old name back beside the new one."""
+    visitor = current()
+    if visitor.login:
+        return
+    from mnist_core.runs.folders import read_names, runs_root
+
+    name = read_names(runs_root()).get(visitor.id)
+    if name is not None and name != visitor.name:
+        st.session_state[state.VISITOR] = Visitor(visitor.secret, name, visitor.login)
+
+
 def rename(name: str) -> Visitor:
     visitor = current()
     visitor = Visitor(visitor.secret, clean_name(name), visitor.login)

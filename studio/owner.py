@@ -71,9 +71,18 @@ def _signature(visitor_id: str, expiry: int) -> str:
 
 
 def _remember(visitor_id: str) -> None:
+    # Written by the next page run (write_pending, from the sidebar): the unlock reruns the
+    # page at once, and a script drawn in the run it ends never reaches the browser.
     value = cookie_value(visitor_id)
-    cookie = f"{OWNER_COOKIE}={value}; path=/; max-age={OWNER_HOURS * 3600}; SameSite=Strict"
-    st.iframe(f"<script>parent.document.cookie = {json.dumps(cookie)};</script>", height=1)
+    st.session_state["_owner_cookie"] = (f"{OWNER_COOKIE}={value}; path=/; max-age={OWNER_HOURS * 3600}; "
+                                         "SameSite=Strict")
+
+
+def write_pending() -> None:
+    """Set the owner cookie an unlock asked for (once)."""
+    cookie = st.session_state.pop("_owner_cookie", None)
+    if cookie:
+        st.iframe(f"<script>parent.document.cookie = {json.dumps(cookie)};</script>", height=1)
 
 
 def forget() -> None:

@@ -9,7 +9,8 @@ from . import identity, owner
 
 def owner_unlock() -> None:
     """The server owner's password, which lets this session relabel or delete any run."""
-    with st.expander("Server owner", icon=":material/admin_panel_settings:"):
+    # Open for the owner: an unlock reruns the page, and the panel closed under them.
+    with st.expander("Server owner", icon=":material/admin_panel_settings:", expanded=identity.is_admin()):
         if not identity.owner_password():
             st.caption(f"No owner password is set on this server: set {identity.PASSWORD_ENV}, or "
                        f"`{identity.PASSWORD_SECRET}` in .streamlit/secrets.toml, to manage "
@@ -53,7 +54,8 @@ def training_now() -> None:
         c = st.columns([5, 1], vertical_alignment="center")
         c[0].text(f"{made_by(job.owner)}: {job.label or job.config.model} ({job.status}, {job.progress:.0%})")
         if c[1].button("Stop", key=f"owner_stop_job_{i}", icon=":material/stop:"):
-            job.stop()
+            job.stop(by="the server's owner")
+            job.wait(10)  # so that the list drawn next no longer shows it running
             identity.audit("stopped a run", f"{made_by(job.owner)}: {job.label or job.config.model}")
             st.rerun()
     for i, sweep in enumerate(sweeps):
@@ -61,6 +63,7 @@ def training_now() -> None:
         c[0].text(f"{made_by(sweep.owner)}: sweep {sweep.name} ({sweep.status})")
         if c[1].button("Stop", key=f"owner_stop_sweep_{i}", icon=":material/stop:"):
             sweep.stop()
+            sweep.wait(10)
             identity.audit("stopped a sweep", f"{made_by(sweep.owner)}: {sweep.name}")
             st.rerun()
 
@@ -73,6 +76,8 @@ def audit_table() -> None:
     entries = audit.recent(runs_root())
     st.markdown("**Recent actions** (deletions, labels, the board, the owner's rights)")
     if entries:
+        for e in entries:  # "2026-12-07T19:57:52+00:00" as people read it
+            e["at"] = e["at"][:16].replace("T", " ") + " UTC"
         st.dataframe(entries, hide_index=True)
     else:
         st.caption("Nothing yet.")

@@ -73,7 +73,11 @@ class Job:
         self.worker_peak_mb: float | None = None  # its peak resident memory, once it finished
 
     # --------------------------------------------------------- control, from any thread
-    def stop(self) -> None:
+    def stop(self, by: str | None = None) -> None:
+        """Stop the run; `by` names who, when it is not its maker ("the server's owner"), so
+        that its maker is not told they stopped it."""
+        if by:
+            self._stopped_by = by
         self._stop.set()
         self._resume.set()
 
@@ -162,6 +166,11 @@ class Job:
                     self.progress = 1.0
 
     def _finish(self, status: str, message: str) -> None:
+        by = getattr(self, "_stopped_by", None)
+        if by and status == "stopped":
+            message = message.replace("stopped by the user", f"stopped by {by}")
+            if f"stopped by {by}" not in message:
+                message = f"stopped by {by}: {message}"
         with self._lock:
             if self.status not in FINISHED:
                 self.status, self.message = status, message

@@ -257,11 +257,25 @@ def relabel(root, run_id: str, label: str) -> str:
     return f"run {run_id} is now labelled {summary['label'] or '(no label)'!r}"
 
 
+NAMES = "names.json"  # the owner's renamings: visitor id -> the name their runs carry
+
+
+def read_names(root) -> dict:
+    try:
+        names = read_json(runs_root(root) / NAMES)
+    except RunError:
+        return {}
+    return {str(k): str(v) for k, v in names.items()}
+
+
 def rename_maker(root, owner: str, name: str) -> int:
     """The server owner renames (or, with "", clears) the name one visitor's runs carry, on
     every one of them; returns how many runs changed."""
     from mnist_core.runs.ownership import clean_name
 
+    names = read_names(root)
+    names[owner] = clean_name(name) or "anonymous"
+    write_json(runs_root(root) / NAMES, names)  # the visitor's next runs carry it too
     changed = 0
     for run in list_runs(root, curves=False):
         if run.summary.get("owner") == owner and not run.damaged:

@@ -96,6 +96,8 @@ def test_the_owner_stops_any_students_run_and_the_log_says_who(app_env, runner, 
         teacher.button(key="owner_stop_job_0").click().run()
         assert_no_crash(teacher)
         assert job.wait(60) and job.status == "stopped"
+        assert "stopped by the server's owner" in job.message  # not "by the user": Alice did not
+        assert not [b for b in teacher.button if b.key and b.key.startswith("owner_stop_job")]  # gone at once
         assert ("stopped a run", "Teacher") in [(e["action"], e["who"].split(" (")[0]) for e in audit.recent(runs_root())]
     finally:
         job.stop()
@@ -116,3 +118,10 @@ def test_the_owner_renames_a_visitor_on_all_their_runs(app_env, runner, monkeypa
     teacher.button(key="owner_rename").click().run()
     assert_no_crash(teacher)
     assert [r.summary["owner_name"] for r in list_runs(runs_root(), curves=False)] == ["Alice"]
+    # Her next visit and run carry the new name too, not the old one beside it.
+    again = visit("train", ALICE, "Rude name")
+    assert again.session_state["visitor"].name == "Alice"
+    assert again.sidebar.text_input(key="visitor_name").value == "Alice"
+    second = start_job(again, model="logreg")
+    assert second.wait(120) and second.status == "completed", second.message
+    assert sorted(r.summary["owner_name"] for r in list_runs(runs_root(), curves=False)) == ["Alice", "Alice"]
