@@ -80,6 +80,7 @@ def _renamed() -> None:
 #   st.page_link leaves it open, where Streamlit's own page list closes it: a student had to
 #   find the close button after every page change. Close it the same way, and after Enter in
 #   the sidebar's name box.
+# - the canvas's bin, undo and redo show on hover only: a touch pins them;
 # - Plotly reports a tap on a chart with the point under the previous tap (it reads the point
 #   from the last hover, and a finger does not hover; plotly.js #6721): a tap on a confusion
 #   matrix cell showed the cell tapped before. A mouse move at the finger, first, sets it.
@@ -98,6 +99,20 @@ if (!window.mnistTouchFixes) {
     if (window.innerWidth > 768 || event.key !== "Enter" || !event.target.closest('[data-testid="stSidebar"] input')) return;
     closeSidebar();
   }, true);
+  // The drawing canvas shows its bin, undo and redo on hover only, and a finger does not hover:
+  // after drawing on a phone they stayed hidden. A touch pins them (inside the component's
+  // shadow root, which a page's stylesheet cannot reach).
+  document.addEventListener("touchstart", () => {
+    document.querySelectorAll('[class*="st-key-canvas-"] *').forEach((el) => {
+      const root = el.shadowRoot;
+      if (root && !root.querySelector("style[data-mnist-pin]")) {
+        const style = document.createElement("style");
+        style.dataset.mnistPin = "1";
+        style.textContent = ".dc-toolbar{opacity:1;top:-2.65rem}";
+        root.appendChild(style);
+      }
+    });
+  }, {capture: true, passive: true});
   document.addEventListener("touchstart", (event) => {
     const layer = event.target.closest(".js-plotly-plot .nsewdrag"), touch = event.touches[0];
     if (layer && touch) {

@@ -103,3 +103,24 @@ def test_on_a_phone_the_menu_closes_and_a_tapped_cell_opens(app_server, phone):
         expect(widget(phone, "eval_pred").get_by_role("combobox")).to_have_value(str(p))
         wait_idle(phone)
     assert_clean(phone)
+
+
+def test_on_a_phone_home_names_the_name_box_enter_closes_the_menu_and_the_canvas_tools_show(app_server, phone):
+    goto(phone, app_server.url, "home")
+    expect(phone.get_by_text("Put your name in").first).to_be_visible()
+    sidebar = phone.locator('[data-testid="stSidebar"]')
+    phone.locator('[data-testid="stExpandSidebarButton"]').tap()
+    expect(sidebar).to_be_in_viewport()
+    box = widget(phone, "visitor_name").locator("input")
+    box.fill("Chloe")
+    box.press("Enter")
+    expect(sidebar).not_to_be_in_viewport()  # it covered the page until closed by hand
+    wait_idle(phone)
+    goto(phone, app_server.url, "draw")
+    canvas = phone.locator('[class*="st-key-canvas-"] canvas.upper-canvas')
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    phone.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tools = phone.locator('[class*="st-key-canvas-"] .dc-toolbar')
+    expect(tools).to_have_css("opacity", "1")  # bin, undo and redo, without a hover
+    assert_clean(phone)
