@@ -106,6 +106,9 @@ def settings_diff(by_id: dict[str, Run], titled) -> None:
              "B": duration(b.summary.get("duration_s"))},
         ]
     )
+    # A caption above the table keeps its toolbar, which a touch screen always shows, off the
+    # Run B picker (on a phone the pickers stack just above it).
+    st.caption("How they came out:")
     st.dataframe(outcome, hide_index=True)
     # Values are shown as text: a column can mix numbers, lists and strings across settings. A
     # setting one run's model does not have (a CNN's kernel size beside an MLP) reads "-".
