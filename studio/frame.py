@@ -46,10 +46,10 @@ def you() -> None:
     if visitor.login:
         st.caption(f"Signed in as **{plain(visitor.name)}**")
         return
-    if st.session_state.get("visitor_name") != visitor.name:
-        # Set before the box is drawn: its widget state is dropped on a page change (every
-        # other page showed it empty), and the owner may have renamed this visitor.
-        st.session_state["visitor_name"] = visitor.name
+    # Set on every run, before the box is drawn: after a page change Streamlit took the previous
+    # page's value for another widget's and drew the box empty (every other page), and the
+    # owner may have renamed this visitor.
+    st.session_state["visitor_name"] = visitor.name
     st.text_input("Your name", key="visitor_name", max_chars=40,
                   placeholder="shown on your runs",
                   help="Your runs carry this name, and only you (in this browser) can delete them.",

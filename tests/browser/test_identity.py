@@ -58,3 +58,17 @@ def test_a_reload_and_a_second_tab_bring_back_the_name_and_the_live_run(app_serv
         stranger.context.close()
     finally:
         stop_run(page)
+
+
+def test_the_name_box_keeps_the_name_on_every_page(app_server, page):
+    # After a page change Streamlit drew the box empty on every other page (the name itself
+    # was kept): a student thought they had been signed out.
+    goto(page, app_server.url, "home")
+    box = widget(page, "visitor_name").locator("input")
+    box.fill("Alice")
+    box.press("Enter")
+    wait_idle(page)
+    for name in ("data", "head_to_head", "runs", "class_board", "home"):
+        navigate(page, name)
+        wait_idle(page)
+        expect(widget(page, "visitor_name").locator("input")).to_have_value("Alice")
