@@ -331,3 +331,10 @@ def draw_digit_app(image):
     model, config = picker.load_choice(picker.BUNDLED)
     spec = DATASETS[config.dataset]
     draw_panel.show_prediction(draw_panel.read(model, image, spec), spec)
+
+
+def unlock_owner(at: AppTest, password: str) -> AppTest:
+    """Give the owner password in the page's Server owner panel."""
+    next(t for t in at.text_input if t.label == "Owner password").set_value(password)
+    next(b for b in at.button if b.label == "Unlock").click().run()
+    return at

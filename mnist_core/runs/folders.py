@@ -237,15 +237,24 @@ def check_room(root, owner: str | None, adding: int = 1) -> None:
     share of the server (MNIST_MAX_RUNS_PER_VISITOR) or the server's own limit (MNIST_MAX_RUNS)."""
     limits = settings.current()
     root = runs_root(root)
-    names = [p.name for p in root.iterdir() if RUN_ID.match(p.name)] if root.is_dir() else []
-    if len(names) + adding > limits.max_runs:
-        raise RunError(f"this server keeps {len(names):,} runs, its limit (MNIST_MAX_RUNS {limits.max_runs:,}): "
+    folders = [p for p in root.iterdir() if RUN_ID.match(p.name)] if root.is_dir() else []
+    if len(folders) + adding > limits.max_runs:
+        raise RunError(f"this server keeps {len(folders):,} runs, its limit (MNIST_MAX_RUNS {limits.max_runs:,}): "
                        "the server's owner can delete old ones on Runs, or raise the limit")
     if owner:
-        mine = sum(1 for run in list_runs(root, curves=False) if run.summary.get("owner") == owner)
+        # Only each summary's owner: not list_runs, which checks every checkpoint too (a sweep
+        # submits a trial every few seconds).
+        mine = sum(1 for folder in folders if _owner_of(folder) == owner)
         if mine + adding > limits.max_runs_per_visitor:
             raise RunError(f"you have {mine:,} saved runs, the most one person keeps on this server "
                            f"({limits.max_runs_per_visitor:,}): delete some on Runs to train more")
+
+
+def _owner_of(folder: Path) -> str | None:
+    try:
+        return read_json(folder / "summary.json").get("owner")
+    except RunError:
+        return None
 
 
 def relabel(root, run_id: str, label: str) -> str:
@@ -261,8 +270,11 @@ NAMES = "names.json"  # the owner's renamings: visitor id -> the name their runs
 
 
 def read_names(root) -> dict:
+    path = runs_root(root) / NAMES
+    if not path.exists():  # the usual case: read on every page run, so no exception to pay for
+        return {}
     try:
-        names = read_json(runs_root(root) / NAMES)
+        names = read_json(path)
     except RunError:
         return {}
     return {str(k): str(v) for k, v in names.items()}

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from studio import owner
 from studio.identity import Visitor
 from tests.studio.test_ownership_pages import ALICE, BOB, visit
-from tests.support import assert_no_crash, start_job
+from tests.support import assert_no_crash, start_job, unlock_owner
 
 
 def test_each_failure_doubles_the_wait_for_the_session_and_the_server():
@@ -89,8 +89,7 @@ def test_the_owner_stops_any_students_run_and_the_log_says_who(app_env, runner, 
     try:
         teacher = visit("runs", BOB, "Teacher")
         assert not [b for b in teacher.button if b.key and b.key.startswith("owner_stop_job")]  # not yet
-        next(t for t in teacher.text_input if t.label == "Owner password").set_value("s3cret")
-        next(b for b in teacher.button if b.label == "Unlock").click().run()
+        unlock_owner(teacher, "s3cret")
         assert_no_crash(teacher)
         assert any("Alice: " in t.value for t in teacher.text)
         teacher.button(key="owner_stop_job_0").click().run()
@@ -112,8 +111,7 @@ def test_the_owner_renames_a_visitor_on_all_their_runs(app_env, runner, monkeypa
     job = start_job(alice, model="logreg")
     assert job.wait(120) and job.status == "completed", job.message
     teacher = visit("runs", BOB, "Teacher")
-    next(t for t in teacher.text_input if t.label == "Owner password").set_value("s3cret")
-    next(b for b in teacher.button if b.label == "Unlock").click().run()
+    unlock_owner(teacher, "s3cret")
     teacher.text_input(key="owner_rename_to").set_value("Alice")
     teacher.button(key="owner_rename").click().run()
     assert_no_crash(teacher)

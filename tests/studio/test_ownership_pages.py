@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from mnist_core.runs.folders import list_runs, load_run, read_json, write_json
 from mnist_core.runs.ownership import owner_id
 from studio.identity import Visitor
-from tests.support import APP, PAGE_FILES, TIMEOUT, assert_no_crash, goto, start_job, texts, wait_for
+from tests.support import APP, PAGE_FILES, TIMEOUT, assert_no_crash, goto, start_job, texts, unlock_owner, wait_for
 
 ALICE, BOB = "a" * 32, "b" * 32
 
@@ -53,8 +53,7 @@ def test_only_the_maker_or_the_owner_can_relabel_or_delete_a_run(app_env, runner
     assert "not the owner password" in texts(bob.error)
     assert bob.button(key="runs_delete").disabled
 
-    next(t for t in bob.text_input if t.label == "Owner password").set_value("s3cret")
-    button(bob, "Unlock").click().run()
+    unlock_owner(bob, "s3cret")
     assert_no_crash(bob)
     assert not bob.button(key="runs_delete").disabled
     bob.button(key="runs_delete").click().run()
@@ -114,8 +113,7 @@ def test_a_published_run_is_on_everyones_board_and_the_owner_clears_it(real_env,
     bob.number_input(key="board_seconds").set_value(0).run()
     assert list(bob.dataframe[0].value["who"]) == ["Alice"]
     assert not [b for b in bob.button if b.key == "board_clear"]  # Bob is not the owner
-    next(t for t in bob.text_input if t.label == "Owner password").set_value("s3cret")
-    button(bob, "Unlock").click().run()
+    unlock_owner(bob, "s3cret")
     bob.button(key="board_clear").click().run()
     assert_no_crash(bob)
     assert list(bob.dataframe[0].value["who"]) == ["Alice"]  # not on one click: it asks first
