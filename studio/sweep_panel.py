@@ -121,7 +121,7 @@ def origin_text(name: str, trial, config: TrainConfig) -> str:
     values = {**config.to_dict(), **config.model_kwargs}
     applied = ", ".join(f"{KNOBS[k][0].lower() if k in KNOBS else k.replace('_', ' ')} {_shown(values.get(k))}"
                         for k in trial.params)
-    return (f"Settings from sweep **{name}**, trial {trial.number} ({trial.value:.2%} test accuracy): "
+    return (f"Settings from sweep **{plain(name)}**, trial {trial.number} ({trial.value:.2%} test accuracy): "
             f"{applied}. Every other setting is the sweep's fixed one.")
 
 
