@@ -23,12 +23,13 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 setup: $(BIN)/.installed
 setup-dev: $(BIN)/.installed-dev
 
-# Chromium for the browser tests and Fashion-MNIST come from Debian; skipped where apt is absent.
+# Chromium for the browser tests, Fashion-MNIST, and PostgreSQL for the storage tests (a
+# temporary server each run; none is left running) come from Debian; skipped where apt is absent.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/datasets/fashion-mnist ] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dataset-fashion-mnist >/dev/null; \
-	  else echo "note: install chromium and dataset-fashion-mnist (Debian) for the browser and Fashion-MNIST tests"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dataset-fashion-mnist postgresql >/dev/null; \
+	  else echo "note: install chromium, dataset-fashion-mnist and postgresql (Debian) for the browser, Fashion-MNIST and storage tests"; fi; \
 	fi
 
 app: setup

@@ -46,3 +46,7 @@ class MarkError(ValueError):
 
 class SweepError(ValueError):
     """A sweep's space, study or storage cannot be used; the message says why."""
+
+
+class StorageError(RuntimeError):
+    """The storage (a database URL) cannot be used; the message says why, its password hidden."""

@@ -50,6 +50,12 @@ class Settings:
     max_runs: int = DEFAULT_MAX_RUNS  # MNIST_MAX_RUNS: saved runs on the server in all
     admin_password: str = ""  # MNIST_ADMIN_PASSWORD (or admin_password in Streamlit's secrets)
     debug: bool = False  # MNIST_DEBUG: print the traceback behind a failed run
+    # MNIST_STORAGE_URL (or storage_url in Streamlit's secrets): a database that keeps runs, label
+    # marks, handwriting and sweeps (mnist_core.storage); empty keeps them in local files only.
+    storage_url: str = ""
+    # MNIST_TEMPORARY_DISK=1, or a Streamlit Community Cloud checkout (/mount/src): this host's
+    # files vanish when the app restarts, so local-only storage is worth a warning to the owner.
+    temporary_disk: bool = False
 
     def data_dir(self, variable: str) -> str | None:
         """The folder a dataset's variable names, or None when it is unset."""
@@ -88,7 +94,27 @@ def read(env=None) -> Settings:
         max_runs=_number(env, "MNIST_MAX_RUNS", int, DEFAULT_MAX_RUNS, low=1),
         admin_password=env.get("MNIST_ADMIN_PASSWORD") or "",
         debug=bool(env.get("MNIST_DEBUG")),
+        storage_url=(env.get("MNIST_STORAGE_URL") or _adopted.get("storage_url") or "").strip(),
+        temporary_disk=env.get("MNIST_TEMPORARY_DISK") == "1" or _in_cloud_checkout(),
     )
+
+
+CLOUD_CHECKOUT = "/mount/src/"  # where Streamlit Community Cloud clones an app's repository
+# Values the app found outside the environment (Streamlit's secrets), for the whole process;
+# an environment variable of the same setting wins.
+_adopted: dict[str, str] = {}
+
+
+def _in_cloud_checkout() -> bool:
+    try:
+        return str(Path.cwd()).startswith(CLOUD_CHECKOUT)
+    except OSError:  # a working folder that was deleted
+        return False
+
+
+def adopt(**values: str) -> None:
+    """Settings the app read from Streamlit's secrets (storage_url), for every thread."""
+    _adopted.update({k: v for k, v in values.items() if v})
 
 
 # Per thread: a training worker's thread, or one visitor's page run on a class's server (whose

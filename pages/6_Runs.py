@@ -1,11 +1,12 @@
 import streamlit as st
 
 from mnist_core.runs.folders import list_runs, runs_root
-from studio import charts, frame, identity, owner_panel, picker, runs_panel, state, text
+from studio import charts, frame, identity, owner_panel, picker, runs_panel, state, storage_panel, text
 from studio.nav import BY_TITLE
 
 with frame.page("Runs"):
     st.title("Runs")
+    storage_panel.owner_note()
     done = st.session_state.pop(state.RUNS_MESSAGE, None)
     if done:
         # Plain: a relabel's message holds the visitor's new label.
@@ -28,7 +29,7 @@ with frame.page("Runs"):
 
     runs_panel.runs_table(runs)
     if identity.sees_server_details():  # the server's folders are its owner's business
-        st.caption(f"Saved in `{root}` (set MNIST_RUNS_DIR to use another folder).")
+        st.caption(storage_panel.where_runs_are(root))
     st.subheader("Compare curves")
     with_curves = [r.run_id for r in runs if r.metrics]
     runs_panel.kept_choice("runs_overlay", with_curves, with_curves[:3])

@@ -3,11 +3,12 @@ import streamlit as st
 
 from mnist_core.runs import board
 from mnist_core.runs.folders import runs_root
-from studio import frame, identity, owner_panel, state, text
+from studio import frame, identity, owner_panel, state, storage_panel, text
 from studio.nav import BY_TITLE
 
 with frame.page("Class board"):
     st.title("Class board")
+    storage_panel.owner_note()
     st.markdown(
         "Every run its maker published, best test accuracy first; click a column's header to sort "
         f"by it. **Challenge accuracy** is measured on {board.CHALLENGE_TEXT}, once, when a run is "

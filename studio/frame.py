@@ -16,18 +16,19 @@ from mnist_core.errors import (
     MarkError,
     ModelError,
     RunError,
+    StorageError,
     SweepError,
 )
 from mnist_core.fsfault import describe as describe_fs_error
 
-from . import identity, state
+from . import identity, state, storage_panel
 from .nav import BY_TITLE, PAGES
 from .picker import model_in_use_text
 from .text import plain
 
 FAVICON = Path(__file__).with_name("favicon.png")
 EXPECTED_ERRORS = (DatasetError, ConfigError, RunError, ImageInputError, JobLimitError, ModelError, AuditError,
-                   MarkError, SweepError)
+                   MarkError, SweepError, StorageError)
 
 
 @contextmanager
@@ -170,9 +171,11 @@ def page(title: str):
         # waits for that one to finish before this page draws anything.
         import pandas  # noqa: F401
     identity.recover_job()
+    storage_panel.start()
     with st.sidebar:
         sidebar()
     try:
+        storage_panel.warn_if_unreachable()
         yield
     except EXPECTED_ERRORS as exc:
         st.error(str(exc))

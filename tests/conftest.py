@@ -21,6 +21,9 @@ def pytest_configure(config):
     except MnistMissing as exc:
         raise pytest.UsageError(f"The tests need the MNIST files. {exc}") from None
     os.environ["MNIST_DATA_DIR"] = str(folder)  # the app servers the browser tests start read it too
+    # A developer's own database is never the tests' (the storage tests start their own server).
+    for variable in ("MNIST_STORAGE_URL", "MNIST_TEMPORARY_DISK"):
+        os.environ.pop(variable, None)
 
 
 def _require_mnist(folder: Path) -> None:
@@ -71,3 +74,19 @@ def offline_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MNIST_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("MNIST_OFFLINE", "1")
     return empty
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (tests/postgres.py); skips where none is installed."""
+    from tests import postgres as pg
+
+    server = pg.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def database_url(postgres) -> str:
+    """A fresh database on that server, as `postgresql://...`."""
+    return postgres.new_database()

@@ -1,12 +1,15 @@
 """Command line: python -m mnist_core train | continue | lrfind | labels | sweep | headtohead |
-evaluate | predict | runs | export | bundle. The parser and the entry point; the commands are in
+evaluate | predict | runs | export | bundle | storage. The parser and the entry point; the commands are in
 cli.training and cli.looking."""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from mnist_core import settings
 from mnist_core.cli.looking import cmd_bundle, cmd_evaluate, cmd_export, cmd_predict, cmd_runs
+from mnist_core.cli.storing import cmd_storage, sync_quietly
 from mnist_core.cli.training import (
     _config_flags,
     cmd_continue,
@@ -17,7 +20,7 @@ from mnist_core.cli.training import (
     cmd_train,
 )
 from mnist_core.data.tensors import DatasetError
-from mnist_core.errors import SweepError
+from mnist_core.errors import StorageError, SweepError
 from mnist_core.fsfault import describe as describe_fs_error
 from mnist_core.runs.checkpoints import BUNDLED_DIR
 from mnist_core.runs.folders import RunError
@@ -114,17 +117,34 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default=str(BUNDLED_DIR))
     b.add_argument("--seed", type=int, default=0)
     b.set_defaults(func=cmd_bundle)
+
+    st = sub.add_parser("storage", help="where runs, marks, handwriting and sweeps are kept; copy them "
+                                        "between storages")
+    st.add_argument("action", choices=["status", "sync", "copy"])
+    st.add_argument("source", nargs="?", metavar="FROM", help="copy: a database URL, `local`, or a folder")
+    st.add_argument("target", nargs="?", metavar="TO", help="copy: a database URL, `local`, or a folder")
+    st.set_defaults(func=cmd_storage)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = settings.installed()
+    if args.runs_dir:  # the storage keeps this runs folder too
+        settings.install(settings.replace(settings.current(), runs_dir=Path(args.runs_dir)))
     try:
-        return args.func(args)
-    except (ConfigError, DatasetError, RunError, SweepError) as exc:
+        if args.command != "storage":
+            sync_quietly("before")  # runs, marks and sets made elsewhere
+        code = args.func(args)
+        if args.command != "storage":
+            sync_quietly("after")  # what this command made, for the other servers
+        return code
+    except (ConfigError, DatasetError, RunError, SweepError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a full disk, a read-only folder, a path that is a file
         print(f"error: {describe_fs_error(exc)}", file=sys.stderr)
         return 2
+    finally:
+        settings.install(before)

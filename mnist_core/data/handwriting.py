@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mnist_core import settings
+from mnist_core import settings, storage
 from mnist_core.data.preprocessing import ImageInputError, image_size, load_image, pil_to_array, to_grayscale
 from mnist_core.errors import ConfigError, HandwritingError  # noqa: F401  (defined there, torch-free)
 from mnist_core.limits import MAX_CSV_FIELD, MAX_HANDWRITING_SET, MAX_ZIP_BYTES, MAX_ZIP_ENTRIES, MAX_ZIP_ENTRY_BYTES
@@ -32,6 +32,7 @@ _NAME = re.compile(r"^[0-9a-f]{32}\.png$")
 
 
 def folder_path(folder=None) -> Path:
+    storage.refresh()  # sets saved on other servers of the same database
     if folder is not None:
         return Path(folder)
     return settings.current().handwriting_dir

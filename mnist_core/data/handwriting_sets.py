@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+from mnist_core import storage
 from mnist_core.data.handwriting import LABELS, HandwritingError, _read_rows
 from mnist_core.limits import MAX_HANDWRITING_SET, MAX_VISITOR_HANDWRITING
 
@@ -39,6 +40,7 @@ def _count(folder: Path) -> int:
 
 def list_sets(base: Path) -> list[dict]:
     """Every visitor's set: its id, its maker's name and how many digits it lists."""
+    storage.refresh()  # sets saved on other servers of the same database
     root = Path(base) / VISITORS
     out = []
     for folder in sorted(root.iterdir()) if root.is_dir() else ():

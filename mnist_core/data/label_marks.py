@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnist_core import settings
+from mnist_core import settings, storage
 from mnist_core.errors import MarkError  # noqa: F401  (defined there, torch-free)
 from mnist_core.limits import MAX_MARKS
 from mnist_core.runs.ownership import clean_name
@@ -40,6 +40,7 @@ def _read(path: Path) -> dict:
 
 def load_marks(dataset: str = "mnist", path=None) -> dict[str, dict[int, str]]:
     """{"train": {index: "wrong" | "fine"}, "test": {...}}; anything malformed is skipped."""
+    storage.refresh()  # marks made on other servers of the same database
     raw = _read(marks_path(path)).get(dataset, {})
     out: dict[str, dict[int, str]] = {split: {} for split in SPLITS}
     if not isinstance(raw, dict):
@@ -59,18 +60,10 @@ def wrong_indices(dataset: str = "mnist", split: str = "train", path=None) -> li
     return sorted(i for i, v in load_marks(dataset, path)[split].items() if v == "wrong")
 
 
-def _locked(path: Path):
-    """One writer at a time, across the server's threads and processes (filelock comes with torch)."""
-    from filelock import FileLock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(f"{path}.lock")
-
-
 def set_mark(split: str, index: int, verdict: str | None, dataset: str = "mnist",
              by: str | None = None, path=None, size: int | None = None) -> None:
     """Record (or with verdict None, clear) one image's verdict."""
-    from mnist_core.runs.folders import now, write_json
+    from mnist_core.runs.folders import now
 
     if split not in SPLITS:
         raise MarkError(f"unknown split {split!r}; use 'train' or 'test'")
@@ -79,8 +72,8 @@ def set_mark(split: str, index: int, verdict: str | None, dataset: str = "mnist"
     if not isinstance(index, int) or index < 0 or (size is not None and index >= size):
         raise MarkError(f"no image #{index} in the {split} split")
     path = marks_path(path)
-    with _locked(path):
-        data = _read(path)
+
+    def change(data: dict) -> None:
         entries = data.setdefault(dataset, {}).setdefault(split, {})
         if verdict is None:
             entries.pop(str(index), None)
@@ -88,4 +81,9 @@ def set_mark(split: str, index: int, verdict: str | None, dataset: str = "mnist"
             if str(index) not in entries and sum(len(v) for v in data[dataset].values()) >= MAX_MARKS:
                 raise MarkError(f"{MAX_MARKS:,} images are marked already: clear some first")
             entries[str(index)] = {"verdict": verdict, "by": clean_name(by) or "someone", "at": now()}
-        write_json(path, data)
+
+    # One writer at a time, across the server's processes and, with a database, its servers.
+    try:
+        storage.update_json(path, change)
+    except ValueError as exc:
+        raise MarkError(f"the label marks: {exc}; move the file aside to start afresh") from None

@@ -18,7 +18,7 @@ import os
 import traceback
 from dataclasses import dataclass, field
 
-from mnist_core import settings
+from mnist_core import settings, storage
 from mnist_core.data.tensors import Dataset, load_dataset
 from mnist_core.fsfault import describe as describe_fs_error
 from mnist_core.heap import keep_freed_memory
@@ -112,6 +112,7 @@ def start(task: Assignment, emit, stop, resume, knob=None) -> tuple[str, str]:
 def work(task: Assignment, conn, stop, resume, knob=None) -> None:
     """Body of a worker process."""
     settings.install(task.settings)
+    storage.standby()  # the server syncs this run's files with the database, not each worker
     lower_priority()
     keep_freed_memory()
     try:

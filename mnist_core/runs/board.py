@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mnist_core.errors import RunError
 from mnist_core.runs.compare import config_diff
-from mnist_core.runs.folders import list_runs, load_run, now, read_json, write_json
+from mnist_core.runs.folders import change_summary, list_runs, load_run, now
 from mnist_core.runs.ownership import made_by, require_change
 
 CHALLENGE = slice(5000, 10000)
@@ -49,14 +49,9 @@ def publish(path, data, visitor: str | None, admin: bool = False, shared: bool =
 
 
 def _set_published(path: Path, fields: dict | None) -> None:
-    """Write the board's fields into the summary as it is on disk (not the checked copy that
+    """Write the board's fields into the summary as it is stored (not the checked copy that
     load_run cleaned), or remove `published` with None."""
-    summary = read_json(path / "summary.json")
-    if fields is None:
-        summary.pop("published", None)
-    else:
-        summary.update(fields)
-    write_json(path / "summary.json", summary)
+    change_summary(path, lambda summary: summary.pop("published", None) if fields is None else summary.update(fields))
 
 
 def unpublish(path, visitor: str | None, admin: bool = False, shared: bool = True) -> str:

@@ -10,22 +10,18 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from mnist_core import settings
+from mnist_core import settings, storage
 from mnist_core.errors import RunError
 from mnist_core.runs.checkpoints import TORN_CHECKPOINT, checkpoint_intact
 from mnist_core.runs.schema import check_metrics, check_summary, clean_text
-
-if TYPE_CHECKING:
-
-    pass
 
 # torch, the config and the models are imported where a checkpoint is read or written: listing
 # runs and reading their summaries stays torch-free, so Home opens before torch has loaded.
@@ -163,12 +159,18 @@ def _pid_alive(pid) -> bool:
         return False
 
 
+HOST = socket.gethostname()
+
+
 def effective_status(summary: dict) -> str:
-    """A summary left as "running" by a process that died reads as "interrupted"."""
+    """A summary left as "running" by a process that died reads as "interrupted". A run
+    training on another server (one database, several servers) is alive while its heartbeat is."""
     status = summary.get("status", "interrupted")
     if status != "running":
         return status
     pid = summary.get("pid")
+    if summary.get("host", HOST) != HOST:
+        return "interrupted" if time.time() - float(summary.get("heartbeat") or 0) > STALE_SECONDS else "running"
     if pid == os.getpid():
         with _active_lock:
             return "running" if summary.get("run_id") in _active else "interrupted"
@@ -219,6 +221,7 @@ def list_runs(root=None, curves: bool = True) -> list[Run]:
     """Every run under root, newest first. A run whose files are wrong is listed as "damaged"
     with the reason, beside the healthy ones; one whose summary is unreadable too."""
     root = runs_root(root)
+    storage.refresh()  # what other servers on the same database made
     if not root.is_dir():
         return []
     runs = []
@@ -237,6 +240,7 @@ def check_room(root, owner: str | None, adding: int = 1) -> None:
     share of the server (MNIST_MAX_RUNS_PER_VISITOR) or the server's own limit (MNIST_MAX_RUNS)."""
     limits = settings.current()
     root = runs_root(root)
+    storage.refresh()
     folders = [p for p in root.iterdir() if RUN_ID.match(p.name)] if root.is_dir() else []
     if len(folders) + adding > limits.max_runs:
         raise RunError(f"this server keeps {len(folders):,} runs, its limit (MNIST_MAX_RUNS {limits.max_runs:,}): "
@@ -260,10 +264,19 @@ def _owner_of(folder: Path) -> str | None:
 def relabel(root, run_id: str, label: str) -> str:
     """Give a run a new label (its summary's only user-written field); returns what was done."""
     path = run_path(runs_root(root), run_id)
-    summary = read_json(path / "summary.json")
-    summary["label"] = clean_label(label)
-    write_json(path / "summary.json", summary)
+    summary = change_summary(path, lambda s: s.update(label=clean_label(label)))
     return f"run {run_id} is now labelled {summary['label'] or '(no label)'!r}"
+
+
+def change_summary(path, change) -> dict:
+    """Change a run's summary.json in place through the storage: a publish or a relabel on one
+    server and a change on another at the same moment both stay."""
+    path = Path(path)
+    read_json(path / "summary.json")  # RunError for a folder that has none, before anything is written
+    try:
+        return storage.update_json(path / "summary.json", change)
+    except ValueError as exc:
+        raise RunError(f"{path / 'summary.json'} is unreadable: {exc}") from None
 
 
 NAMES = "names.json"  # the owner's renamings: visitor id -> the name their runs carry
@@ -285,15 +298,15 @@ def rename_maker(root, owner: str, name: str) -> int:
     every one of them; returns how many runs changed."""
     from mnist_core.runs.ownership import clean_name
 
-    names = read_names(root)
-    names[owner] = clean_name(name) or "anonymous"
-    write_json(runs_root(root) / NAMES, names)  # the visitor's next runs carry it too
+    new = clean_name(name) or "anonymous"
+    try:  # the visitor's next runs carry it too
+        storage.update_json(runs_root(root) / NAMES, lambda names: names.update({owner: new}))
+    except ValueError:  # an unreadable file of renamings starts afresh
+        write_json(runs_root(root) / NAMES, {owner: new})
     changed = 0
     for run in list_runs(root, curves=False):
         if run.summary.get("owner") == owner and not run.damaged:
-            summary = read_json(run.path / "summary.json")
-            summary["owner_name"] = clean_name(name) or "anonymous"
-            write_json(run.path / "summary.json", summary)
+            change_summary(run.path, lambda s: s.update(owner_name=new))
             changed += 1
     return changed
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from mnist_core.fsfault import describe as describe_fs_error
 from mnist_core.models.registry import count_parameters
 from mnist_core.runs.folders import (
+    HOST,
     RunError,
     clean_label,
     mark_active,
@@ -43,7 +44,7 @@ class RunRecorder:
             self.summary = read_json(self.path / "summary.json")
             self.label = self.summary.get("label", "")
             self.summary.update(
-                status="running", message="", epochs=c.epochs, pid=os.getpid(), heartbeat=time.time(),
+                status="running", message="", epochs=c.epochs, pid=os.getpid(), host=HOST, heartbeat=time.time(),
                 continued=self.summary.get("continued", []) + [  # 1.37 to 2 adds 0.63 of an epoch
                     {"from_epoch": trainer.epochs_done, "epochs": round(c.epochs - trainer.epochs_done, 2),
                      "at": now()}])
@@ -59,7 +60,7 @@ class RunRecorder:
                 "epochs": c.epochs, "epochs_done": 0, "best_test_acc": None, "final_test_acc": None,
                 "final_test_loss": None, "duration_s": 0.0, "device": str(trainer.device),
                 "started": now(), "updated": now(), "versions": versions(),
-                "pid": os.getpid(), "heartbeat": time.time(),
+                "pid": os.getpid(), "host": HOST, "heartbeat": time.time(),
                 **(owner or {}),  # owner and owner_name (mnist_core.runs.ownership); none from the CLI
             }
         write_json(self.path / "config.json", c.to_dict())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mnist_core.errors import SweepError
 from mnist_core.limits import MAX_TRIALS
+from mnist_core.storage.url import engine_url, shown
 from mnist_core.studies.sweep_space import check_space, describe_space
 from mnist_core.train.config import TrainConfig
 
@@ -21,8 +22,14 @@ PRUNE_AFTER = 2  # finished trials before the median pruner may stop one
 
 
 def default_storage(runs_dir=None) -> str:
+    """The server's database when MNIST_STORAGE_URL names one; else runs/sweeps.db."""
+    from mnist_core import settings
     from mnist_core.runs.folders import runs_root
+    from mnist_core.storage.url import is_database
 
+    url = settings.current().storage_url
+    if is_database(url):
+        return url
     root = runs_root(runs_dir)
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(root / DB_NAME).resolve()}"
@@ -32,14 +39,6 @@ def sqlite_path(url: str) -> Path | None:
     return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
 
 
-def shown(url: str) -> str:
-    """A storage URL fit for a message: its password hidden."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy reads: show nothing of it
-        return url.split("://", 1)[0] + "://..." if "://" in url else "(the storage URL given)"
 
 
 @contextlib.contextmanager
@@ -67,10 +66,26 @@ def storage_of(url: str):
         if sqlite_path(url) is not None:
             # Several workers write one SQLite file: wait for its lock instead of failing at once.
             return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-        return optuna.storages.RDBStorage(url)
+        return _server_storage(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy and drivers raise their own kinds
         raise SweepError(f"cannot open the storage {shown(url)}: {type(exc).__name__}: "
                          f"{(str(exc).splitlines() or [''])[0][:200]}") from None
+
+
+def _server_storage(url: str, tries: int = 3):
+    """`postgresql://` as the docs write it, with whichever driver is installed. Two workers
+    started together on an empty database both create Optuna's tables; the one that loses
+    ("duplicate key value violates unique constraint") finds them made when it tries again."""
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(tries):
+        try:
+            return optuna.storages.RDBStorage(engine_url(url), engine_kwargs={"pool_pre_ping": True})
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.5 + attempt)
 
 
 def pruner():
