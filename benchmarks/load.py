@@ -1,4 +1,5 @@
-"""A class on one server: python -m benchmarks.load [--sessions 30] [--trainings 2] [--server-python PY].
+"""A class on one server: python -m benchmarks.load [--sessions 30] [--trainings 2] [--server-python PY]
+[--postgres].
 
 N real Chromium sessions, each a separate Streamlit session, against one server. The first
 `--trainings` of them start the default preset and leave their page (their browsers would be
@@ -12,7 +13,9 @@ fork server and the training workers; PSS summed, so shared pages count once, sa
 p50 and p95 while the trainings run, and every error seen on any page.
 
 `--server-python` runs the server with another interpreter: a virtual environment with the
-CPU-only torch measures what Streamlit Community Cloud would hold. A benchmark, not a test.
+CPU-only torch measures what Streamlit Community Cloud would hold; `--postgres` keeps the class's
+work in a temporary PostgreSQL database, as a Cloud deployment with `storage_url` does (the
+database server's own memory is not the app's, and is not counted). A benchmark, not a test.
 """
 from __future__ import annotations
 
@@ -156,14 +159,22 @@ def main(argv=None) -> int:
     p.add_argument("--sessions", type=int, default=30)
     p.add_argument("--trainings", type=int, default=2)
     p.add_argument("--server-python", default=sys.executable)
+    p.add_argument("--postgres", action="store_true",
+                   help="keep everything in a temporary PostgreSQL database (MNIST_STORAGE_URL), as on Cloud")
     args = p.parse_args(argv)
-    results: dict = {"sessions": args.sessions, "trainings": args.trainings,
+    database = None
+    if args.postgres:
+        from tests import postgres
+
+        database = postgres.start()
+    results: dict = {"sessions": args.sessions, "trainings": args.trainings, "postgres": args.postgres,
                      "server_python": args.server_python, "load_before": os.getloadavg()}
     errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mnist-load-") as tmp:
         env = {"MNIST_DATA_DIR": str(mnist_dir()), "MNIST_RUNS_DIR": f"{tmp}/runs",
                "MNIST_HANDWRITING_DIR": f"{tmp}/handwriting", "MNIST_OFFLINE": "1",
-               "MNIST_THREADS": os.environ.get("MNIST_THREADS", "")}
+               "MNIST_THREADS": os.environ.get("MNIST_THREADS", ""),
+               "MNIST_STORAGE_URL": database.new_database() if database else ""}
         server = AppServer(Path.cwd(), env, Path(tmp) / "server.log", python=args.server_python)
         server.wait_healthy()
         sampler = MemorySampler(server.proc.pid)
@@ -198,6 +209,8 @@ def main(argv=None) -> int:
             sampler.stop()
             results["log_tail"] = server.output()[-2000:]
             server.stop()
+            if database:
+                database.close()
     results.update(
         seconds=time.perf_counter() - started, load_after=os.getloadavg(),
         peak_tree_mb=sampler.peak_tree_mb, peak_server_rss_mb=sampler.peak_server_mb,

@@ -38,7 +38,8 @@ def cmd_storage(args) -> int:
         if report.error:
             print(f"error: {report.error}; the local files are kept", file=sys.stderr)
             return 2
-        print(f"sent {report.sent}, fetched {report.fetched}, removed {report.removed} file(s)")
+        print(f"sent {report.sent}, fetched {report.fetched}, removed {report.removed} file(s)"
+              + (f"; {report.skipped} this disk refused (named above), the rest synced" if report.skipped else ""))
         return 0
     if not args.source or not args.target:
         print("error: storage copy needs FROM and TO (a database URL, `local`, or a folder)", file=sys.stderr)

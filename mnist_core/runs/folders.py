@@ -159,7 +159,19 @@ def _pid_alive(pid) -> bool:
         return False
 
 
-HOST = socket.gethostname()
+def _host() -> str:
+    """Where this process's pids mean what they say: the machine (its name and this boot) and the
+    pid namespace (a container's own), so two containers named alike are still told apart."""
+    parts = [socket.gethostname()]
+    try:
+        parts.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8])
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:  # no /proc (macOS, Windows): the name alone
+        pass
+    return ":".join(parts)
+
+
+HOST = _host()
 
 
 def effective_status(summary: dict) -> str:

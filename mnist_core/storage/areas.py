@@ -20,12 +20,26 @@ from mnist_core.settings import Settings
 
 MARKS_NAME = "label_marks.json"
 VISITORS = "visitors"  # mnist_core.data.handwriting_sets keeps each visitor's set in here
+# The JSON objects several servers may change (mnist_core.storage.update_json): sent under the
+# database row's lock, and merged with the stored one when both changed.
+SHARED = frozenset({"summary.json", "names.json", MARKS_NAME})
 
 
 def _kept(name: str) -> bool:
     # Dot files are a writer's half-written copies and this module's own records; sweeps.db is
-    # Optuna's, which a database storage replaces; .lock files are the local writers' locks.
-    return not (name.startswith(".") or name.endswith((".lock", ".tmp")) or name.startswith("sweeps.db"))
+    # Optuna's, which a database storage replaces; .lock files are the local writers' locks. A
+    # name that is not UTF-8 text (a stray file) cannot be a database key.
+    if name.startswith(".") or name.endswith((".lock", ".tmp")) or name.startswith("sweeps.db"):
+        return False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _raise(error: OSError) -> None:
+    raise error  # a folder the walk cannot read must not look like deleted files
 
 
 @dataclass(frozen=True)
@@ -63,7 +77,9 @@ class Area:
             except FileNotFoundError:
                 return {}
         out = {}
-        for folder, dirs, names in os.walk(self.root):
+        if not self.root.is_dir():
+            return out
+        for folder, dirs, names in os.walk(self.root, onerror=_raise):
             dirs[:] = [d for d in dirs if _kept(d)]
             for name in names:
                 if _kept(name):
@@ -109,14 +125,24 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def read_record(area: Area) -> dict[str, list]:
-    """{name: [etag, size, mtime_ns]} of the files last known to match the database."""
+def stamp(st: os.stat_result) -> list:
+    """What tells a changed local file: its size, time and inode (a file written beside and
+    renamed over is a new inode, even within one tick of the clock)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def read_record(area: Area, database: str) -> dict[str, list]:
+    """{name: [etag, size, mtime_ns, inode]} of the files last known to match `database` (its
+    id). A record of another database (the URL changed, the database was replaced) is no
+    record: nothing here is then taken for deleted there."""
     try:
         data = json.loads(area.record.read_text())
-        return {str(k): list(v) for k, v in data.items() if isinstance(v, list) and len(v) == 3}
-    except (OSError, ValueError, AttributeError):
+        if data.get("database") != database:
+            return {}
+        return {str(k): list(v) for k, v in data["files"].items() if isinstance(v, list) and len(v) == 4}
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return {}
 
 
-def write_record(area: Area, record: dict[str, list]) -> None:
-    write_atomic(area.record, json.dumps(record, sort_keys=True).encode())
+def write_record(area: Area, database: str, record: dict[str, list]) -> None:
+    write_atomic(area.record, json.dumps({"database": database, "files": record}, sort_keys=True).encode())

@@ -67,7 +67,9 @@ def copy(source: str, target: str) -> dict:
             files += 1
         studies = _copy_studies(src, dst)
         before, after = src.storage.listing(), dst.storage.listing()
-    except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:
+    except StorageError:
+        raise
+    except (sqlalchemy.exc.SQLAlchemyError, OSError, ValueError) as exc:  # a server gone, a full disk, bad text
         raise StorageError(f"the copy stopped: {first_line(exc)}") from None
     missing = [k for k, etag in before.items() if after.get(k) != etag]
     if missing:

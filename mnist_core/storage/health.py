@@ -10,6 +10,7 @@ class Report:
     sent: int = 0
     fetched: int = 0
     removed: int = 0
+    skipped: int = 0  # files this disk refused (logged); the rest went on
     error: str | None = None  # why the database could not be used; the local files are kept
 
     def __bool__(self) -> bool:

@@ -241,3 +241,89 @@ def test_two_cli_sweep_workers_in_separate_folders_run_exactly_n_trials(database
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in counted)
     made = [r for i in (1, 2) for r in list_runs(tmp_path / f"w{i}", curves=False)]
     assert len(made) == 6
+
+
+# ---------------------------------------------------------------- what a review found
+
+def storages(tmp_path, url, *names):
+    from mnist_core.storage.areas import areas_of
+    from mnist_core.storage.mirror import DatabaseStorage
+
+    return [DatabaseStorage(url, areas_of(server_settings(tmp_path / n, url))) for n in names]
+
+
+def mark(store, key: str) -> None:
+    store.update_json("marks", "label_marks.json", lambda d: d.setdefault("m", {}).update({key: 1}))
+
+
+def marks_of(tmp_path, name: str) -> dict:
+    import json
+
+    return json.loads((tmp_path / name / "data" / "label_marks.json").read_text())["m"]
+
+
+def test_a_new_empty_database_never_empties_the_local_folders(postgres, tmp_path):
+    old, new = postgres.new_database(), postgres.new_database()
+    (kept := tmp_path / "a" / "runs" / "r1").mkdir(parents=True)
+    (kept / "summary.json").write_text("{}")
+    [store] = storages(tmp_path, old, "a")
+    assert store.sync().sent == 1
+    [moved] = storages(tmp_path, new, "a")  # the owner points the server at another database
+    assert moved.sync(send=False).removed == 0 and (kept / "summary.json").exists()
+    assert moved.sync().sent == 1  # and the new one gets the local copy
+
+
+def test_marks_made_while_the_database_was_away_are_merged_not_lost(database_url, tmp_path, monkeypatch):
+    import sqlalchemy.exc
+
+    a, b = storages(tmp_path, database_url, "a", "b")
+    mark(a, "before")
+    real = a._ready
+
+    def down():
+        raise sqlalchemy.exc.OperationalError("connect", {}, Exception("the database is down"))
+
+    monkeypatch.setattr(a, "_ready", down)
+    mark(a, "while_away")  # kept in A's local copy
+    mark(b, "on_b")  # meanwhile, on the database
+    monkeypatch.setattr(a, "_ready", real)
+    monkeypatch.setattr(a, "_failed_at", float("-inf"))
+    mark(a, "after")  # the first change once it is back merges the one made while away
+    a.sync(), b.sync()
+    for name in ("a", "b"):
+        assert set(marks_of(tmp_path, name)) == {"before", "while_away", "on_b", "after"}
+
+
+def test_a_name_the_disk_refuses_is_skipped_and_the_rest_still_syncs(database_url, tmp_path):
+    a, b = storages(tmp_path, database_url, "a", "b")
+    a.put("marks", "label_marks.json", b'{"m": {"7": 1}}')
+    a.put("runs", "x", b"a file")
+    a.put("runs", "x/y", b"a file in a folder of the same name")
+    a.put("runs", "r" * 300, b"a name longer than a file name may be")
+    (tmp_path / "b" / "data" / "handwriting").mkdir(parents=True)
+    (tmp_path / "b" / "data" / "handwriting" / "labels.csv").write_text("b's set")
+    (tmp_path / "b" / "runs").mkdir(parents=True)
+    (tmp_path / "b" / "runs" / b"stray-\xff".decode("utf-8", "surrogateescape")).write_text("not UTF-8")
+    report = b.sync()
+    assert report.error is None and report.skipped == 2 and b.health().reachable
+    assert marks_of(tmp_path, "b") == {"7": 1} and ("handwriting", "labels.csv") in a.listing()
+
+
+def test_a_pages_refresh_never_waits_on_a_sync_under_way(database_url, tmp_path):
+    [store] = storages(tmp_path, database_url, "a")
+    held, released = threading.Event(), threading.Event()
+
+    def sync_thread():  # mid-sync, or waiting on a database that is down
+        with store._lock:
+            held.set()
+            released.wait(30)
+
+    holder = threading.Thread(target=sync_thread)
+    holder.start()
+    held.wait(10)
+    threading.Timer(10, released.set).start()  # lets a waiting refresh go, so that the test ends
+    store.sync(max_age=2.0)
+    waited = released.is_set()
+    released.set()
+    holder.join()
+    assert not waited  # the page went on with its local files at once
