@@ -175,7 +175,7 @@ def page(title: str):
     with st.sidebar:
         sidebar()
     try:
-        storage_panel.warn_if_unreachable()
+        storage_panel.warn_if_unreachable(fetch=title != "Home")
         yield
     except EXPECTED_ERRORS as exc:
         st.error(str(exc))

@@ -53,12 +53,15 @@ def start() -> None:
     threading.Thread(target=_sync_forever, name="storage-sync", daemon=True).start()
 
 
-def warn_if_unreachable() -> None:
-    """Every visitor's word while the database does not answer: nothing is lost."""
+def warn_if_unreachable(fetch: bool = True) -> None:
+    """Every visitor's word while the database does not answer: nothing is lost. With `fetch`,
+    first fetch what other servers changed (throttled; Home, which lists nothing, leaves a
+    woken server's first fetch to the sync thread rather than keep its first visitor waiting)."""
     store = storage.current()
     if store.kind != "database":
         return
-    storage.refresh()  # throttled; after a failure the pages leave the retrying to the sync thread
+    if fetch:
+        storage.refresh()
     health = store.health()
     if health.reachable:
         return

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from mnist_core import storage
 from tests.postgres import free_port
-from tests.support import assert_no_crash, fake_run, open_page, texts
+from tests.support import assert_no_crash, fake_run, open_page, texts, wait_for
 
 
 @pytest.fixture
@@ -23,6 +24,10 @@ def test_every_visitor_hears_when_the_database_cannot_be_reached(local_folders, 
     monkeypatch.setenv("MNIST_STORAGE_URL", f"postgresql://ada:secret@127.0.0.1:{nobody}/class")
     at = open_page("runs")
     assert_no_crash(at)
+    # The page or the server's sync thread, whichever tries first, finds the database down; a
+    # page never waits on the other's try, so the word may come with the next rerun.
+    assert wait_for(lambda: not storage.current().health().reachable, timeout=30)
+    at.run()
     words = texts(at.warning)
     assert "database can't be reached" in words and "kept on this server" in words
     assert ":secret@" not in texts(at.caption) + words and "ada:***@" in texts(at.caption)  # no password shown
@@ -44,6 +49,8 @@ def test_the_url_may_come_from_streamlits_secrets(local_folders, monkeypatch):
     at.switch_page(PAGE_FILES["runs"])
     at.run()
     assert_no_crash(at)
+    assert wait_for(lambda: not storage.current().health().reachable, timeout=30)
+    at.run()
     assert "database can't be reached" in texts(at.warning)
 
 
