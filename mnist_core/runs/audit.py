@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from mnist_core.runs.folders import now, runs_root
+from mnist_core.storage.local import locked
 
 FILE = "audit.jsonl"
 MAX_LINES, KEEP_LINES = 2000, 1000
@@ -24,8 +25,9 @@ def record(root, who: str, action: str, target: str = "") -> None:
     path = runs_root(root) / FILE
     line = json.dumps({"at": now(), "who": str(who)[:60], "action": action, "target": str(target)[:120]})
     try:
-        with _lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        # The storage's lock too: a sync that merges another server's lines never writes over
+        # a line appended while it read.
+        with _lock, locked(path):
             with open(path, "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
             _trim(path)

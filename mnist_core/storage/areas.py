@@ -20,9 +20,10 @@ from mnist_core.settings import Settings
 
 MARKS_NAME = "label_marks.json"
 VISITORS = "visitors"  # mnist_core.data.handwriting_sets keeps each visitor's set in here
-# The JSON objects several servers may change (mnist_core.storage.update_json): sent under the
-# database row's lock, and merged with the stored one when both changed.
-SHARED = frozenset({"summary.json", "names.json", MARKS_NAME})
+# The files several servers may change: JSON objects (mnist_core.storage.update_json) and the
+# owner's audit log (JSON lines). Sent under the database row's lock, and merged with the stored
+# one when both changed.
+SHARED = frozenset({"summary.json", "names.json", MARKS_NAME, "audit.jsonl"})
 
 
 def _kept(name: str) -> bool:

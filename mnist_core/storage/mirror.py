@@ -111,6 +111,20 @@ def merge(stored, here):
     return out
 
 
+def merge_lines(stored: bytes, here: bytes) -> bytes:
+    """Both servers' lines of a log, each once, in the order of their "at" times (ISO text)."""
+    lines = list(dict.fromkeys(line for line in stored.splitlines() + here.splitlines() if line.strip()))
+
+    def at(line: bytes) -> str:
+        try:
+            return str(json.loads(line).get("at", ""))
+        except (ValueError, AttributeError):
+            return ""
+
+    lines.sort(key=at)  # stable: lines of the same moment keep their order
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
 def _changed_here(path, known) -> bool:
     """Whether the local file differs from the version the record says the database has."""
     try:
@@ -328,10 +342,13 @@ class DatabaseStorage:
         row = conn.execute(select(FILES.c.etag, FILES.c.data).where(FILES.c.area == area, FILES.c.path == rel)
                            .with_for_update()).first()
         if row is not None and row.etag != known:
-            try:
-                data = dump(merge(json.loads(bytes(row.data)), json.loads(data)))
-            except ValueError:  # not JSON on either side: this server's copy stands
-                pass
+            if rel.endswith(".jsonl"):
+                data = merge_lines(bytes(row.data), data)
+            else:
+                try:
+                    data = dump(merge(json.loads(bytes(row.data)), json.loads(data)))
+                except ValueError:  # not JSON on either side: this server's copy stands
+                    pass
         _upsert(conn, area, rel, data)
         conn.commit()
         return data

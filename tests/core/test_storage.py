@@ -327,3 +327,20 @@ def test_a_pages_refresh_never_waits_on_a_sync_under_way(database_url, tmp_path)
     released.set()
     holder.join()
     assert not waited  # the page went on with its local files at once
+
+
+def test_the_owners_audit_log_keeps_both_servers_lines(database_url, tmp_path):
+    from mnist_core.runs import audit
+
+    a, b = server_settings(tmp_path / "a", database_url), server_settings(tmp_path / "b", database_url)
+    for server, action in ((a, "deleted a run"), (b, "cleared the board")):
+        with on(server) as store:
+            store.sync()
+            audit.record(None, "the owner", action)
+    for _ in range(2):
+        for server in (a, b):
+            with on(server) as store:
+                assert store.sync().error is None
+    for server in (a, b):
+        with on(server):
+            assert {e["action"] for e in audit.recent(None)} == {"deleted a run", "cleared the board"}
