@@ -13,6 +13,7 @@ from mnist_core import settings, storage
 from mnist_core.storage.url import is_database
 
 from . import identity
+from .text import plain
 
 STORAGE_SECRET = "storage_url"
 # The server's own sync with the database: runs trained here reach the other servers (and
@@ -62,13 +63,13 @@ def warn_if_unreachable(fetch: bool = True) -> None:
         return
     if fetch:
         storage.refresh()
-    health = store.health()
-    if health.reachable:
+    if store.health(count_waiting=False).reachable:
         return
     st.warning("The class's database can't be reached just now. Your work is kept on this server and is "
                "copied there as soon as it answers.", icon=":material/cloud_off:")
     if identity.sees_server_details():
-        st.caption(f"Database {health.error}. Files waiting to be sent: {health.waiting}.")
+        health = store.health()
+        st.caption(plain(f"Database {health.error}. Files waiting to be sent: {health.waiting}."))
 
 
 def owner_note() -> None:

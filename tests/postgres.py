@@ -10,12 +10,13 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port
 
 REQUIRED = "MNIST_REQUIRE_POSTGRES"
 
@@ -34,12 +35,6 @@ def unavailable(why: str):
     if os.environ.get(REQUIRED) == "1":
         pytest.fail(f"PostgreSQL is required here ({REQUIRED}=1) but {why}")
     pytest.skip(f"{why}: install Debian's postgresql package (make system-deps) to run this test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

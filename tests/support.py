@@ -9,6 +9,7 @@ import functools
 import io
 import json
 import os
+import socket
 import struct
 import time
 import zlib
@@ -35,6 +36,13 @@ PAGE_FILES = {p.title.lower().replace(" ", "_"): p.file for p in PAGES}
 
 
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"  # the project's machines and CI
+
+
+def free_port() -> int:
+    """A port nothing listens on now (an app server's, a database's, or one that stays dead)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def mnist_dir() -> Path:

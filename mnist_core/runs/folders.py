@@ -11,7 +11,6 @@ import re
 import secrets
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from mnist_core import settings, storage
 from mnist_core.errors import RunError
 from mnist_core.runs.checkpoints import TORN_CHECKPOINT, checkpoint_intact
 from mnist_core.runs.schema import check_metrics, check_summary, clean_text
+from mnist_core.storage.areas import write_with
 
 # torch, the config and the models are imported where a checkpoint is read or written: listing
 # runs and reading their summaries stays torch-free, so Home opens before torch has loaded.
@@ -66,27 +66,8 @@ def run_path(root: str | os.PathLike, run_id: str) -> Path:
 
 # ---------------------------------------------------------------- atomic writes
 
-def _write_atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide runs from other local users
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if isinstance(exc, OSError) and exc.filename is None:  # a write's error names no file
-            exc.filename = str(path)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_json(path: Path, data: dict) -> None:
-    _write_atomic(path, lambda fh: fh.write(json.dumps(data, indent=2, sort_keys=True).encode()))
+    write_with(path, lambda fh: fh.write(json.dumps(data, indent=2, sort_keys=True).encode()))
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -103,7 +84,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
                 raise exc.__context__ from None
             raise
 
-    _write_atomic(path, write)
+    write_with(path, write)
 
 
 def read_json(path: Path) -> dict:

@@ -84,10 +84,6 @@ def update_json(path, change) -> dict:
         rel = area.name_of(path)
         if rel is not None:
             return storage.update_json(area.name, rel, change)
-    from mnist_core.storage.local import dump, locked, read_object, write_atomic
+    from mnist_core.storage.local import update_file
 
-    with locked(path):
-        data = read_object(path)
-        change(data)
-        write_atomic(path, dump(data))
-    return data
+    return update_file(path, change)

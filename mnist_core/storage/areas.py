@@ -107,23 +107,31 @@ def areas_of(s: Settings) -> tuple[Area, ...]:
             Area("marks", marks.parent, only=marks.name))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write beside and rename over: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_with(path: Path, write) -> None:
+    """`write(fh)` into a file beside `path`, then renamed over it: a reader never sees half a
+    file, and a failed write leaves the previous one."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from other local users
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, OSError) and exc.filename is None:  # a write's error names no file
+            exc.filename = str(path)
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """`data` written whole into `path`, its folder made first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_with(path, lambda fh: fh.write(data))
 
 
 def stamp(st: os.stat_result) -> list:

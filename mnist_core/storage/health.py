@@ -13,9 +13,6 @@ class Report:
     skipped: int = 0  # files this disk refused (logged); the rest went on
     error: str | None = None  # why the database could not be used; the local files are kept
 
-    def __bool__(self) -> bool:
-        return bool(self.sent or self.fetched or self.removed)
-
 
 @dataclass(frozen=True)
 class Health:

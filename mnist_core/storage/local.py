@@ -33,6 +33,20 @@ def dump(data: dict) -> bytes:
     return json.dumps(data, indent=2, sort_keys=True).encode()
 
 
+def rewrite(path, change: Callable[[dict], None]) -> dict:
+    """Read, `change` in place, write back whole: the caller holds the file's lock."""
+    data = read_object(path)
+    change(data)
+    write_atomic(path, dump(data))
+    return data
+
+
+def update_file(path, change: Callable[[dict], None]) -> dict:
+    """`rewrite` under the file's lock, one writer at a time on this machine."""
+    with locked(path):
+        return rewrite(path, change)
+
+
 class LocalStorage:
     kind = "local"
 
@@ -46,18 +60,13 @@ class LocalStorage:
     def sync(self, max_age: float = 0.0, send: bool = True) -> Report:
         return Report()
 
-    def health(self) -> Health:
+    def health(self, count_waiting: bool = True) -> Health:
         return Health(self.kind, self.where)
 
     def update_json(self, area: str, rel: str, change: Callable[[dict], None]) -> dict:
         """Read-modify-write one JSON object file, one writer at a time: `change` edits the
         object in place (and may raise to leave the file as it was)."""
-        path = self.areas[area].path(rel)
-        with locked(path):
-            data = read_object(path)
-            change(data)
-            write_atomic(path, dump(data))
-        return data
+        return update_file(self.areas[area].path(rel), change)
 
     # Moving in and out (mnist_core.storage.copying)
     def items(self) -> Iterator[tuple[str, str, bytes]]:

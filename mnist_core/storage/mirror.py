@@ -34,7 +34,7 @@ from sqlalchemy import Column, Float, LargeBinary, MetaData, String, Table, dele
 from mnist_core.errors import StorageError
 from mnist_core.storage.areas import SHARED, Area, read_record, stamp, write_atomic, write_record
 from mnist_core.storage.health import Health, Report
-from mnist_core.storage.local import dump, locked, read_object
+from mnist_core.storage.local import dump, locked, read_object, rewrite
 from mnist_core.storage.url import engine_url, first_line, shown
 
 METADATA = MetaData()
@@ -232,9 +232,11 @@ class DatabaseStorage:
     def _ok(self) -> None:
         self._error, self._since, self._failed_at = None, None, -math.inf
 
-    def health(self) -> Health:
+    def health(self, count_waiting: bool = True) -> Health:
+        """How the database answered last; with `count_waiting` (a walk over every local file),
+        also how many files wait to be sent."""
         waiting = 0
-        if self._error:
+        if self._error and count_waiting:
             for area in self.areas.values():
                 record = read_record(area, self._id or "")
                 try:
@@ -249,14 +251,18 @@ class DatabaseStorage:
     def sync(self, max_age: float = 0.0, send: bool = True) -> Report:
         """Send what changed here, fetch what changed elsewhere. With `max_age` (a page's
         refresh), a sync newer than that, a failure newer than RETRY_SECONDS, or a sync under
-        way in another thread is enough: nothing is done and nothing waits. Without `send`, only
+        way in another thread (after this process's first) is enough: nothing is done and
+        nothing waits. Without `send`, only
         fetch: no walk over the local folders, which is most of a sync's cost
         (benchmarks.storage); the server's sync thread sends."""
         now = time.monotonic()
         last = self._last if send else max(self._last, self._fetched)
         if max_age and (now - last < max_age or now - self._failed_at < RETRY_SECONDS):
             return Report(error=self._error)
-        if not self._lock.acquire(blocking=not max_age):
+        # A page waits for a sync under way only while this process has none done yet (a woken
+        # server's first fetch): it would otherwise list no runs at all.
+        first = self._last == self._fetched == -math.inf
+        if not self._lock.acquire(blocking=not max_age or first):
             return Report(error=self._error)
         try:
             totals = {"sent": 0, "fetched": 0, "removed": 0, "skipped": 0}
@@ -425,10 +431,7 @@ class DatabaseStorage:
             except _db_errors() as exc:
                 if not isinstance(exc, StorageError) or self._error is None:
                     self._fail(exc)
-                data = read_object(path)
-                change(data)
-                write_atomic(path, dump(data))
-                return data
+                return rewrite(path, change)
             write_atomic(path, body)
             st = path.stat()
             with locked(where.record):

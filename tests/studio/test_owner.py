@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from studio import owner
 from studio.identity import Visitor
-from tests.studio.test_ownership_pages import ALICE, BOB, visit
+from tests.studio.test_ownership_pages import ALICE, BOB, trained, visit
 from tests.support import assert_no_crash, start_job, unlock_owner
 
 
@@ -55,9 +55,7 @@ def test_the_owner_cookie_proves_the_password_for_one_visitor_until_it_expires(m
 
 
 def test_a_name_anothers_runs_carry_is_refused_and_the_old_name_kept(app_env, runner):
-    alice = visit("train", ALICE, "Alice")
-    job = start_job(alice, model="logreg")
-    assert job.wait(120) and job.status == "completed", job.message
+    alice, job = trained(ALICE, "Alice", model="logreg")
     bob = visit("home", BOB, "Bob")
     bob.sidebar.text_input(key="visitor_name").set_value("alice").run()
     assert_no_crash(bob)
@@ -107,9 +105,7 @@ def test_the_owner_renames_a_visitor_on_all_their_runs(app_env, runner, monkeypa
     from mnist_core.runs.folders import list_runs, runs_root
 
     monkeypatch.setenv("MNIST_ADMIN_PASSWORD", "s3cret")
-    alice = visit("train", ALICE, "Rude name")
-    job = start_job(alice, model="logreg")
-    assert job.wait(120) and job.status == "completed", job.message
+    alice, job = trained(ALICE, "Rude name", model="logreg")
     teacher = visit("runs", BOB, "Teacher")
     unlock_owner(teacher, "s3cret")
     teacher.text_input(key="owner_rename_to").set_value("Alice")

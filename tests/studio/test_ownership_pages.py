@@ -22,15 +22,21 @@ def visit(page: str, secret: str, name: str) -> AppTest:
     return at.run()
 
 
+def trained(secret: str, name: str, **fields):
+    """A visitor who trained a run on Train, to its end: (their session, the job)."""
+    at = visit("train", secret, name)
+    job = start_job(at, **fields)
+    assert job.wait(120) and job.status == "completed", job.message
+    return at, job
+
+
 def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
 def test_only_the_maker_or_the_owner_can_relabel_or_delete_a_run(app_env, runner, monkeypatch):
     monkeypatch.setenv("MNIST_ADMIN_PASSWORD", "s3cret")
-    alice = visit("train", ALICE, "Alice")
-    job = start_job(alice, epochs=1, device="cpu")
-    assert job.wait(120) and job.status == "completed", job.message
+    alice, job = trained(ALICE, "Alice", epochs=1, device="cpu")
     goto(alice, "runs")
     assert_no_crash(alice)
     assert list(alice.dataframe[0].value["by"]) == ["Alice"]
@@ -64,9 +70,7 @@ def test_only_the_maker_or_the_owner_can_relabel_or_delete_a_run(app_env, runner
 
 def test_without_a_password_runs_stay_their_makers(app_env, runner, monkeypatch):
     monkeypatch.delenv("MNIST_ADMIN_PASSWORD", raising=False)
-    alice = visit("train", ALICE, "Alice")
-    job = start_job(alice, epochs=1, device="cpu")
-    assert job.wait(120) and job.status == "completed", job.message
+    alice, job = trained(ALICE, "Alice", epochs=1, device="cpu")
     bob = visit("runs", BOB, "Bob")
     assert bob.button(key="runs_delete").disabled
     assert "No owner password is set" in texts(bob.caption)
@@ -93,9 +97,7 @@ def test_a_reload_or_a_second_tab_finds_the_live_run_again(app_env, runner):
 
 def test_a_published_run_is_on_everyones_board_and_the_owner_clears_it(real_env, runner, monkeypatch):
     monkeypatch.setenv("MNIST_ADMIN_PASSWORD", "s3cret")
-    alice = visit("train", ALICE, "Alice")
-    job = start_job(alice, model="logreg")
-    assert job.wait(120) and job.status == "completed", job.message
+    alice, job = trained(ALICE, "Alice", model="logreg")
     goto(alice, "runs")
     button(alice, "Publish to the class board").click().run()
     assert_no_crash(alice)
@@ -130,9 +132,7 @@ def test_a_published_run_is_on_everyones_board_and_the_owner_clears_it(real_env,
 
 
 def test_a_reload_keeps_the_model_in_use_and_a_classmate_keeps_their_own(app_env, runner):
-    alice = visit("train", ALICE, "Alice")
-    job = start_job(alice, model="logreg")
-    assert job.wait(120) and job.status == "completed", job.message
+    alice, job = trained(ALICE, "Alice", model="logreg")
     alice.run()
     alice.button(key="job_use").click().run()
     assert_no_crash(alice)

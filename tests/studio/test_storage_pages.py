@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mnist_core import storage
-from tests.postgres import free_port
-from tests.support import assert_no_crash, fake_run, open_page, texts, wait_for
+from tests.support import assert_no_crash, fake_run, free_port, open_page, texts, wait_for
 
 
 @pytest.fixture
